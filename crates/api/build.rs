@@ -1,0 +1,77 @@
+//! Generates only the *server* side of the services we implement. Message types are not
+//! generated here: every `.temporal`, `.google` and `.grpc` path resolves to the types that
+//! `temporalio-protos` already compiled, so the server and the SDKs share one set of structs.
+
+use prost::Message;
+use prost_types::FileDescriptorSet;
+
+/// The descriptor files whose services we serve; everything else in the set is reached
+/// through `extern_path`.
+const SERVICE_FILES: &[&str] = &[
+    "temporal/api/workflowservice/v1/service.proto",
+    "temporal/api/operatorservice/v1/service.proto",
+    "health/v1/health.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::var("DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH")?;
+    println!("cargo:rerun-if-changed={path}");
+    let mut set = FileDescriptorSet::decode(std::fs::read(&path)?.as_slice())?;
+    set.file
+        .retain(|f| SERVICE_FILES.iter().any(|s| f.name().ends_with(s)));
+    if set.file.len() != SERVICE_FILES.len() {
+        let names: Vec<_> = set.file.iter().map(|f| f.name().to_owned()).collect();
+        return Err(format!("service descriptors missing; found {names:?}").into());
+    }
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .generate_default_stubs(true)
+        .extern_path(".temporal", "::temporalio_protos::temporal")
+        .extern_path(".google.rpc", "::temporalio_protos::google::rpc")
+        .extern_path(".grpc", "::temporalio_protos::grpc")
+        .compile_fds(set)?;
+    for file in ["temporal.api.workflowservice.v1.rs", "temporal.api.operatorservice.v1.rs"] {
+        name_unimplemented_rpcs(&out_dir.join(file))?;
+    }
+    Ok(())
+}
+
+/// tonic's default stubs all say "Not yet implemented"; a client deserves to know which RPC
+/// it called, so each stub's message is rewritten to name its method.
+fn name_unimplemented_rpcs(path: &std::path::Path) -> std::io::Result<()> {
+    const STUB: &str = "tonic::Status::unimplemented(\"Not yet implemented\")";
+    let code = std::fs::read_to_string(path)?;
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find(STUB) {
+        let (before, after) = rest.split_at(at);
+        let method = before
+            .rfind("async fn ")
+            .map(|i| &before[i + 9..])
+            .and_then(|s| s.split('(').next())
+            .unwrap_or("this RPC");
+        out.push_str(before);
+        out.push_str(&format!(
+            "tonic::Status::unimplemented(\"{} is not implemented by Chronicle\")",
+            pascal_case(method)
+        ));
+        rest = &after[STUB.len()..];
+    }
+    out.push_str(rest);
+    std::fs::write(path, out)
+}
+
+/// `describe_namespace` -> `DescribeNamespace`, the name the RPC has on the wire.
+fn pascal_case(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}

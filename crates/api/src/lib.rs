@@ -1,0 +1,21 @@
+//! Generated server traits plus re-exports of the wire types, so the other crates name one path.
+
+pub use temporalio_protos::google;
+pub use temporalio_protos::temporal::api::*;
+
+pub mod workflowservice {
+    pub use temporalio_protos::temporal::api::workflowservice::v1::*;
+    tonic::include_proto!("temporal.api.workflowservice.v1");
+}
+
+pub mod operatorservice {
+    pub use temporalio_protos::temporal::api::operatorservice::v1::*;
+    tonic::include_proto!("temporal.api.operatorservice.v1");
+}
+
+pub mod health {
+    pub use temporalio_protos::grpc::health::v1::*;
+    tonic::include_proto!("grpc.health.v1");
+}
+
+pub use prost_wkt_types as wkt;
