@@ -1,0 +1,10 @@
+//! Vocabulary shared by the frontend, history, matching and persistence crates.
+
+pub mod ids;
+pub mod limits;
+pub mod task;
+pub mod time;
+pub mod token;
+
+pub use ids::{ExecutionKey, shard_for};
+pub use task::{DispatchTask, QueueKind};

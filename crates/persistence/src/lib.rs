@@ -1,0 +1,130 @@
+//! One storage trait for every backend. Each execution write is a single transaction carrying
+//! the new events, the new mutable state and the follow-up tasks (the transactional outbox),
+//! fenced by the shard's range id and the state's version.
+
+mod error;
+mod sqlite;
+
+pub use error::{PersistenceError, Result};
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+use async_trait::async_trait;
+
+/// A namespace as stored: the protobuf-encoded description lives in `data`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceRow {
+    pub id: String,
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+/// Which run a workflow id points at, and whether it is still running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentRun {
+    pub run_id: String,
+    pub running: bool,
+    pub status: i32,
+    pub start_request_id: String,
+}
+
+/// A run's mutable state blob and the version the next write must name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecutionRow {
+    pub shard_id: u32,
+    pub db_version: i64,
+    pub state: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueTaskRow {
+    pub task_id: i64,
+    pub namespace_id: String,
+    pub task_queue: String,
+    pub kind: i32,
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimerRow {
+    pub shard_id: u32,
+    /// Unix nanoseconds.
+    pub fire_time: i64,
+    pub task_id: i64,
+    pub data: Vec<u8>,
+}
+
+/// How the write changes the workflow id's current-run pointer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CurrentRunWrite {
+    /// Leave it alone (the run is not the current one, or nothing about it changed).
+    Unchanged,
+    /// Point the workflow id at this run. `previous_run_id` is the run it must point at now
+    /// (None: there must be no row yet); a mismatch is a conflict, never an overwrite.
+    Claim {
+        previous_run_id: Option<String>,
+        row: CurrentRun,
+    },
+    /// Same run, new status (e.g. it closed).
+    Update(CurrentRun),
+}
+
+/// Everything one state change of one run writes, committed atomically.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecutionWrite {
+    pub namespace_id: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub shard_id: u32,
+    /// The shard lease the writer holds; a stale lease fails with `ShardOwnershipLost`.
+    pub range_id: i64,
+    /// None creates the run; Some(v) updates it only if its version is still v.
+    pub expected_version: Option<i64>,
+    pub new_version: i64,
+    pub state: Vec<u8>,
+    pub current: Option<CurrentRunWrite>,
+    /// (event id, encoded HistoryEvent), appended.
+    pub events: Vec<(i64, Vec<u8>)>,
+    pub new_queue_tasks: Vec<QueueTaskRow>,
+    pub done_queue_tasks: Vec<i64>,
+    pub new_timers: Vec<TimerRow>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Takes the shard over: bumps and returns its range id, fencing out any older owner.
+    async fn acquire_shard(&self, shard_id: u32) -> Result<i64>;
+
+    async fn create_namespace(&self, row: &NamespaceRow) -> Result<()>;
+    async fn update_namespace(&self, row: &NamespaceRow) -> Result<()>;
+    async fn namespace_by_name(&self, name: &str) -> Result<Option<NamespaceRow>>;
+    async fn namespace_by_id(&self, id: &str) -> Result<Option<NamespaceRow>>;
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceRow>>;
+
+    async fn current_run(&self, namespace_id: &str, workflow_id: &str)
+    -> Result<Option<CurrentRun>>;
+    async fn execution(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> Result<Option<ExecutionRow>>;
+    async fn write_execution(&self, write: ExecutionWrite) -> Result<()>;
+    /// Encoded events with `from <= id < to`, in order, at most `limit`.
+    async fn read_events(
+        &self,
+        run_id: &str,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>>;
+
+    /// Backlog rows in task id order, after `after_task_id`.
+    async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>>;
+    async fn delete_queue_task(&self, task_id: i64) -> Result<()>;
+
+    /// Timers of a shard due at or before `until` (unix nanos), earliest first.
+    async fn due_timers(&self, shard_id: u32, until: i64, limit: usize) -> Result<Vec<TimerRow>>;
+    /// The earliest pending timer of a shard, if any.
+    async fn next_timer(&self, shard_id: u32) -> Result<Option<i64>>;
+    async fn delete_timer(&self, shard_id: u32, fire_time: i64, task_id: i64) -> Result<()>;
+}
