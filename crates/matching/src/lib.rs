@@ -77,8 +77,8 @@ impl Matching {
         while let Some(waiter) = queue.next_waiter() {
             let grant = TaskGrant::new(task.take().expect("task present"), self.clone());
             match waiter.send(grant) {
-                Ok(()) => return,
-                Err(mut returned) => task = Some(returned.take()),
+                None => return,
+                Some(returned) => task = Some(returned),
             }
         }
         queue.push(task.expect("task present"));

@@ -30,6 +30,13 @@ impl TaskGrant {
         }
     }
 
+    /// The granted task, still unclaimed.
+    pub fn task(&self) -> &DispatchTask {
+        self.task
+            .as_ref()
+            .expect("a grant holds its task until taken")
+    }
+
     /// Claims the task; from now on the caller must start it or `Matching::add` it back.
     pub fn take(&mut self) -> DispatchTask {
         self.task.take().expect("a grant is taken once")
@@ -50,8 +57,12 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
-    pub(crate) fn send(self, grant: TaskGrant) -> Result<(), TaskGrant> {
-        self.sender.send(grant)
+    /// Hands the grant over; gives the task back if the poller is gone.
+    pub(crate) fn send(self, grant: TaskGrant) -> Option<DispatchTask> {
+        self.sender
+            .send(grant)
+            .err()
+            .map(|mut returned| returned.take())
     }
 }
 
@@ -122,7 +133,7 @@ impl TaskQueue {
                 last_access_time: *seen,
             })
             .collect();
-        pollers.sort_by(|a, b| b.last_access_time.cmp(&a.last_access_time));
+        pollers.sort_by_key(|p| std::cmp::Reverse(p.last_access_time));
         pollers
     }
 }

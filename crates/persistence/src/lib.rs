@@ -100,15 +100,19 @@ pub trait Store: Send + Sync + 'static {
     async fn namespace_by_id(&self, id: &str) -> Result<Option<NamespaceRow>>;
     async fn list_namespaces(&self) -> Result<Vec<NamespaceRow>>;
 
-    async fn current_run(&self, namespace_id: &str, workflow_id: &str)
-    -> Result<Option<CurrentRun>>;
+    async fn current_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<CurrentRun>>;
     async fn execution(
         &self,
         namespace_id: &str,
         workflow_id: &str,
         run_id: &str,
     ) -> Result<Option<ExecutionRow>>;
-    async fn write_execution(&self, write: ExecutionWrite) -> Result<()>;
+    /// Commits the writes of one or more runs (a run and the run that replaces it) atomically.
+    async fn write_executions(&self, writes: Vec<ExecutionWrite>) -> Result<()>;
     /// Encoded events with `from <= id < to`, in order, at most `limit`.
     async fn read_events(
         &self,

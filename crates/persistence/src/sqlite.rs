@@ -283,7 +283,10 @@ impl Store for SqliteStore {
         if done.rows_affected() == 1 {
             Ok(())
         } else {
-            Err(PersistenceError::NotFound(format!("namespace {}", row.name)))
+            Err(PersistenceError::NotFound(format!(
+                "namespace {}",
+                row.name
+            )))
         }
     }
 
@@ -353,12 +356,14 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn write_execution(&self, write: ExecutionWrite) -> Result<()> {
+    async fn write_executions(&self, writes: Vec<ExecutionWrite>) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        check_fence(&mut tx, &write).await?;
-        write_state(&mut tx, &write).await?;
-        write_current(&mut tx, &write).await?;
-        write_outbox(&mut tx, &write).await?;
+        for write in &writes {
+            check_fence(&mut tx, write).await?;
+            write_state(&mut tx, write).await?;
+            write_current(&mut tx, write).await?;
+            write_outbox(&mut tx, write).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

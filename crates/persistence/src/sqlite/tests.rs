@@ -45,7 +45,7 @@ fn create(range_id: i64) -> ExecutionWrite {
 async fn a_write_lands_whole_and_reads_back() {
     let s = store().await;
     let range = s.acquire_shard(0).await.unwrap();
-    s.write_execution(create(range)).await.unwrap();
+    s.write_executions(vec![create(range)]).await.unwrap();
 
     let row = s.execution("ns", "wf", "run-1").await.unwrap().unwrap();
     assert_eq!((row.db_version, row.state.as_slice()), (1, &b"v1"[..]));
@@ -68,7 +68,7 @@ async fn a_stale_shard_lease_cannot_write() {
     let old = s.acquire_shard(0).await.unwrap();
     let new = s.acquire_shard(0).await.unwrap();
     assert!(new > old);
-    let err = s.write_execution(create(old)).await.unwrap_err();
+    let err = s.write_executions(vec![create(old)]).await.unwrap_err();
     assert!(matches!(err, PersistenceError::ShardOwnershipLost { .. }));
     assert!(s.execution("ns", "wf", "run-1").await.unwrap().is_none());
     assert!(s.queue_tasks(0, 10).await.unwrap().is_empty());
@@ -78,7 +78,7 @@ async fn a_stale_shard_lease_cannot_write() {
 async fn a_stale_version_conflicts_and_changes_nothing() {
     let s = store().await;
     let range = s.acquire_shard(0).await.unwrap();
-    s.write_execution(create(range)).await.unwrap();
+    s.write_executions(vec![create(range)]).await.unwrap();
     let update = |expected, event| ExecutionWrite {
         expected_version: Some(expected),
         new_version: expected + 1,
@@ -90,8 +90,8 @@ async fn a_stale_version_conflicts_and_changes_nothing() {
         new_timers: vec![],
         ..create(range)
     };
-    s.write_execution(update(1, 3)).await.unwrap();
-    let err = s.write_execution(update(1, 4)).await.unwrap_err();
+    s.write_executions(vec![update(1, 3)]).await.unwrap();
+    let err = s.write_executions(vec![update(1, 4)]).await.unwrap_err();
     assert!(matches!(err, PersistenceError::Conflict(_)));
     assert!(s.read_events("run-1", 4, 5, 10).await.unwrap().is_empty());
     assert!(s.queue_tasks(0, 10).await.unwrap().is_empty());
@@ -101,7 +101,7 @@ async fn a_stale_version_conflicts_and_changes_nothing() {
 async fn the_current_run_pointer_is_claimed_conditionally() {
     let s = store().await;
     let range = s.acquire_shard(0).await.unwrap();
-    s.write_execution(create(range)).await.unwrap();
+    s.write_executions(vec![create(range)]).await.unwrap();
     let second = |previous: Option<&str>| ExecutionWrite {
         run_id: "run-2".into(),
         current: Some(CurrentRunWrite::Claim {
@@ -118,12 +118,20 @@ async fn the_current_run_pointer_is_claimed_conditionally() {
         new_timers: vec![],
         ..create(range)
     };
-    let err = s.write_execution(second(None)).await.unwrap_err();
+    let err = s.write_executions(vec![second(None)]).await.unwrap_err();
     assert!(matches!(err, PersistenceError::Conflict(_)), "{err:?}");
-    let err = s.write_execution(second(Some("other"))).await.unwrap_err();
+    let err = s
+        .write_executions(vec![second(Some("other"))])
+        .await
+        .unwrap_err();
     assert!(matches!(err, PersistenceError::Conflict(_)), "{err:?}");
-    s.write_execution(second(Some("run-1"))).await.unwrap();
-    assert_eq!(s.current_run("ns", "wf").await.unwrap().unwrap().run_id, "run-2");
+    s.write_executions(vec![second(Some("run-1"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.current_run("ns", "wf").await.unwrap().unwrap().run_id,
+        "run-2"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +151,10 @@ async fn namespaces_are_unique_by_name() {
         s.create_namespace(&dup).await,
         Err(PersistenceError::AlreadyExists(_))
     ));
-    assert_eq!(s.namespace_by_name("default").await.unwrap(), Some(row.clone()));
+    assert_eq!(
+        s.namespace_by_name("default").await.unwrap(),
+        Some(row.clone())
+    );
     assert_eq!(s.namespace_by_id("id-1").await.unwrap(), Some(row));
     assert_eq!(s.list_namespaces().await.unwrap().len(), 1);
 }
