@@ -1,5 +1,6 @@
 //! Identifiers of executions and their placement on history shards.
 
+use chronicle_api::common::v1::WorkflowExecution;
 use std::fmt;
 
 /// One run of one workflow in one namespace: the unit history locks, loads and writes.
@@ -20,6 +21,16 @@ impl ExecutionKey {
             namespace_id: namespace_id.into(),
             workflow_id: workflow_id.into(),
             run_id: run_id.into(),
+        }
+    }
+}
+
+impl ExecutionKey {
+    /// The execution as the API names it.
+    pub fn execution(&self) -> WorkflowExecution {
+        WorkflowExecution {
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.clone(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod ids;
 pub mod limits;
+pub mod status;
 pub mod task;
 pub mod time;
 pub mod token;

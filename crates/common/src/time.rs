@@ -61,6 +61,11 @@ pub fn optional_duration(
     Ok((!d.is_zero()).then_some(d))
 }
 
+/// A duration this server stored after validating it: negative cannot happen, zero is unset.
+pub fn stored_duration(d: Option<&wkt::Duration>) -> Option<Duration> {
+    optional_duration(d, "stored").ok().flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,10 @@ pub const TOKEN_VERSION: i32 = 1;
 pub struct MalformedToken;
 
 impl TaskToken {
+    pub fn execution_key(&self) -> crate::ExecutionKey {
+        crate::ExecutionKey::new(&self.namespace_id, &self.workflow_id, &self.run_id)
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         self.encode_to_vec()
     }

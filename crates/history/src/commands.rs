@@ -1,0 +1,231 @@
+//! The commands a worker sends with a completed workflow task, applied in order. A command
+//! that is invalid fails the whole workflow task (nothing any command did is kept).
+
+use crate::close::Closing;
+use crate::txn::Txn;
+use crate::{History, HistoryError, Result};
+use chronicle_api::command::v1::{Command, command::Attributes as C};
+use chronicle_api::common::v1::{Memo, SearchAttributes};
+use chronicle_api::enums::v1::WorkflowTaskFailedCause as Cause;
+use chronicle_api::history::v1::{
+    ActivityTaskCancelRequestedEventAttributes, MarkerRecordedEventAttributes,
+    UpsertWorkflowSearchAttributesEventAttributes, WorkflowPropertiesModifiedEventAttributes,
+};
+
+pub(crate) struct Commands(Vec<Command>);
+
+/// What applying the commands asks of the completion beyond their events.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    /// The commands produced events the workflow has not seen (an activity canceled before it
+    /// started), so another workflow task is due.
+    pub needs_workflow_task: bool,
+    /// The run that a retry of this one starts, to commit with it.
+    pub successor: Option<Txn>,
+}
+
+fn closes(attributes: &C) -> bool {
+    matches!(
+        attributes,
+        C::CompleteWorkflowExecutionCommandAttributes(_)
+            | C::FailWorkflowExecutionCommandAttributes(_)
+            | C::CancelWorkflowExecutionCommandAttributes(_)
+            | C::ContinueAsNewWorkflowExecutionCommandAttributes(_)
+    )
+}
+
+fn bad(cause: Cause, message: impl Into<String>) -> HistoryError {
+    HistoryError::BadCommand {
+        cause,
+        message: message.into(),
+    }
+}
+
+/// Commands that later work (child workflows, continue-as-new, external signals, Nexus)
+/// will handle; until then they fail the task with a message saying so.
+fn unsupported(attributes: &C) -> HistoryError {
+    let (cause, name) = match attributes {
+        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => (
+            Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
+            "RequestCancelExternalWorkflowExecution",
+        ),
+        C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => (
+            Cause::BadContinueAsNewAttributes,
+            "ContinueAsNewWorkflowExecution",
+        ),
+        C::StartChildWorkflowExecutionCommandAttributes(_) => (
+            Cause::BadStartChildExecutionAttributes,
+            "StartChildWorkflowExecution",
+        ),
+        C::SignalExternalWorkflowExecutionCommandAttributes(_) => (
+            Cause::BadSignalWorkflowExecutionAttributes,
+            "SignalExternalWorkflowExecution",
+        ),
+        C::ProtocolMessageCommandAttributes(_) => {
+            (Cause::BadUpdateWorkflowExecutionMessage, "ProtocolMessage")
+        }
+        _ => (Cause::Unspecified, "this command"),
+    };
+    bad(cause, format!("{name} is not supported by Chronicle yet"))
+}
+
+impl Commands {
+    pub fn new(commands: Vec<Command>) -> Self {
+        Self(commands)
+    }
+
+    pub fn closes_run(&self) -> bool {
+        self.0
+            .iter()
+            .filter_map(|c| c.attributes.as_ref())
+            .any(closes)
+    }
+
+    pub async fn apply(
+        self,
+        history: &History,
+        txn: &mut Txn,
+        completed_event_id: i64,
+        identity: &str,
+    ) -> Result<Outcome> {
+        let mut outcome = Outcome::default();
+        let last = self.0.len().saturating_sub(1);
+        for (index, command) in self.0.into_iter().enumerate() {
+            let attributes = command
+                .attributes
+                .ok_or_else(|| bad(Cause::Unspecified, "Command attributes are not set."))?;
+            if closes(&attributes) && index != last {
+                return Err(bad(
+                    Cause::UnhandledCommand,
+                    "A command that closes the workflow must be the last command.",
+                ));
+            }
+            let closing = match attributes {
+                C::ScheduleActivityTaskCommandAttributes(a) => {
+                    txn.schedule_activity(a, completed_event_id)?;
+                    None
+                }
+                C::RequestCancelActivityTaskCommandAttributes(a) => {
+                    outcome.needs_workflow_task |=
+                        request_cancel_activity(txn, a.scheduled_event_id, completed_event_id)?;
+                    None
+                }
+                C::StartTimerCommandAttributes(a) => {
+                    txn.start_timer(a, completed_event_id)?;
+                    None
+                }
+                C::CancelTimerCommandAttributes(a) => {
+                    txn.cancel_timer(a, completed_event_id, identity)?;
+                    None
+                }
+                C::RecordMarkerCommandAttributes(a) => {
+                    if a.marker_name.is_empty() {
+                        return Err(bad(
+                            Cause::BadRecordMarkerAttributes,
+                            "MarkerName is not set on RecordMarkerCommand.",
+                        ));
+                    }
+                    txn.append(MarkerRecordedEventAttributes {
+                        marker_name: a.marker_name,
+                        details: a.details,
+                        workflow_task_completed_event_id: completed_event_id,
+                        header: a.header,
+                        failure: a.failure,
+                    });
+                    None
+                }
+                C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
+                    upsert_search_attributes(txn, a.search_attributes, completed_event_id)?;
+                    None
+                }
+                C::ModifyWorkflowPropertiesCommandAttributes(a) => {
+                    upsert_memo(txn, a.upserted_memo, completed_event_id);
+                    None
+                }
+                C::CompleteWorkflowExecutionCommandAttributes(a) => {
+                    Some(Closing::Completed(a.result))
+                }
+                C::FailWorkflowExecutionCommandAttributes(a) => {
+                    Some(Closing::Failed(Box::new(a.failure.unwrap_or_default())))
+                }
+                C::CancelWorkflowExecutionCommandAttributes(a) => {
+                    Some(Closing::Canceled(a.details))
+                }
+                other => return Err(unsupported(&other)),
+            };
+            if let Some(closing) = closing {
+                outcome.successor = history.close_run(txn, closing, completed_event_id).await?;
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// A started activity is asked to stop (through its heartbeats); one that has not started is
+/// canceled at once. Answers whether that produced an event the workflow must see.
+fn request_cancel_activity(
+    txn: &mut Txn,
+    scheduled_event_id: i64,
+    completed_event_id: i64,
+) -> Result<bool> {
+    let ai = txn.state.activities.get(&scheduled_event_id).cloned().ok_or_else(|| {
+        bad(
+            Cause::BadRequestCancelActivityAttributes,
+            format!("invalid history builder state for action: add-activitytask-cancel-requested-event, scheduled event id {scheduled_event_id} is not a pending activity"),
+        )
+    })?;
+    let requested = txn.append(ActivityTaskCancelRequestedEventAttributes {
+        scheduled_event_id,
+        workflow_task_completed_event_id: completed_event_id,
+    });
+    if let Some(state) = txn.state.activities.get_mut(&scheduled_event_id) {
+        state.cancel_requested = true;
+        state.cancel_requested_event_id = requested;
+    }
+    if ai.is_started() {
+        return Ok(false);
+    }
+    let ai = txn.state.activities[&scheduled_event_id].clone();
+    txn.cancel_unstarted_activity(&ai);
+    Ok(true)
+}
+
+fn upsert_search_attributes(
+    txn: &mut Txn,
+    upsert: Option<SearchAttributes>,
+    completed_event_id: i64,
+) -> Result<()> {
+    let upsert = upsert
+        .filter(|s| !s.indexed_fields.is_empty())
+        .ok_or_else(|| {
+            bad(
+                Cause::BadSearchAttributes,
+                "SearchAttributes is not set on UpsertWorkflowSearchAttributesCommand.",
+            )
+        })?;
+    let current = txn
+        .state
+        .info_mut()
+        .search_attributes
+        .get_or_insert_with(Default::default);
+    current.indexed_fields.extend(upsert.indexed_fields.clone());
+    txn.append(UpsertWorkflowSearchAttributesEventAttributes {
+        workflow_task_completed_event_id: completed_event_id,
+        search_attributes: Some(upsert),
+    });
+    Ok(())
+}
+
+fn upsert_memo(txn: &mut Txn, upsert: Option<Memo>, completed_event_id: i64) {
+    let upsert = upsert.unwrap_or_default();
+    let current = txn
+        .state
+        .info_mut()
+        .memo
+        .get_or_insert_with(Default::default);
+    current.fields.extend(upsert.fields.clone());
+    txn.append(WorkflowPropertiesModifiedEventAttributes {
+        workflow_task_completed_event_id: completed_event_id,
+        upserted_memo: Some(upsert),
+    });
+}

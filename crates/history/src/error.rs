@@ -1,0 +1,103 @@
+//! History's errors and the one place they become gRPC statuses.
+
+use chronicle_api::enums::v1::WorkflowTaskFailedCause;
+use chronicle_api::errordetails::v1 as details;
+use chronicle_common::status::with_details;
+use chronicle_persistence::PersistenceError;
+use tonic::{Code, Status};
+
+pub type Result<T> = std::result::Result<T, HistoryError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The workflow execution (or run) does not exist.
+    #[error("{0}")]
+    WorkflowNotFound(String),
+    /// The task named by a token or id is gone: completed, timed out, or never existed.
+    #[error("{0}")]
+    TaskNotFound(String),
+    /// The run is closed, so the operation no longer applies.
+    #[error("workflow execution already completed")]
+    WorkflowCompleted,
+    #[error("workflow execution is already running")]
+    AlreadyStarted {
+        start_request_id: String,
+        run_id: String,
+    },
+    /// A dispatched task no longer matches the state (already started, retried, closed). The
+    /// poller drops it and polls again; it never reaches a client.
+    #[error("task is stale")]
+    StaleTask,
+    /// A command in a completed workflow task is invalid; the task is failed with `cause`.
+    #[error("{message}")]
+    BadCommand {
+        cause: WorkflowTaskFailedCause,
+        message: String,
+    },
+    /// Stored data that cannot be what it should be (an undecodable event, a missing one).
+    #[error("corrupt history: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Persistence(#[from] PersistenceError),
+}
+
+impl HistoryError {
+    /// The task a poller matched no longer applies; the poller drops it and polls on.
+    pub fn is_stale(&self) -> bool {
+        matches!(
+            self,
+            Self::StaleTask | Self::WorkflowNotFound(_) | Self::WorkflowCompleted
+        )
+    }
+}
+
+pub fn not_found(message: String) -> Status {
+    with_details(
+        Code::NotFound,
+        message,
+        &details::NotFoundFailure::default(),
+    )
+}
+
+impl From<HistoryError> for Status {
+    fn from(e: HistoryError) -> Self {
+        let message = e.to_string();
+        match e {
+            HistoryError::InvalidArgument(_) | HistoryError::BadCommand { .. } => {
+                Status::invalid_argument(message)
+            }
+            HistoryError::Corrupt(_) => Status::internal(message),
+            HistoryError::WorkflowNotFound(_)
+            | HistoryError::TaskNotFound(_)
+            | HistoryError::WorkflowCompleted
+            | HistoryError::StaleTask => not_found(message),
+            HistoryError::AlreadyStarted {
+                start_request_id,
+                run_id,
+            } => with_details(
+                Code::AlreadyExists,
+                message,
+                &details::WorkflowExecutionAlreadyStartedFailure {
+                    start_request_id,
+                    run_id,
+                    ..Default::default()
+                },
+            ),
+            HistoryError::Persistence(p) => persistence_status(p),
+        }
+    }
+}
+
+fn persistence_status(e: PersistenceError) -> Status {
+    let message = e.to_string();
+    match e {
+        PersistenceError::ShardOwnershipLost { .. }
+        | PersistenceError::Conflict(_)
+        | PersistenceError::Unavailable(_) => Status::unavailable(message),
+        PersistenceError::AlreadyExists(_) => Status::already_exists(message),
+        PersistenceError::NotFound(_) => not_found(message),
+        PersistenceError::Database(_) => Status::internal(message),
+    }
+}

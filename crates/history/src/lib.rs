@@ -1,0 +1,132 @@
+//! The history service: owns every run's event history and mutable state. Each operation takes
+//! the workflow's lock, loads its state, changes it in a [`txn::Txn`] and commits events, state
+//! and follow-up tasks in one write; tasks reach matching and the timer queue only after that
+//! write is durable.
+
+mod activity;
+mod activity_end;
+mod close;
+mod commands;
+mod control;
+mod error;
+mod events;
+mod locks;
+mod poll;
+mod read;
+mod retry;
+mod shard;
+mod start;
+mod state;
+mod timers;
+mod txn;
+mod user_timer;
+mod watch;
+mod workflow_task;
+
+pub use activity::ActivityTarget;
+pub use error::{HistoryError, Result, not_found};
+
+use chronicle_common::ExecutionKey;
+use chronicle_matching::Matching;
+use chronicle_persistence::Store;
+use shard::Shard;
+use std::sync::Arc;
+
+/// The namespace an operation runs in: history keys by id but some responses carry the name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct HistoryOptions {
+    /// Fixed for the life of a database: placement of workflows depends on it.
+    pub shard_count: u32,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        Self { shard_count: 1 }
+    }
+}
+
+/// Cheap-to-clone handle to the history service.
+#[derive(Clone)]
+pub struct History {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    matching: Matching,
+    shards: Vec<Arc<Shard>>,
+    locks: locks::LockTable,
+    watch: watch::Watchers,
+}
+
+impl History {
+    /// Acquires every shard (fencing out any previous owner); call `run` to start its timers.
+    pub async fn start(
+        options: HistoryOptions,
+        store: Arc<dyn Store>,
+        matching: Matching,
+    ) -> Result<Self> {
+        let mut shards = Vec::new();
+        for id in 0..options.shard_count.max(1) {
+            let range_id = store.acquire_shard(id).await?;
+            shards.push(Arc::new(Shard::new(id, range_id)));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                matching,
+                shards,
+                locks: locks::LockTable::default(),
+                watch: watch::Watchers::default(),
+            }),
+        })
+    }
+
+    /// Runs the timer queues of all shards until the process ends.
+    pub fn run(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| tokio::spawn(timers::run(self.clone(), shard.clone())))
+            .collect()
+    }
+
+    pub fn shard_count(&self) -> u32 {
+        self.inner.shards.len() as u32
+    }
+
+    fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> Arc<Shard> {
+        let id = chronicle_common::shard_for(namespace_id, workflow_id, self.shard_count());
+        self.inner.shards[id as usize].clone()
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The run id an empty `run_id` stands for: the workflow id's current run.
+    async fn resolve_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> Result<ExecutionKey> {
+        if !run_id.is_empty() {
+            return Ok(ExecutionKey::new(namespace_id, workflow_id, run_id));
+        }
+        let current = self
+            .store()
+            .current_run(namespace_id, workflow_id)
+            .await?
+            .ok_or_else(|| {
+                HistoryError::WorkflowNotFound(format!("workflow not found for ID: {workflow_id}"))
+            })?;
+        Ok(ExecutionKey::new(namespace_id, workflow_id, current.run_id))
+    }
+}

@@ -1,0 +1,62 @@
+//! Long polls: the bridge from a matched task to the history transaction that starts it.
+
+use crate::{History, NamespaceRef, Result};
+use chronicle_common::{DispatchTask, QueueKind, time};
+use chronicle_matching::{PollerRecord, QueueKey};
+use std::future::Future;
+use tokio::time::Instant;
+
+impl History {
+    /// Polls one task queue until `start` accepts a task or the deadline passes (None). A task
+    /// that is no longer current (its attempt ended, its run closed) is dropped with its
+    /// backlog row, and the poll goes on. The task is claimed from matching only once started:
+    /// if `start` fails or the poll is abandoned, the task goes back to its queue.
+    pub(crate) async fn poll_queue<T, Fut>(
+        &self,
+        namespace: &NamespaceRef,
+        queue: &str,
+        kind: QueueKind,
+        identity: &str,
+        deadline: Instant,
+        start: impl Fn(DispatchTask) -> Fut,
+    ) -> Result<Option<T>>
+    where
+        Fut: Future<Output = Result<T>>,
+    {
+        let key = QueueKey {
+            namespace_id: namespace.id.clone(),
+            name: queue.to_owned(),
+            kind,
+        };
+        loop {
+            let poller = PollerRecord {
+                identity: identity.to_owned(),
+                last_access_time: time::now(),
+            };
+            let Some(mut grant) = self
+                .inner
+                .matching
+                .poll(key.clone(), poller, deadline)
+                .await
+            else {
+                return Ok(None);
+            };
+            match start(grant.task().clone()).await {
+                Ok(started) => {
+                    grant.take();
+                    return Ok(Some(started));
+                }
+                Err(e) if e.is_stale() => {
+                    let task = grant.take();
+                    if let Err(e) = self.store().delete_queue_task(task.task_id).await {
+                        tracing::warn!(
+                            task_id = task.task_id,
+                            "stale backlog task not deleted: {e}"
+                        );
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Starting runs: StartWorkflowExecution, SignalWithStart and the runs retries create, with
+//! Temporal's id reuse and id conflict policies.
+
+use crate::state::{ExecutionInfo, MutableState};
+use crate::timers::TimerKind;
+use crate::txn::Txn;
+use crate::{History, HistoryError, NamespaceRef, Result, retry};
+use chronicle_api::enums::v1::{
+    WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict,
+    WorkflowIdReusePolicy as Reuse,
+};
+use chronicle_api::history::v1::{
+    WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
+};
+use chronicle_api::taskqueue::v1::TaskQueue;
+use chronicle_api::workflowservice::{
+    SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
+    StartWorkflowExecutionResponse,
+};
+use chronicle_common::{ExecutionKey, ids, limits, time};
+use chronicle_persistence::{CurrentRun, CurrentRunWrite};
+use std::time::{Duration, SystemTime};
+
+/// A run about to be created: its started event and how long before its first workflow task.
+pub(crate) struct NewRun {
+    pub namespace: NamespaceRef,
+    pub workflow_id: String,
+    pub request_id: String,
+    pub started: WorkflowExecutionStartedEventAttributes,
+    pub backoff: Option<Duration>,
+    /// Signal-with-start: recorded right after the started event, before the first task.
+    pub signal: Option<WorkflowExecutionSignaledEventAttributes>,
+}
+
+/// What the current run of a workflow id means for a new start.
+enum Decision {
+    Create {
+        previous: Option<String>,
+    },
+    /// Replace the running run: terminate it in the same write.
+    TerminateAndCreate {
+        previous: String,
+    },
+    Existing {
+        run_id: String,
+        started: bool,
+    },
+}
+
+fn already_started(current: &CurrentRun) -> HistoryError {
+    HistoryError::AlreadyStarted {
+        start_request_id: current.start_request_id.clone(),
+        run_id: current.run_id.clone(),
+    }
+}
+
+// TerminateIfRunning is deprecated in favour of the conflict policy, yet clients still send it.
+#[allow(deprecated)]
+fn decide(
+    current: Option<CurrentRun>,
+    request_id: &str,
+    reuse: i32,
+    conflict: i32,
+) -> Result<Decision> {
+    let Some(current) = current else {
+        return Ok(Decision::Create { previous: None });
+    };
+    if !request_id.is_empty() && current.start_request_id == request_id {
+        return Ok(Decision::Existing {
+            run_id: current.run_id,
+            started: true,
+        });
+    }
+    if current.running {
+        let terminate = conflict == Conflict::TerminateExisting as i32
+            || reuse == Reuse::TerminateIfRunning as i32;
+        return if conflict == Conflict::UseExisting as i32 {
+            Ok(Decision::Existing {
+                run_id: current.run_id,
+                started: false,
+            })
+        } else if terminate {
+            Ok(Decision::TerminateAndCreate {
+                previous: current.run_id,
+            })
+        } else {
+            Err(already_started(&current))
+        };
+    }
+    let failed = [
+        Status::Failed,
+        Status::Canceled,
+        Status::Terminated,
+        Status::TimedOut,
+    ]
+    .iter()
+    .any(|s| *s as i32 == current.status);
+    let allowed = match Reuse::try_from(reuse).unwrap_or(Reuse::AllowDuplicate) {
+        Reuse::RejectDuplicate => false,
+        Reuse::AllowDuplicateFailedOnly => failed,
+        _ => true,
+    };
+    if allowed {
+        Ok(Decision::Create {
+            previous: Some(current.run_id),
+        })
+    } else {
+        Err(already_started(&current))
+    }
+}
+
+fn positive(
+    d: &Option<chronicle_api::wkt::Duration>,
+    field: &'static str,
+) -> Result<Option<Duration>> {
+    time::optional_duration(d.as_ref(), field)
+        .map_err(|e| HistoryError::InvalidArgument(e.to_string()))
+}
+
+/// Temporal's timeout rules: the run timeout defaults to and is capped by the execution
+/// timeout, the task timeout defaults to 10 s and is capped by the run timeout and 2 minutes.
+fn normalized_timeouts(
+    execution: Option<Duration>,
+    run: Option<Duration>,
+    task: Option<Duration>,
+) -> (Option<Duration>, Option<Duration>, Duration) {
+    let run = match (run, execution) {
+        (Some(r), Some(e)) => Some(r.min(e)),
+        (r, e) => r.or(e),
+    };
+    let mut task = task
+        .unwrap_or(limits::DEFAULT_WORKFLOW_TASK_TIMEOUT)
+        .min(limits::MAX_WORKFLOW_TASK_TIMEOUT);
+    if let Some(run) = run {
+        task = task.min(run);
+    }
+    (execution, run, task)
+}
+
+impl NewRun {
+    pub fn from_request(
+        namespace: &NamespaceRef,
+        r: StartWorkflowExecutionRequest,
+    ) -> Result<Self> {
+        let (execution, run, task) = normalized_timeouts(
+            positive(&r.workflow_execution_timeout, "WorkflowExecutionTimeout")?,
+            positive(&r.workflow_run_timeout, "WorkflowRunTimeout")?,
+            positive(&r.workflow_task_timeout, "WorkflowTaskTimeout")?,
+        );
+        let backoff = positive(&r.workflow_start_delay, "WorkflowStartDelay")?;
+        if let Some(policy) = &r.retry_policy {
+            retry::validate(policy).map_err(HistoryError::InvalidArgument)?;
+        }
+        let now = time::now();
+        let started = WorkflowExecutionStartedEventAttributes {
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue.map(|q| TaskQueue { kind: 1, ..q }),
+            input: r.input,
+            workflow_execution_timeout: execution.map(time::duration),
+            workflow_run_timeout: run.map(time::duration),
+            workflow_task_timeout: Some(time::duration(task)),
+            identity: r.identity,
+            retry_policy: r.retry_policy.map(|p| retry::with_defaults(Some(p))),
+            attempt: 1,
+            workflow_execution_expiration_time: execution
+                .map(|e| time::timestamp(now + backoff.unwrap_or_default() + e)),
+            cron_schedule: r.cron_schedule,
+            first_workflow_task_backoff: backoff.map(time::duration),
+            memo: r.memo,
+            search_attributes: r.search_attributes,
+            header: r.header,
+            workflow_id: r.workflow_id.clone(),
+            continued_failure: r.continued_failure,
+            last_completion_result: r.last_completion_result,
+            ..Default::default()
+        };
+        Ok(Self {
+            namespace: namespace.clone(),
+            workflow_id: r.workflow_id,
+            request_id: r.request_id,
+            started,
+            backoff,
+            signal: None,
+        })
+    }
+
+    /// The run's first transaction: started event, then its first workflow task (or the
+    /// backoff timer that will schedule it) and its timeout timers.
+    pub fn into_txn(mut self, history: &History, previous_run_id: Option<String>) -> Txn {
+        let run_id = ids::new_run_id();
+        if self.started.first_execution_run_id.is_empty() {
+            self.started.first_execution_run_id = run_id.clone();
+        }
+        self.started.original_execution_run_id = run_id.clone();
+        let key = ExecutionKey::new(&self.namespace.id, &self.workflow_id, &run_id);
+        let s = &self.started;
+        let now = time::now();
+        let execution_time = now + self.backoff.unwrap_or_default();
+        let info = ExecutionInfo {
+            namespace_id: self.namespace.id.clone(),
+            namespace_name: self.namespace.name.clone(),
+            workflow_id: self.workflow_id.clone(),
+            run_id: run_id.clone(),
+            first_execution_run_id: s.first_execution_run_id.clone(),
+            workflow_type: s
+                .workflow_type
+                .as_ref()
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            task_queue: s
+                .task_queue
+                .as_ref()
+                .map(|q| q.name.clone())
+                .unwrap_or_default(),
+            workflow_task_timeout: s.workflow_task_timeout,
+            run_timeout: s.workflow_run_timeout,
+            execution_timeout: s.workflow_execution_timeout,
+            start_time: Some(time::timestamp(now)),
+            execution_time: Some(time::timestamp(execution_time)),
+            status: Status::Running as i32,
+            execution_expiration_time: s.workflow_execution_expiration_time,
+            retry_policy: s.retry_policy.clone(),
+            attempt: s.attempt,
+            start_request_id: self.request_id.clone(),
+            memo: s.memo.clone(),
+            search_attributes: s.search_attributes.clone(),
+            header: s.header.clone(),
+            ..Default::default()
+        };
+        let state = MutableState {
+            info: Some(info),
+            next_event_id: 1,
+            ..Default::default()
+        };
+        let mut txn = Txn::create(history, key, state);
+        txn.now = now;
+        txn.current = CurrentRunWrite::Claim {
+            previous_run_id,
+            row: CurrentRun {
+                run_id,
+                running: true,
+                status: Status::Running as i32,
+                start_request_id: self.request_id,
+            },
+        };
+        let run_timeout = s.workflow_run_timeout;
+        let expiration = s.workflow_execution_expiration_time;
+        txn.append(self.started);
+        if let Some(signal) = self.signal {
+            history.apply_signal(&mut txn, signal);
+        }
+        if let Some(run_timeout) = time::optional_duration(run_timeout.as_ref(), "")
+            .ok()
+            .flatten()
+        {
+            txn.add_timer_at(
+                execution_time + run_timeout,
+                TimerKind::WorkflowRunTimeout,
+                0,
+                0,
+                0,
+            );
+        }
+        if let Some(expiration) = expiration {
+            txn.add_timer_at(
+                time::from_timestamp(&expiration),
+                TimerKind::WorkflowExecutionTimeout,
+                0,
+                0,
+                0,
+            );
+        }
+        match self.backoff {
+            Some(backoff) => txn.add_timer(backoff, TimerKind::WorkflowBackoff, 0, 0, 0),
+            None => txn.schedule_workflow_task_if_needed(),
+        }
+        txn
+    }
+}
+
+fn response(
+    run_id: String,
+    first_execution_run_id: String,
+    started: bool,
+) -> StartWorkflowExecutionResponse {
+    StartWorkflowExecutionResponse {
+        run_id,
+        first_execution_run_id,
+        started,
+        status: Status::Running as i32,
+        ..Default::default()
+    }
+}
+
+impl History {
+    pub async fn start_workflow(
+        &self,
+        namespace: &NamespaceRef,
+        request: StartWorkflowExecutionRequest,
+    ) -> Result<StartWorkflowExecutionResponse> {
+        let (reuse, conflict) = (
+            request.workflow_id_reuse_policy,
+            request.workflow_id_conflict_policy,
+        );
+        let new_run = NewRun::from_request(namespace, request)?;
+        self.start_run(new_run, reuse, conflict, None).await
+    }
+
+    pub async fn signal_with_start(
+        &self,
+        namespace: &NamespaceRef,
+        r: SignalWithStartWorkflowExecutionRequest,
+    ) -> Result<StartWorkflowExecutionResponse> {
+        let signal = WorkflowExecutionSignaledEventAttributes {
+            signal_name: r.signal_name,
+            input: r.signal_input,
+            identity: r.identity.clone(),
+            header: r.header.clone(),
+            request_id: r.request_id.clone(),
+            ..Default::default()
+        };
+        let start = StartWorkflowExecutionRequest {
+            namespace: r.namespace,
+            workflow_id: r.workflow_id,
+            workflow_type: r.workflow_type,
+            task_queue: r.task_queue,
+            input: r.input,
+            workflow_execution_timeout: r.workflow_execution_timeout,
+            workflow_run_timeout: r.workflow_run_timeout,
+            workflow_task_timeout: r.workflow_task_timeout,
+            identity: r.identity,
+            request_id: r.request_id,
+            workflow_id_reuse_policy: r.workflow_id_reuse_policy,
+            retry_policy: r.retry_policy,
+            cron_schedule: r.cron_schedule,
+            memo: r.memo,
+            search_attributes: r.search_attributes,
+            header: r.header,
+            workflow_start_delay: r.workflow_start_delay,
+            ..Default::default()
+        };
+        let new_run = NewRun::from_request(namespace, start)?;
+        // Signal-with-start never fails on a running workflow: it signals it.
+        self.start_run(
+            new_run,
+            r.workflow_id_reuse_policy,
+            Conflict::UseExisting as i32,
+            Some(signal),
+        )
+        .await
+    }
+
+    async fn start_run(
+        &self,
+        new_run: NewRun,
+        reuse: i32,
+        conflict: i32,
+        signal: Option<WorkflowExecutionSignaledEventAttributes>,
+    ) -> Result<StartWorkflowExecutionResponse> {
+        let ns_id = new_run.namespace.id.clone();
+        let workflow_id = new_run.workflow_id.clone();
+        let _lock = self.inner.locks.lock(&ns_id, &workflow_id).await;
+        let current = self.store().current_run(&ns_id, &workflow_id).await?;
+        // A signal-with-start retried with the same request id must not signal twice.
+        let request_id = if signal.is_some() {
+            ""
+        } else {
+            new_run.request_id.as_str()
+        };
+        let decision = decide(current, request_id, reuse, conflict)?;
+        let (mut txns, previous) = match decision {
+            Decision::Existing { run_id, started } => {
+                let key = ExecutionKey::new(&ns_id, &workflow_id, &run_id);
+                let mut txn = self.load_running(&key).await?;
+                let first = txn.info().first_execution_run_id.clone();
+                if let Some(signal) = signal {
+                    if !self.apply_signal(&mut txn, signal) {
+                        return Ok(response(run_id, first, false));
+                    }
+                    self.commit(txn).await?;
+                }
+                return Ok(response(run_id, first, started));
+            }
+            Decision::Create { previous } => (Vec::new(), previous),
+            Decision::TerminateAndCreate { previous } => {
+                let key = ExecutionKey::new(&ns_id, &workflow_id, &previous);
+                let mut old = self.load_running(&key).await?;
+                self.terminate_in(
+                    &mut old,
+                    "TerminateIfRunning WorkflowIdReusePolicy",
+                    None,
+                    "history-service",
+                );
+                (vec![old], Some(previous))
+            }
+        };
+        let txn = NewRun { signal, ..new_run }.into_txn(self, previous);
+        let run_id = txn.key.run_id.clone();
+        let first = txn.info().first_execution_run_id.clone();
+        txns.push(txn);
+        self.commit_all(txns).await?;
+        Ok(response(run_id, first, true))
+    }
+}
+
+/// The run's expiration as a deadline, if it has one.
+pub(crate) fn expiration(info: &ExecutionInfo) -> Option<SystemTime> {
+    info.execution_expiration_time
+        .as_ref()
+        .map(time::from_timestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_and_task_timeouts_follow_temporal_rules() {
+        let s = Duration::from_secs;
+        assert_eq!(normalized_timeouts(None, None, None), (None, None, s(10)));
+        assert_eq!(
+            normalized_timeouts(Some(s(5)), None, None),
+            (Some(s(5)), Some(s(5)), s(5))
+        );
+        assert_eq!(
+            normalized_timeouts(Some(s(5)), Some(s(60)), None).1,
+            Some(s(5))
+        );
+        assert_eq!(normalized_timeouts(None, None, Some(s(600))).2, s(120));
+    }
+
+    fn running(request: &str) -> Option<CurrentRun> {
+        Some(CurrentRun {
+            run_id: "r1".into(),
+            running: true,
+            status: 1,
+            start_request_id: request.into(),
+        })
+    }
+
+    #[test]
+    fn a_running_workflow_id_is_not_started_twice() {
+        assert!(matches!(
+            decide(running("a"), "b", 0, 0),
+            Err(HistoryError::AlreadyStarted { .. })
+        ));
+        assert!(matches!(
+            decide(running("a"), "a", 0, 0),
+            Ok(Decision::Existing { started: true, .. })
+        ));
+        assert!(matches!(
+            decide(running("a"), "b", 0, Conflict::UseExisting as i32),
+            Ok(Decision::Existing { started: false, .. })
+        ));
+        assert!(matches!(
+            decide(running("a"), "b", 0, Conflict::TerminateExisting as i32),
+            Ok(Decision::TerminateAndCreate { .. })
+        ));
+    }
+
+    #[test]
+    fn reuse_policy_governs_closed_workflow_ids() {
+        let closed = |status: Status| {
+            Some(CurrentRun {
+                running: false,
+                status: status as i32,
+                ..running("a").unwrap()
+            })
+        };
+        assert!(matches!(
+            decide(closed(Status::Completed), "b", 0, 0),
+            Ok(Decision::Create { .. })
+        ));
+        assert!(
+            decide(
+                closed(Status::Completed),
+                "b",
+                Reuse::RejectDuplicate as i32,
+                0
+            )
+            .is_err()
+        );
+        assert!(
+            decide(
+                closed(Status::Completed),
+                "b",
+                Reuse::AllowDuplicateFailedOnly as i32,
+                0
+            )
+            .is_err()
+        );
+        assert!(matches!(
+            decide(
+                closed(Status::Failed),
+                "b",
+                Reuse::AllowDuplicateFailedOnly as i32,
+                0
+            ),
+            Ok(Decision::Create { .. })
+        ));
+    }
+}

@@ -1,0 +1,225 @@
+//! Mutable state: what history must know about a run without reading its events. Stored as a
+//! protobuf message built from the official types, so fields can be added without migrations.
+
+use chronicle_api::{common::v1 as common, failure::v1::Failure, history::v1::HistoryEvent, wkt};
+use std::collections::BTreeMap;
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MutableState {
+    #[prost(message, optional, tag = "1")]
+    pub info: Option<ExecutionInfo>,
+    /// Id the next appended event gets.
+    #[prost(int64, tag = "2")]
+    pub next_event_id: i64,
+    #[prost(btree_map = "int64, message", tag = "3")]
+    pub activities: BTreeMap<i64, ActivityInfo>,
+    #[prost(btree_map = "string, message", tag = "4")]
+    pub timers: BTreeMap<String, TimerInfo>,
+    #[prost(message, optional, tag = "5")]
+    pub workflow_task: Option<WorkflowTaskInfo>,
+    /// Events that arrived while a workflow task was running; appended once it ends, because a
+    /// started workflow task must be followed directly by its own completion.
+    #[prost(message, repeated, tag = "6")]
+    pub buffered_events: Vec<HistoryEvent>,
+    /// `previous_started_event_id` of the next workflow task.
+    #[prost(int64, tag = "7")]
+    pub last_completed_wft_started_event_id: i64,
+    /// Request ids of recent signals, so a retried signal is applied once.
+    #[prost(string, repeated, tag = "8")]
+    pub signal_request_ids: Vec<String>,
+    #[prost(int64, tag = "9")]
+    pub history_size_bytes: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExecutionInfo {
+    #[prost(string, tag = "1")]
+    pub namespace_id: String,
+    #[prost(string, tag = "2")]
+    pub workflow_id: String,
+    #[prost(string, tag = "3")]
+    pub run_id: String,
+    #[prost(string, tag = "4")]
+    pub first_execution_run_id: String,
+    #[prost(string, tag = "5")]
+    pub workflow_type: String,
+    #[prost(string, tag = "6")]
+    pub task_queue: String,
+    #[prost(message, optional, tag = "7")]
+    pub workflow_task_timeout: Option<wkt::Duration>,
+    #[prost(message, optional, tag = "8")]
+    pub run_timeout: Option<wkt::Duration>,
+    #[prost(message, optional, tag = "9")]
+    pub execution_timeout: Option<wkt::Duration>,
+    #[prost(message, optional, tag = "10")]
+    pub start_time: Option<wkt::Timestamp>,
+    /// When the first workflow task may run (start time plus any start delay or retry backoff).
+    #[prost(message, optional, tag = "11")]
+    pub execution_time: Option<wkt::Timestamp>,
+    #[prost(message, optional, tag = "12")]
+    pub close_time: Option<wkt::Timestamp>,
+    /// `WorkflowExecutionStatus`.
+    #[prost(int32, tag = "13")]
+    pub status: i32,
+    /// Deadline across all runs of a retry chain; none when there is no execution timeout.
+    #[prost(message, optional, tag = "14")]
+    pub execution_expiration_time: Option<wkt::Timestamp>,
+    #[prost(message, optional, tag = "15")]
+    pub retry_policy: Option<common::RetryPolicy>,
+    #[prost(int32, tag = "16")]
+    pub attempt: i32,
+    #[prost(string, tag = "17")]
+    pub start_request_id: String,
+    #[prost(message, optional, tag = "18")]
+    pub memo: Option<common::Memo>,
+    #[prost(message, optional, tag = "19")]
+    pub search_attributes: Option<common::SearchAttributes>,
+    #[prost(bool, tag = "20")]
+    pub cancel_requested: bool,
+    /// Event id of the closing event once the run closed.
+    #[prost(int64, tag = "21")]
+    pub close_event_id: i64,
+    /// Run that continues this one (retry), if any.
+    #[prost(string, tag = "22")]
+    pub new_execution_run_id: String,
+    #[prost(string, tag = "23")]
+    pub namespace_name: String,
+    #[prost(message, optional, tag = "24")]
+    pub header: Option<common::Header>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WorkflowTaskInfo {
+    #[prost(int64, tag = "1")]
+    pub scheduled_event_id: i64,
+    /// Zero until a poller started the task.
+    #[prost(int64, tag = "2")]
+    pub started_event_id: i64,
+    #[prost(int32, tag = "3")]
+    pub attempt: i32,
+    #[prost(string, tag = "4")]
+    pub task_queue: String,
+    #[prost(message, optional, tag = "5")]
+    pub scheduled_time: Option<wkt::Timestamp>,
+    #[prost(message, optional, tag = "6")]
+    pub started_time: Option<wkt::Timestamp>,
+    #[prost(string, tag = "7")]
+    pub request_id: String,
+    #[prost(string, tag = "8")]
+    pub identity: String,
+    #[prost(message, optional, tag = "9")]
+    pub timeout: Option<wkt::Duration>,
+    /// Backlog row of the dispatch, deleted when the task starts.
+    #[prost(int64, tag = "10")]
+    pub task_id: i64,
+}
+
+impl WorkflowTaskInfo {
+    /// Attempts after the first are not written to history until one completes, so a workflow
+    /// task failing in a loop does not grow the history.
+    pub fn is_transient(&self) -> bool {
+        self.attempt > 1
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.started_event_id != 0
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActivityInfo {
+    #[prost(int64, tag = "1")]
+    pub scheduled_event_id: i64,
+    #[prost(string, tag = "2")]
+    pub activity_id: String,
+    #[prost(string, tag = "3")]
+    pub activity_type: String,
+    #[prost(string, tag = "4")]
+    pub task_queue: String,
+    #[prost(message, optional, tag = "5")]
+    pub schedule_to_close_timeout: Option<wkt::Duration>,
+    #[prost(message, optional, tag = "6")]
+    pub schedule_to_start_timeout: Option<wkt::Duration>,
+    #[prost(message, optional, tag = "7")]
+    pub start_to_close_timeout: Option<wkt::Duration>,
+    #[prost(message, optional, tag = "8")]
+    pub heartbeat_timeout: Option<wkt::Duration>,
+    #[prost(message, optional, tag = "9")]
+    pub retry_policy: Option<common::RetryPolicy>,
+    #[prost(int32, tag = "10")]
+    pub attempt: i32,
+    /// First attempt's schedule time: schedule-to-close runs from here.
+    #[prost(message, optional, tag = "11")]
+    pub scheduled_time: Option<wkt::Timestamp>,
+    #[prost(message, optional, tag = "12")]
+    pub current_attempt_scheduled_time: Option<wkt::Timestamp>,
+    /// Set while an attempt runs. The started event is written only when the attempt ends,
+    /// so retries leave no trace in history but the final one.
+    #[prost(message, optional, tag = "13")]
+    pub started_time: Option<wkt::Timestamp>,
+    #[prost(string, tag = "14")]
+    pub started_identity: String,
+    #[prost(string, tag = "15")]
+    pub started_request_id: String,
+    #[prost(message, optional, tag = "16")]
+    pub last_heartbeat_time: Option<wkt::Timestamp>,
+    #[prost(message, optional, tag = "17")]
+    pub heartbeat_details: Option<common::Payloads>,
+    #[prost(bool, tag = "18")]
+    pub cancel_requested: bool,
+    #[prost(int64, tag = "19")]
+    pub cancel_requested_event_id: i64,
+    #[prost(message, optional, tag = "20")]
+    pub last_failure: Option<Failure>,
+    #[prost(int64, tag = "23")]
+    pub task_id: i64,
+    #[prost(string, tag = "24")]
+    pub last_worker_identity: String,
+}
+
+impl ActivityInfo {
+    pub fn is_started(&self) -> bool {
+        self.started_time.is_some()
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimerInfo {
+    #[prost(string, tag = "1")]
+    pub timer_id: String,
+    #[prost(int64, tag = "2")]
+    pub started_event_id: i64,
+    #[prost(message, optional, tag = "3")]
+    pub expiry_time: Option<wkt::Timestamp>,
+}
+
+impl MutableState {
+    pub fn info(&self) -> &ExecutionInfo {
+        self.info
+            .as_ref()
+            .expect("mutable state always has execution info")
+    }
+
+    pub fn info_mut(&mut self) -> &mut ExecutionInfo {
+        self.info
+            .as_mut()
+            .expect("mutable state always has execution info")
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.info().close_event_id == 0
+    }
+
+    /// A workflow task is running on a worker right now.
+    pub fn wft_in_flight(&self) -> bool {
+        self.workflow_task
+            .as_ref()
+            .is_some_and(WorkflowTaskInfo::is_started)
+    }
+
+    pub fn activity_by_id(&self, activity_id: &str) -> Option<&ActivityInfo> {
+        self.activities
+            .values()
+            .find(|a| a.activity_id == activity_id)
+    }
+}

@@ -1,0 +1,135 @@
+//! The durable timer queue of a shard: user timers, timeouts, retry backoffs. A fired timer
+//! is checked against the run's current state, so a timer whose reason went away (the
+//! activity completed, the attempt moved on) does nothing. Rows are deleted after their
+//! handler committed: a crash in between fires the timer again, harmlessly.
+
+use crate::shard::Shard;
+use crate::{History, HistoryError};
+use chronicle_common::{ExecutionKey, time};
+use chronicle_persistence::TimerRow;
+use prost::Message;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub(crate) enum TimerKind {
+    User = 1,
+    ActivityTimeout = 2,
+    ActivityRetry = 3,
+    WorkflowTaskTimeout = 4,
+    WorkflowRunTimeout = 5,
+    WorkflowExecutionTimeout = 6,
+    /// The first workflow task of a run that starts after a delay (retry backoff).
+    WorkflowBackoff = 7,
+    /// Re-checks an activity's heartbeat deadline, which heartbeats keep pushing out.
+    ActivityHeartbeat = 8,
+}
+
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub(crate) struct TimerTask {
+    #[prost(int32, tag = "1")]
+    pub kind: i32,
+    #[prost(string, tag = "2")]
+    pub namespace_id: String,
+    #[prost(string, tag = "3")]
+    pub workflow_id: String,
+    #[prost(string, tag = "4")]
+    pub run_id: String,
+    /// The event the timer belongs to: timer started, activity or workflow task scheduled.
+    #[prost(int64, tag = "5")]
+    pub event_id: i64,
+    #[prost(int32, tag = "6")]
+    pub attempt: i32,
+    /// Kind-specific: the activity timeout type.
+    #[prost(int32, tag = "7")]
+    pub detail: i32,
+}
+
+impl TimerTask {
+    pub fn key(&self) -> ExecutionKey {
+        ExecutionKey::new(&self.namespace_id, &self.workflow_id, &self.run_id)
+    }
+}
+
+/// How long the queue sleeps at most, so a timer added by another node is noticed.
+const MAX_IDLE: Duration = Duration::from_secs(10);
+const BATCH: usize = 100;
+
+pub(crate) async fn run(history: History, shard: Arc<Shard>) {
+    loop {
+        let wait = match fire_due(&history, &shard).await {
+            Ok(wait) => wait,
+            Err(e) => {
+                tracing::warn!(shard = shard.id, "timer queue: {e}");
+                Duration::from_millis(500)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shard.timer_added.notified() => {}
+        }
+    }
+}
+
+/// Fires every due timer; returns how long until the next one.
+async fn fire_due(history: &History, shard: &Shard) -> crate::Result<Duration> {
+    loop {
+        let now = time::unix_nanos(time::now());
+        let due = history.store().due_timers(shard.id, now, BATCH).await?;
+        let full = due.len() == BATCH;
+        for row in due {
+            fire(history, &row).await?;
+            history
+                .store()
+                .delete_timer(row.shard_id, row.fire_time, row.task_id)
+                .await?;
+        }
+        if !full {
+            break;
+        }
+    }
+    let next = history.store().next_timer(shard.id).await?;
+    let now = time::unix_nanos(time::now());
+    Ok(next.map_or(MAX_IDLE, |at| {
+        Duration::from_nanos((at - now).max(0) as u64).min(MAX_IDLE)
+    }))
+}
+
+async fn fire(history: &History, row: &TimerRow) -> crate::Result<()> {
+    let Ok(task) = TimerTask::decode(row.data.as_slice()) else {
+        tracing::error!(task_id = row.task_id, "undecodable timer task dropped");
+        return Ok(());
+    };
+    let result = match task.kind {
+        k if k == TimerKind::User as i32 => history.fire_user_timer(&task).await,
+        k if k == TimerKind::ActivityTimeout as i32 => history.fire_activity_timeout(&task).await,
+        k if k == TimerKind::ActivityHeartbeat as i32 => {
+            history.fire_activity_heartbeat_check(&task).await
+        }
+        k if k == TimerKind::ActivityRetry as i32 => history.fire_activity_retry(&task).await,
+        k if k == TimerKind::WorkflowTaskTimeout as i32 => {
+            history.fire_workflow_task_timeout(&task).await
+        }
+        k if k == TimerKind::WorkflowRunTimeout as i32
+            || k == TimerKind::WorkflowExecutionTimeout as i32 =>
+        {
+            history.fire_workflow_timeout(&task).await
+        }
+        k if k == TimerKind::WorkflowBackoff as i32 => history.fire_workflow_backoff(&task).await,
+        other => {
+            tracing::error!(kind = other, "unknown timer kind dropped");
+            Ok(())
+        }
+    };
+    match result {
+        // The run is gone or closed, or the timer's reason went away: nothing to do.
+        Ok(())
+        | Err(
+            HistoryError::WorkflowNotFound(_)
+            | HistoryError::WorkflowCompleted
+            | HistoryError::StaleTask,
+        ) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,418 @@
+//! One state change of one run: the working copy of its mutable state plus everything the
+//! change writes. `commit` persists it all in one store transaction, then tells matching, the
+//! timer queue and history watchers about it.
+
+use crate::events;
+use crate::shard::Shard;
+use crate::state::{MutableState, WorkflowTaskInfo};
+use crate::timers::{TimerKind, TimerTask};
+use crate::watch::Progress;
+use crate::{History, HistoryError, Result};
+use chronicle_api::enums::v1::WorkflowExecutionStatus;
+use chronicle_api::history::v1::{
+    HistoryEvent, WorkflowTaskScheduledEventAttributes, history_event::Attributes,
+};
+use chronicle_api::taskqueue::v1::TaskQueue;
+use chronicle_common::{DispatchTask, ExecutionKey, QueueKind, limits, time};
+use chronicle_persistence::{CurrentRun, CurrentRunWrite, ExecutionWrite, QueueTaskRow, TimerRow};
+use prost::Message;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub(crate) struct Txn {
+    pub key: ExecutionKey,
+    pub state: MutableState,
+    pub now: SystemTime,
+    shard: Arc<Shard>,
+    expected_version: Option<i64>,
+    events: Vec<HistoryEvent>,
+    queue_tasks: Vec<DispatchTask>,
+    done_queue_tasks: Vec<i64>,
+    timers: Vec<(SystemTime, TimerTask)>,
+    pub current: CurrentRunWrite,
+}
+
+impl Txn {
+    /// A brand-new run; its first write creates it.
+    pub fn create(history: &History, key: ExecutionKey, state: MutableState) -> Self {
+        let shard = history.shard_of(&key.namespace_id, &key.workflow_id);
+        Self::with(shard, key, state, None)
+    }
+
+    fn with(
+        shard: Arc<Shard>,
+        key: ExecutionKey,
+        state: MutableState,
+        expected_version: Option<i64>,
+    ) -> Self {
+        Self {
+            key,
+            state,
+            now: time::now(),
+            shard,
+            expected_version,
+            events: Vec::new(),
+            queue_tasks: Vec::new(),
+            done_queue_tasks: Vec::new(),
+            timers: Vec::new(),
+            current: CurrentRunWrite::Unchanged,
+        }
+    }
+
+    /// The stored version this change was loaded at (0 for a run being created).
+    pub fn expected_version(&self) -> i64 {
+        self.expected_version.unwrap_or(0)
+    }
+
+    pub fn info(&self) -> &crate::state::ExecutionInfo {
+        self.state.info()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state.is_running()
+    }
+
+    /// Appends an event now, assigning it the next id.
+    pub fn append(&mut self, attributes: impl Into<Attributes>) -> i64 {
+        let mut event = events::event(attributes, self.now);
+        let id = self.state.next_event_id;
+        event.event_id = id;
+        event.task_id = self.shard.next_task_id();
+        self.state.next_event_id += 1;
+        self.state.history_size_bytes += event.encoded_len() as i64;
+        self.events.push(event);
+        id
+    }
+
+    /// Appends an event caused from outside the workflow (signal, activity result, timer).
+    pub fn append_external(&mut self, attributes: impl Into<Attributes>) {
+        self.append_external_all([attributes.into()]);
+    }
+
+    /// Appends events caused from outside the workflow, adjacent to each other. While a
+    /// workflow task runs they wait in the buffer; a transient workflow task that is scheduled
+    /// but not started becomes an ordinary one behind them.
+    pub fn append_external_all(&mut self, batch: impl IntoIterator<Item = Attributes>) {
+        if self.state.wft_in_flight() {
+            let now = self.now;
+            self.state
+                .buffered_events
+                .extend(batch.into_iter().map(|a| events::event(a, now)));
+            return;
+        }
+        for attributes in batch {
+            self.append(attributes);
+        }
+        if self
+            .state
+            .workflow_task
+            .as_ref()
+            .is_some_and(WorkflowTaskInfo::is_transient)
+        {
+            self.reschedule_as_new_workflow_task();
+        }
+    }
+
+    /// A transient workflow task's scheduled event id is the next event id; once an event
+    /// takes that id, the task is replaced by an ordinary one that is written to history.
+    pub fn reschedule_as_new_workflow_task(&mut self) {
+        if let Some(old) = self.state.workflow_task.take() {
+            self.retract_dispatch(old.task_id);
+        }
+        self.schedule_workflow_task(1);
+    }
+
+    /// Writes out buffered events; returns how many there were. Events that name an event
+    /// buffered with them (an activity result naming its started event) get the real id here.
+    pub fn flush_buffered(&mut self) -> usize {
+        let buffered = std::mem::take(&mut self.state.buffered_events);
+        let count = buffered.len();
+        let mut started_ids = events::StartedIds::default();
+        for event in buffered {
+            let Some(mut attributes) = event.attributes else {
+                continue;
+            };
+            started_ids.wire(&mut attributes);
+            let id = self.append(attributes);
+            if let Some(last) = self.events.last_mut() {
+                last.event_time = event.event_time;
+                started_ids.record(last, id);
+            }
+        }
+        count
+    }
+
+    /// Schedules a workflow task unless one is pending, the run is closed, or the run is still
+    /// in its start delay / retry backoff (the backoff timer schedules the first task).
+    pub fn schedule_workflow_task_if_needed(&mut self) {
+        let in_backoff = self
+            .info()
+            .execution_time
+            .as_ref()
+            .is_some_and(|t| time::from_timestamp(t) > self.now);
+        if self.is_running() && self.state.workflow_task.is_none() && !in_backoff {
+            self.schedule_workflow_task(1);
+        }
+    }
+
+    pub fn schedule_workflow_task(&mut self, attempt: i32) {
+        let info = self.info().clone();
+        let timeout = info
+            .workflow_task_timeout
+            .unwrap_or_else(|| time::duration(limits::DEFAULT_WORKFLOW_TASK_TIMEOUT));
+        let mut task = WorkflowTaskInfo {
+            attempt,
+            task_queue: info.task_queue.clone(),
+            scheduled_time: Some(time::timestamp(self.now)),
+            timeout: Some(timeout),
+            ..Default::default()
+        };
+        task.scheduled_event_id = if task.is_transient() {
+            self.state.next_event_id
+        } else {
+            self.append(WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(TaskQueue {
+                    name: info.task_queue.clone(),
+                    kind: 1,
+                    ..Default::default()
+                }),
+                start_to_close_timeout: Some(timeout),
+                attempt,
+            })
+        };
+        task.task_id = self.dispatch(
+            QueueKind::Workflow,
+            &info.task_queue,
+            task.scheduled_event_id,
+            attempt,
+        );
+        self.state.workflow_task = Some(task);
+    }
+
+    /// Puts a task on a task queue (durably, with this transaction); returns its id.
+    pub fn dispatch(
+        &mut self,
+        kind: QueueKind,
+        task_queue: &str,
+        scheduled_event_id: i64,
+        attempt: i32,
+    ) -> i64 {
+        let task_id = self.shard.next_task_id();
+        self.queue_tasks.push(DispatchTask {
+            task_id,
+            namespace_id: self.key.namespace_id.clone(),
+            workflow_id: self.key.workflow_id.clone(),
+            run_id: self.key.run_id.clone(),
+            scheduled_event_id,
+            attempt,
+            task_queue: task_queue.to_owned(),
+            kind: kind as i32,
+        });
+        task_id
+    }
+
+    /// The backlog row of a started task goes with the change that started it.
+    pub fn finish_dispatch(&mut self, task_id: i64) {
+        if task_id != 0 {
+            self.done_queue_tasks.push(task_id);
+        }
+    }
+
+    /// Withdraws a task that will never be started: dropped from this change if it was
+    /// dispatched in it, its backlog row deleted otherwise (matching drops its stale copy).
+    pub fn retract_dispatch(&mut self, task_id: i64) {
+        let before = self.queue_tasks.len();
+        self.queue_tasks.retain(|t| t.task_id != task_id);
+        if self.queue_tasks.len() == before {
+            self.finish_dispatch(task_id);
+        }
+    }
+
+    pub fn add_timer(
+        &mut self,
+        after: Duration,
+        kind: TimerKind,
+        event_id: i64,
+        attempt: i32,
+        detail: i32,
+    ) {
+        self.add_timer_at(self.now + after, kind, event_id, attempt, detail);
+    }
+
+    pub fn add_timer_at(
+        &mut self,
+        at: SystemTime,
+        kind: TimerKind,
+        event_id: i64,
+        attempt: i32,
+        detail: i32,
+    ) {
+        let task = TimerTask {
+            kind: kind as i32,
+            namespace_id: self.key.namespace_id.clone(),
+            workflow_id: self.key.workflow_id.clone(),
+            run_id: self.key.run_id.clone(),
+            event_id,
+            attempt,
+            detail,
+        };
+        self.timers.push((at, task));
+    }
+
+    /// Marks the run closed by the event just appended and points the workflow id's current
+    /// row at the closed status.
+    pub fn close(&mut self, status: WorkflowExecutionStatus) {
+        let close_event_id = self.state.next_event_id - 1;
+        let now = self.now;
+        let info = self.state.info_mut();
+        info.status = status as i32;
+        info.close_event_id = close_event_id;
+        info.close_time = Some(time::timestamp(now));
+        let row = CurrentRun {
+            run_id: info.run_id.clone(),
+            running: false,
+            status: status as i32,
+            start_request_id: info.start_request_id.clone(),
+        };
+        // Tasks still waiting for a poller will never start: their backlog rows go.
+        if let Some(wft) = self.state.workflow_task.take().filter(|w| !w.is_started()) {
+            self.retract_dispatch(wft.task_id);
+        }
+        let waiting: Vec<i64> = self
+            .state
+            .activities
+            .values()
+            .filter(|a| !a.is_started())
+            .map(|a| a.task_id)
+            .collect();
+        for task_id in waiting {
+            self.retract_dispatch(task_id);
+        }
+        self.state.buffered_events.clear();
+        if !matches!(self.current, CurrentRunWrite::Claim { .. }) {
+            self.current = CurrentRunWrite::Update(row);
+        }
+    }
+
+    fn into_write(self) -> Result<(ExecutionWrite, Effects)> {
+        let version = self.expected_version.unwrap_or(0) + 1;
+        let shard_id = self.shard.id;
+        let queue_rows = self
+            .queue_tasks
+            .iter()
+            .map(|t| QueueTaskRow {
+                task_id: t.task_id,
+                namespace_id: t.namespace_id.clone(),
+                task_queue: t.task_queue.clone(),
+                kind: t.kind,
+                data: t.encode_to_vec(),
+            })
+            .collect();
+        let timer_rows = self
+            .timers
+            .iter()
+            .map(|(at, task)| TimerRow {
+                shard_id,
+                fire_time: time::unix_nanos(*at),
+                task_id: self.shard.next_task_id(),
+                data: task.encode_to_vec(),
+            })
+            .collect();
+        let progress = Progress {
+            next_event_id: self.state.next_event_id,
+            closed: !self.state.is_running(),
+        };
+        let write = ExecutionWrite {
+            namespace_id: self.key.namespace_id.clone(),
+            workflow_id: self.key.workflow_id.clone(),
+            run_id: self.key.run_id.clone(),
+            shard_id,
+            range_id: self.shard.range_id,
+            expected_version: self.expected_version,
+            new_version: version,
+            state: self.state.encode_to_vec(),
+            current: Some(self.current),
+            events: self
+                .events
+                .iter()
+                .map(|e| (e.event_id, e.encode_to_vec()))
+                .collect(),
+            new_queue_tasks: queue_rows,
+            done_queue_tasks: self.done_queue_tasks,
+            new_timers: timer_rows,
+        };
+        let effects = Effects {
+            key: self.key,
+            shard: self.shard,
+            tasks: self.queue_tasks,
+            timers_added: !self.timers.is_empty(),
+            progress,
+        };
+        Ok((write, effects))
+    }
+}
+
+/// What the rest of the node learns once a write is durable.
+struct Effects {
+    key: ExecutionKey,
+    shard: Arc<Shard>,
+    tasks: Vec<DispatchTask>,
+    timers_added: bool,
+    progress: Progress,
+}
+
+impl History {
+    /// Loads a run's state for a change. The caller holds the workflow's lock.
+    pub(crate) async fn load(&self, key: &ExecutionKey) -> Result<Txn> {
+        let row = self
+            .store()
+            .execution(&key.namespace_id, &key.workflow_id, &key.run_id)
+            .await?
+            .ok_or_else(|| {
+                HistoryError::WorkflowNotFound(format!("workflow execution not found: {key}"))
+            })?;
+        let state = MutableState::decode(row.state.as_slice()).map_err(|e| {
+            HistoryError::Persistence(chronicle_persistence::PersistenceError::Database(format!(
+                "corrupt mutable state of {key}: {e}"
+            )))
+        })?;
+        let shard = self.inner.shards[row.shard_id as usize % self.inner.shards.len()].clone();
+        Ok(Txn::with(shard, key.clone(), state, Some(row.db_version)))
+    }
+
+    /// Loads a run that must still be running.
+    pub(crate) async fn load_running(&self, key: &ExecutionKey) -> Result<Txn> {
+        let txn = self.load(key).await?;
+        if txn.is_running() {
+            Ok(txn)
+        } else {
+            Err(HistoryError::WorkflowCompleted)
+        }
+    }
+
+    pub(crate) async fn commit(&self, txn: Txn) -> Result<()> {
+        self.commit_all(vec![txn]).await
+    }
+
+    /// Commits several runs' changes in one transaction (a run and its successor).
+    pub(crate) async fn commit_all(&self, txns: Vec<Txn>) -> Result<()> {
+        let mut writes = Vec::with_capacity(txns.len());
+        let mut effects = Vec::with_capacity(txns.len());
+        for txn in txns {
+            let (write, effect) = txn.into_write()?;
+            writes.push(write);
+            effects.push(effect);
+        }
+        self.store().write_executions(writes).await?;
+        for effect in effects {
+            for task in effect.tasks {
+                self.inner.matching.add(task);
+            }
+            if effect.timers_added {
+                effect.shard.timer_added.notify_one();
+            }
+            self.inner.watch.publish(&effect.key, effect.progress);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,507 @@
+//! Workflow tasks: handing one to a poller, its completion with commands, its failure and its
+//! timeout. Attempts after the first are transient (see [`WorkflowTaskInfo::is_transient`]):
+//! their scheduled and started events exist only in the poll response until one completes.
+
+use crate::commands::Commands;
+use crate::state::WorkflowTaskInfo;
+use crate::timers::{TimerKind, TimerTask};
+use crate::txn::Txn;
+use crate::{History, HistoryError, NamespaceRef, Result};
+use chronicle_api::enums::v1::{TimeoutType, WorkflowTaskFailedCause};
+use chronicle_api::failure::v1::Failure;
+use chronicle_api::history::v1::{
+    HistoryEvent, WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
+    WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
+    WorkflowTaskTimedOutEventAttributes,
+};
+use chronicle_api::taskqueue::v1::TaskQueue;
+use chronicle_api::workflowservice::{
+    PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
+    RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
+    RespondWorkflowTaskFailedRequest,
+};
+use chronicle_common::token::{TOKEN_VERSION, TaskToken};
+use chronicle_common::{DispatchTask, QueueKind, time};
+use tokio::time::Instant;
+
+/// Temporal suggests continue-as-new past these sizes (reference-notes.md).
+const SUGGEST_CONTINUE_AS_NEW_EVENTS: i64 = 4096;
+const SUGGEST_CONTINUE_AS_NEW_BYTES: i64 = 4 * 1024 * 1024;
+
+impl Txn {
+    /// The started workflow task a token names, or `TaskNotFound`.
+    pub fn started_workflow_task(&self, token: &TaskToken) -> Result<WorkflowTaskInfo> {
+        self.state
+            .workflow_task
+            .clone()
+            .filter(|w| {
+                w.is_started()
+                    && w.scheduled_event_id == token.scheduled_event_id
+                    && w.started_event_id == token.started_event_id
+                    && w.attempt == token.attempt
+            })
+            .ok_or_else(|| HistoryError::TaskNotFound("Workflow task not found.".into()))
+    }
+
+    /// Starts the scheduled workflow task on a worker and arms its start-to-close timeout.
+    fn start_workflow_task(&mut self, identity: &str, request_id: &str) -> WorkflowTaskInfo {
+        let mut wft = self
+            .state
+            .workflow_task
+            .clone()
+            .expect("a scheduled workflow task");
+        let size = self.state.history_size_bytes;
+        let started = WorkflowTaskStartedEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            identity: identity.to_owned(),
+            request_id: request_id.to_owned(),
+            suggest_continue_as_new: self.state.next_event_id > SUGGEST_CONTINUE_AS_NEW_EVENTS
+                || size > SUGGEST_CONTINUE_AS_NEW_BYTES,
+            history_size_bytes: size,
+            ..Default::default()
+        };
+        wft.started_event_id = if wft.is_transient() {
+            wft.scheduled_event_id + 1
+        } else {
+            self.append(started)
+        };
+        wft.started_time = Some(time::timestamp(self.now));
+        wft.identity = identity.to_owned();
+        wft.request_id = request_id.to_owned();
+        self.finish_dispatch(wft.task_id);
+        let timeout = time::optional_duration(wft.timeout.as_ref(), "timeout")
+            .ok()
+            .flatten()
+            .unwrap_or(chronicle_common::limits::DEFAULT_WORKFLOW_TASK_TIMEOUT);
+        self.add_timer(
+            timeout,
+            TimerKind::WorkflowTaskTimeout,
+            wft.scheduled_event_id,
+            wft.attempt,
+            0,
+        );
+        self.state.workflow_task = Some(wft.clone());
+        wft
+    }
+
+    /// The scheduled and started events of a transient task, as its poller sees them.
+    fn transient_events(&self, wft: &WorkflowTaskInfo) -> Vec<HistoryEvent> {
+        if !wft.is_transient() {
+            return Vec::new();
+        }
+        let (scheduled, started) = self.workflow_task_events(wft);
+        let at = |t: &Option<chronicle_api::wkt::Timestamp>| {
+            t.as_ref().map(time::from_timestamp).unwrap_or(self.now)
+        };
+        let mut scheduled = crate::events::event(scheduled, at(&wft.scheduled_time));
+        scheduled.event_id = wft.scheduled_event_id;
+        let mut started = crate::events::event(started, at(&wft.started_time));
+        started.event_id = wft.started_event_id;
+        vec![scheduled, started]
+    }
+
+    fn workflow_task_events(
+        &self,
+        wft: &WorkflowTaskInfo,
+    ) -> (
+        WorkflowTaskScheduledEventAttributes,
+        WorkflowTaskStartedEventAttributes,
+    ) {
+        (
+            WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(normal_queue(&wft.task_queue)),
+                start_to_close_timeout: wft.timeout,
+                attempt: wft.attempt,
+            },
+            WorkflowTaskStartedEventAttributes {
+                scheduled_event_id: wft.scheduled_event_id,
+                identity: wft.identity.clone(),
+                request_id: wft.request_id.clone(),
+                history_size_bytes: self.state.history_size_bytes,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// A transient task that ends (completes, or fails with new events behind it) is written
+    /// to history after all, so the events that follow reference real ids.
+    fn materialize(&mut self, wft: &WorkflowTaskInfo) {
+        if wft.is_transient() {
+            let (scheduled, started) = self.workflow_task_events(wft);
+            self.append(scheduled);
+            self.append(started);
+        }
+    }
+
+    /// Ends the started workflow task as failed or timed out and schedules the next attempt.
+    /// New events that arrived meanwhile make the next task an ordinary first attempt.
+    fn end_started_workflow_task(&mut self, wft: &WorkflowTaskInfo, ending: WorkflowTaskEnding) {
+        if !wft.is_transient() {
+            match ending {
+                WorkflowTaskEnding::Failed {
+                    cause,
+                    failure,
+                    identity,
+                } => {
+                    self.append(WorkflowTaskFailedEventAttributes {
+                        scheduled_event_id: wft.scheduled_event_id,
+                        started_event_id: wft.started_event_id,
+                        cause: cause as i32,
+                        failure: failure.map(|f| *f),
+                        identity,
+                        ..Default::default()
+                    });
+                }
+                WorkflowTaskEnding::TimedOut => {
+                    self.append(WorkflowTaskTimedOutEventAttributes {
+                        scheduled_event_id: wft.scheduled_event_id,
+                        started_event_id: wft.started_event_id,
+                        timeout_type: TimeoutType::StartToClose as i32,
+                    });
+                }
+            }
+        }
+        self.state.workflow_task = None;
+        let attempt = if self.flush_buffered() > 0 {
+            1
+        } else {
+            wft.attempt + 1
+        };
+        self.schedule_workflow_task(attempt);
+    }
+
+    /// Fails the workflow task a worker is running (the run is being closed from outside) so
+    /// the history stays well formed; a merely scheduled task is withdrawn.
+    pub fn fail_in_flight_workflow_task(
+        &mut self,
+        cause: WorkflowTaskFailedCause,
+        failure: Option<Failure>,
+        identity: &str,
+    ) {
+        let Some(wft) = self.state.workflow_task.take() else {
+            return;
+        };
+        if wft.is_started() && !wft.is_transient() {
+            self.append(WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wft.scheduled_event_id,
+                started_event_id: wft.started_event_id,
+                cause: cause as i32,
+                failure,
+                identity: identity.to_owned(),
+                ..Default::default()
+            });
+        } else if !wft.is_started() {
+            self.retract_dispatch(wft.task_id);
+        }
+    }
+}
+
+enum WorkflowTaskEnding {
+    Failed {
+        cause: WorkflowTaskFailedCause,
+        failure: Option<Box<Failure>>,
+        identity: String,
+    },
+    TimedOut,
+}
+
+fn normal_queue(name: &str) -> TaskQueue {
+    TaskQueue {
+        name: name.to_owned(),
+        kind: 1,
+        ..Default::default()
+    }
+}
+
+impl History {
+    /// Long-polls a workflow task queue; an empty response means the deadline passed.
+    pub async fn poll_workflow_task(
+        &self,
+        namespace: &NamespaceRef,
+        r: PollWorkflowTaskQueueRequest,
+        deadline: Instant,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let queue = r.task_queue.map(|q| q.name).unwrap_or_default();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = self
+            .poll_queue(
+                namespace,
+                &queue,
+                QueueKind::Workflow,
+                &r.identity,
+                deadline,
+                |task| self.record_workflow_task_started(task, &r.identity, &request_id),
+            )
+            .await?;
+        Ok(started.unwrap_or_default())
+    }
+
+    async fn record_workflow_task_started(
+        &self,
+        task: DispatchTask,
+        identity: &str,
+        request_id: &str,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let key = chronicle_common::ExecutionKey::new(
+            &task.namespace_id,
+            &task.workflow_id,
+            &task.run_id,
+        );
+        let _lock = self
+            .inner
+            .locks
+            .lock(&key.namespace_id, &key.workflow_id)
+            .await;
+        let mut txn = self.load_running(&key).await?;
+        let scheduled = txn.state.workflow_task.as_ref();
+        if !scheduled.is_some_and(|w| w.task_id == task.task_id && !w.is_started()) {
+            return Err(HistoryError::StaleTask);
+        }
+        let wft = txn.start_workflow_task(identity, request_id);
+        let response = self.workflow_task_response(&txn, &wft);
+        let transient = txn.transient_events(&wft);
+        let state_next_event_id = txn.state.next_event_id;
+        self.commit(txn).await?;
+        self.with_history(response, &key, state_next_event_id, transient)
+            .await
+    }
+
+    /// Everything of the poll response but the history.
+    fn workflow_task_response(
+        &self,
+        txn: &Txn,
+        wft: &WorkflowTaskInfo,
+    ) -> PollWorkflowTaskQueueResponse {
+        let info = txn.info();
+        let token = TaskToken {
+            namespace_id: info.namespace_id.clone(),
+            workflow_id: info.workflow_id.clone(),
+            run_id: info.run_id.clone(),
+            scheduled_event_id: wft.scheduled_event_id,
+            started_event_id: wft.started_event_id,
+            attempt: wft.attempt,
+            activity_id: String::new(),
+            version: TOKEN_VERSION,
+        };
+        PollWorkflowTaskQueueResponse {
+            task_token: token.to_bytes(),
+            workflow_execution: Some(txn.key.execution()),
+            workflow_type: Some(chronicle_api::common::v1::WorkflowType {
+                name: info.workflow_type.clone(),
+            }),
+            previous_started_event_id: txn.state.last_completed_wft_started_event_id,
+            started_event_id: wft.started_event_id,
+            attempt: wft.attempt,
+            workflow_execution_task_queue: Some(normal_queue(&info.task_queue)),
+            scheduled_time: wft.scheduled_time,
+            started_time: wft.started_time,
+            ..Default::default()
+        }
+    }
+
+    /// Fills in the first page of the history the worker needs to run the task.
+    async fn with_history(
+        &self,
+        mut response: PollWorkflowTaskQueueResponse,
+        key: &chronicle_common::ExecutionKey,
+        next_event_id: i64,
+        transient: Vec<HistoryEvent>,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let page = self
+            .history_page(key, 1, next_event_id, transient, usize::MAX)
+            .await?;
+        response.history = Some(chronicle_api::history::v1::History {
+            events: page.events,
+        });
+        response.next_page_token = page.next_page_token;
+        Ok(response)
+    }
+
+    pub async fn complete_workflow_task(
+        &self,
+        token: TaskToken,
+        r: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse> {
+        let key = token.execution_key();
+        let _lock = self
+            .inner
+            .locks
+            .lock(&key.namespace_id, &key.workflow_id)
+            .await;
+        let mut txn = self.load_running(&key).await?;
+        let wft = txn.started_workflow_task(&token)?;
+        let commands = Commands::new(r.commands);
+        if commands.closes_run() && !txn.state.buffered_events.is_empty() {
+            // New events arrived while the worker decided to close: it must see them first.
+            txn.end_started_workflow_task(&wft, unhandled_command(&r.identity));
+            self.commit(txn).await?;
+            return Ok(RespondWorkflowTaskCompletedResponse::default());
+        }
+        txn.materialize(&wft);
+        let completed_event_id = txn.append(WorkflowTaskCompletedEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            started_event_id: wft.started_event_id,
+            identity: r.identity.clone(),
+            sdk_metadata: r.sdk_metadata,
+            metering_metadata: r.metering_metadata,
+            ..Default::default()
+        });
+        txn.state.workflow_task = None;
+        txn.state.last_completed_wft_started_event_id = wft.started_event_id;
+        let outcome = match commands
+            .apply(self, &mut txn, completed_event_id, &r.identity)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(HistoryError::BadCommand { cause, message }) => {
+                drop(txn);
+                return self
+                    .reject_commands(&key, &token, cause, message, &r.identity)
+                    .await;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut response = RespondWorkflowTaskCompletedResponse::default();
+        if txn.is_running() {
+            let flushed = txn.flush_buffered();
+            if flushed > 0 || outcome.needs_workflow_task || r.force_create_new_workflow_task {
+                txn.schedule_workflow_task(1);
+                if r.return_new_workflow_task && r.force_create_new_workflow_task {
+                    response.workflow_task = Some(self.start_inline(&mut txn, &r.identity).await?);
+                }
+            }
+        }
+        let inline = response.workflow_task.take();
+        let mut txns = vec![txn];
+        txns.extend(outcome.successor);
+        let next_event_id = txns[0].state.next_event_id;
+        let transient = match &inline {
+            Some(_) => txns[0]
+                .state
+                .workflow_task
+                .as_ref()
+                .map(|w| txns[0].transient_events(w))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        self.commit_all(txns).await?;
+        if let Some(task) = inline {
+            response.workflow_task = Some(
+                self.with_history(task, &key, next_event_id, transient)
+                    .await?,
+            );
+        }
+        Ok(response)
+    }
+
+    /// Starts the workflow task just scheduled in `txn` for the worker that completed the last
+    /// one (workflow task heartbeat); its history is filled in after the commit.
+    async fn start_inline(
+        &self,
+        txn: &mut Txn,
+        identity: &str,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let wft = txn.start_workflow_task(identity, &request_id);
+        Ok(self.workflow_task_response(txn, &wft))
+    }
+
+    /// A bad command fails the workflow task instead of completing it: nothing the commands
+    /// did is kept, and the worker is told why.
+    async fn reject_commands(
+        &self,
+        key: &chronicle_common::ExecutionKey,
+        token: &TaskToken,
+        cause: WorkflowTaskFailedCause,
+        message: String,
+        identity: &str,
+    ) -> Result<RespondWorkflowTaskCompletedResponse> {
+        let mut txn = self.load_running(key).await?;
+        let wft = txn.started_workflow_task(token)?;
+        let failure = Failure {
+            message: message.clone(),
+            ..Default::default()
+        };
+        let ending = WorkflowTaskEnding::Failed {
+            cause,
+            failure: Some(Box::new(failure)),
+            identity: identity.to_owned(),
+        };
+        txn.end_started_workflow_task(&wft, ending);
+        self.commit(txn).await?;
+        Err(HistoryError::BadCommand { cause, message })
+    }
+
+    pub async fn fail_workflow_task(
+        &self,
+        token: TaskToken,
+        r: RespondWorkflowTaskFailedRequest,
+    ) -> Result<()> {
+        let key = token.execution_key();
+        let _lock = self
+            .inner
+            .locks
+            .lock(&key.namespace_id, &key.workflow_id)
+            .await;
+        let mut txn = self.load_running(&key).await?;
+        let wft = txn.started_workflow_task(&token)?;
+        let cause = WorkflowTaskFailedCause::try_from(r.cause)
+            .unwrap_or(WorkflowTaskFailedCause::Unspecified);
+        txn.end_started_workflow_task(
+            &wft,
+            WorkflowTaskEnding::Failed {
+                cause,
+                failure: r.failure.map(Box::new),
+                identity: r.identity,
+            },
+        );
+        self.commit(txn).await
+    }
+
+    pub(crate) async fn fire_workflow_task_timeout(&self, task: &TimerTask) -> Result<()> {
+        let key = task.key();
+        let _lock = self
+            .inner
+            .locks
+            .lock(&key.namespace_id, &key.workflow_id)
+            .await;
+        let mut txn = self.load_running(&key).await?;
+        let wft = txn
+            .state
+            .workflow_task
+            .clone()
+            .filter(|w| {
+                w.is_started() && w.scheduled_event_id == task.event_id && w.attempt == task.attempt
+            })
+            .ok_or(HistoryError::StaleTask)?;
+        txn.end_started_workflow_task(&wft, WorkflowTaskEnding::TimedOut);
+        self.commit(txn).await
+    }
+
+    /// The first workflow task of a run that started after a delay or retry backoff.
+    pub(crate) async fn fire_workflow_backoff(&self, task: &TimerTask) -> Result<()> {
+        let key = task.key();
+        let _lock = self
+            .inner
+            .locks
+            .lock(&key.namespace_id, &key.workflow_id)
+            .await;
+        let mut txn = self.load_running(&key).await?;
+        if txn.state.workflow_task.is_some() {
+            return Ok(());
+        }
+        txn.schedule_workflow_task_if_needed();
+        self.commit(txn).await
+    }
+}
+
+fn unhandled_command(identity: &str) -> WorkflowTaskEnding {
+    WorkflowTaskEnding::Failed {
+        cause: WorkflowTaskFailedCause::UnhandledCommand,
+        failure: Some(Box::new(Failure {
+            message: "UnhandledCommand: new events arrived while the workflow task ran".into(),
+            ..Default::default()
+        })),
+        identity: identity.to_owned(),
+    }
+}
