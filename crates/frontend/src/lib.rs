@@ -1,0 +1,82 @@
+//! The frontend: the gRPC gateway SDKs and the CLI talk to. It validates requests, resolves
+//! namespaces and routes to history (which owns executions) and matching (task queues).
+
+mod deadline;
+mod error;
+mod executions;
+mod handler;
+mod health;
+mod namespaces;
+mod operator;
+mod service;
+mod tasks;
+mod validate;
+
+pub use error::FrontendError;
+pub use handler::{ClusterFacts, SERVER_VERSION};
+pub use namespaces::Namespaces;
+
+use chronicle_api::health::health_server::HealthServer;
+use chronicle_api::operatorservice::operator_service_server::OperatorServiceServer;
+use chronicle_api::workflowservice::workflow_service_server::WorkflowServiceServer;
+use chronicle_common::limits::MAX_GRPC_MESSAGE;
+use chronicle_history::History;
+use chronicle_matching::Matching;
+use handler::Handler;
+use std::future::Future;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+/// Keepalive pings keep idle long-poll connections from being dropped by middleboxes.
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The services behind one listening socket.
+pub struct Frontend {
+    handler: Handler,
+}
+
+impl Frontend {
+    pub fn new(
+        namespaces: Namespaces,
+        history: History,
+        matching: Matching,
+        facts: ClusterFacts,
+    ) -> Self {
+        Self {
+            handler: Handler {
+                namespaces,
+                history,
+                matching,
+                facts,
+            },
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then lets in-flight calls finish.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), tonic::transport::Error> {
+        // The SDKs compress requests with gzip; responses are compressed only for clients
+        // that ask for it.
+        let workflow = WorkflowServiceServer::new(self.handler)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_GRPC_MESSAGE)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE);
+        let operator = OperatorServiceServer::new(operator::Operator)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_GRPC_MESSAGE);
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE))
+            .add_service(HealthServer::new(health::HealthService))
+            .add_service(workflow)
+            .add_service(operator)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+    }
+}

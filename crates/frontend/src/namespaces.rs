@@ -1,0 +1,354 @@
+//! The namespace registry: namespaces as stored (their DescribeNamespaceResponse, protobuf
+//! encoded), cached by name. The database is the truth: a name missing from the cache is
+//! looked up there, so a namespace registered through another node is found too.
+
+use crate::error::{FrontendError, Result, invalid};
+use chronicle_api::enums::v1::NamespaceState;
+use chronicle_api::namespace::v1::{NamespaceConfig, NamespaceInfo, namespace_info::Capabilities};
+use chronicle_api::replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig};
+use chronicle_api::workflowservice::{
+    DescribeNamespaceRequest, DescribeNamespaceResponse, ListNamespacesRequest,
+    ListNamespacesResponse, RegisterNamespaceRequest, UpdateNamespaceRequest,
+    UpdateNamespaceResponse,
+};
+use chronicle_common::{limits, time};
+use chronicle_history::NamespaceRef;
+use chronicle_persistence::{NamespaceRow, PersistenceError, Store};
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The only cluster of a Chronicle deployment, as replication configs name it.
+pub const CLUSTER_NAME: &str = "active";
+/// Temporal rejects shorter retention periods.
+const MIN_RETENTION: Duration = Duration::from_secs(3600);
+/// Retention of a namespace registered without one (what `temporal operator namespace create` sends).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
+const DEFAULT_PAGE_SIZE: usize = 100;
+
+#[derive(Clone)]
+pub struct Namespaces {
+    store: Arc<dyn Store>,
+    by_name: Arc<RwLock<HashMap<String, Arc<DescribeNamespaceResponse>>>>,
+}
+
+fn decode(row: &NamespaceRow) -> Result<DescribeNamespaceResponse> {
+    DescribeNamespaceResponse::decode(row.data.as_slice()).map_err(|e| {
+        PersistenceError::Database(format!("corrupt namespace {}: {e}", row.name)).into()
+    })
+}
+
+fn info(d: &DescribeNamespaceResponse) -> &NamespaceInfo {
+    d.namespace_info
+        .as_ref()
+        .expect("stored namespaces carry their info")
+}
+
+fn validate_retention(
+    retention: Option<&chronicle_api::wkt::Duration>,
+) -> Result<Option<Duration>> {
+    let retention = time::optional_duration(retention, "WorkflowExecutionRetentionPeriod")
+        .map_err(|e| invalid(e.to_string()))?;
+    match retention {
+        Some(r) if r < MIN_RETENTION => Err(invalid(
+            "WorkflowExecutionRetentionPeriod should be at least 1 hour.",
+        )),
+        other => Ok(other),
+    }
+}
+
+impl Namespaces {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            by_name: Arc::default(),
+        }
+    }
+
+    /// Creates the namespace unless it exists (start-dev's `--namespace`).
+    pub async fn ensure(&self, name: &str, retention: Duration) -> Result<()> {
+        let request = RegisterNamespaceRequest {
+            namespace: name.to_owned(),
+            workflow_execution_retention_period: Some(time::duration(retention)),
+            ..Default::default()
+        };
+        match self.register(request).await {
+            Ok(()) | Err(FrontendError::NamespaceAlreadyExists) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn register(&self, r: RegisterNamespaceRequest) -> Result<()> {
+        if r.namespace.is_empty() || r.namespace.len() > limits::MAX_ID_LENGTH {
+            return Err(invalid(format!(
+                "Namespace name must be 1 to {} characters.",
+                limits::MAX_ID_LENGTH
+            )));
+        }
+        let retention = validate_retention(r.workflow_execution_retention_period.as_ref())?
+            .unwrap_or(DEFAULT_RETENTION);
+        let id = uuid::Uuid::new_v4().to_string();
+        let described = DescribeNamespaceResponse {
+            namespace_info: Some(NamespaceInfo {
+                name: r.namespace.clone(),
+                state: NamespaceState::Registered as i32,
+                description: r.description,
+                owner_email: r.owner_email,
+                data: r.data,
+                id: id.clone(),
+                capabilities: Some(Capabilities::default()),
+                ..Default::default()
+            }),
+            config: Some(NamespaceConfig {
+                workflow_execution_retention_ttl: Some(time::duration(retention)),
+                ..Default::default()
+            }),
+            replication_config: Some(NamespaceReplicationConfig {
+                active_cluster_name: CLUSTER_NAME.into(),
+                clusters: vec![ClusterReplicationConfig {
+                    cluster_name: CLUSTER_NAME.into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let row = NamespaceRow {
+            id,
+            name: r.namespace.clone(),
+            data: described.encode_to_vec(),
+        };
+        match self.store.create_namespace(&row).await {
+            Ok(()) => {}
+            Err(PersistenceError::AlreadyExists(_)) => {
+                return Err(FrontendError::NamespaceAlreadyExists);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.cache(Arc::new(described));
+        tracing::info!(namespace = %r.namespace, "namespace registered");
+        Ok(())
+    }
+
+    fn cache(&self, described: Arc<DescribeNamespaceResponse>) {
+        let name = info(&described).name.clone();
+        self.by_name
+            .write()
+            .expect("namespace cache")
+            .insert(name, described);
+    }
+
+    async fn by_name(&self, name: &str) -> Result<Arc<DescribeNamespaceResponse>> {
+        if let Some(found) = self.by_name.read().expect("namespace cache").get(name) {
+            return Ok(found.clone());
+        }
+        let row = self.store.namespace_by_name(name).await?;
+        let row = row.ok_or_else(|| FrontendError::NamespaceNotFound(name.to_owned()))?;
+        let described = Arc::new(decode(&row)?);
+        self.cache(described.clone());
+        Ok(described)
+    }
+
+    /// The namespace a request names. Empty names are rejected before any lookup.
+    pub async fn resolve(&self, name: &str) -> Result<NamespaceRef> {
+        if name.is_empty() {
+            return Err(invalid("Namespace not set on request."));
+        }
+        let described = self.by_name(name).await?;
+        let info = info(&described);
+        Ok(NamespaceRef {
+            id: info.id.clone(),
+            name: info.name.clone(),
+        })
+    }
+
+    pub async fn describe(&self, r: DescribeNamespaceRequest) -> Result<DescribeNamespaceResponse> {
+        if !r.id.is_empty() {
+            let row = self.store.namespace_by_id(&r.id).await?;
+            let row = row.ok_or_else(|| FrontendError::NamespaceNotFound(r.id.clone()))?;
+            return decode(&row);
+        }
+        if r.namespace.is_empty() {
+            return Err(invalid("Namespace not set on request."));
+        }
+        Ok(self.by_name(&r.namespace).await?.as_ref().clone())
+    }
+
+    /// Namespaces in name order; the page token is the last name of the previous page.
+    pub async fn list(&self, r: ListNamespacesRequest) -> Result<ListNamespacesResponse> {
+        let after =
+            String::from_utf8(r.next_page_token).map_err(|_| invalid("Invalid NextPageToken."))?;
+        let size = usize::try_from(r.page_size)
+            .ok()
+            .filter(|s| *s > 0)
+            .unwrap_or(DEFAULT_PAGE_SIZE);
+        let rows = self.store.list_namespaces().await?;
+        let mut namespaces = Vec::new();
+        for row in rows.iter().filter(|row| row.name > after).take(size + 1) {
+            namespaces.push(decode(row)?);
+        }
+        let next_page_token = if namespaces.len() > size {
+            namespaces.truncate(size);
+            info(namespaces.last().expect("a full page"))
+                .name
+                .clone()
+                .into_bytes()
+        } else {
+            Vec::new()
+        };
+        Ok(ListNamespacesResponse {
+            namespaces,
+            next_page_token,
+        })
+    }
+
+    pub async fn update(&self, r: UpdateNamespaceRequest) -> Result<UpdateNamespaceResponse> {
+        let mut described = self
+            .describe(DescribeNamespaceRequest {
+                namespace: r.namespace.clone(),
+                ..Default::default()
+            })
+            .await?;
+        let info = described
+            .namespace_info
+            .get_or_insert_with(Default::default);
+        if let Some(update) = r.update_info {
+            if !update.description.is_empty() {
+                info.description = update.description;
+            }
+            if !update.owner_email.is_empty() {
+                info.owner_email = update.owner_email;
+            }
+            info.data.extend(update.data);
+            if update.state != NamespaceState::Unspecified as i32 {
+                info.state = update.state;
+            }
+        }
+        let retention = r.config.and_then(|c| c.workflow_execution_retention_ttl);
+        if let Some(retention) = validate_retention(retention.as_ref())? {
+            described
+                .config
+                .get_or_insert_with(Default::default)
+                .workflow_execution_retention_ttl = Some(time::duration(retention));
+        }
+        let info = described.namespace_info.clone().unwrap_or_default();
+        let row = NamespaceRow {
+            id: info.id.clone(),
+            name: info.name.clone(),
+            data: described.encode_to_vec(),
+        };
+        self.store.update_namespace(&row).await?;
+        let response = UpdateNamespaceResponse {
+            namespace_info: described.namespace_info.clone(),
+            config: described.config.clone(),
+            replication_config: described.replication_config.clone(),
+            failover_version: described.failover_version,
+            is_global_namespace: described.is_global_namespace,
+        };
+        self.cache(Arc::new(described));
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_persistence::{SqliteOptions, SqliteStore};
+
+    async fn registry() -> Namespaces {
+        Namespaces::new(Arc::new(
+            SqliteStore::open(&SqliteOptions::Memory).await.unwrap(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn register_describe_update_and_list() {
+        let ns = registry().await;
+        ns.ensure("default", Duration::from_secs(86_400))
+            .await
+            .unwrap();
+        ns.ensure("default", Duration::from_secs(86_400))
+            .await
+            .unwrap();
+        let again = ns
+            .register(RegisterNamespaceRequest {
+                namespace: "default".into(),
+                ..Default::default()
+            })
+            .await;
+        assert!(matches!(again, Err(FrontendError::NamespaceAlreadyExists)));
+        ns.register(RegisterNamespaceRequest {
+            namespace: "b".into(),
+            description: "first".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+        let resolved = ns.resolve("b").await.unwrap();
+        assert_eq!(resolved.name, "b");
+        assert!(matches!(
+            ns.resolve("nope").await,
+            Err(FrontendError::NamespaceNotFound(_))
+        ));
+
+        let update = UpdateNamespaceRequest {
+            namespace: "b".into(),
+            update_info: Some(chronicle_api::namespace::v1::UpdateNamespaceInfo {
+                description: "second".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            ns.update(update)
+                .await
+                .unwrap()
+                .namespace_info
+                .unwrap()
+                .description,
+            "second"
+        );
+        let by_id = ns
+            .describe(DescribeNamespaceRequest {
+                id: resolved.id,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_id.namespace_info.unwrap().description, "second");
+
+        let first = ns
+            .list(ListNamespacesRequest {
+                page_size: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(first.namespaces.len(), 1);
+        let rest = ns
+            .list(ListNamespacesRequest {
+                page_size: 1,
+                next_page_token: first.next_page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(info(&rest.namespaces[0]).name, "default");
+    }
+
+    #[tokio::test]
+    async fn retention_below_an_hour_is_rejected() {
+        let ns = registry().await;
+        let short = RegisterNamespaceRequest {
+            namespace: "short".into(),
+            workflow_execution_retention_period: Some(time::duration(Duration::from_secs(60))),
+            ..Default::default()
+        };
+        assert!(matches!(
+            ns.register(short).await,
+            Err(FrontendError::InvalidArgument(_))
+        ));
+    }
+}

@@ -1,0 +1,304 @@
+//! WorkflowService: each RPC unwraps its request and hands it to the handler. RPCs not listed
+//! here answer `Unimplemented` naming themselves (the generated default).
+
+use crate::error::Result as FrontendResult;
+use crate::handler::Handler;
+use crate::tasks::ActivityCall;
+use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
+use chronicle_api::workflowservice::*;
+use tonic::{Request, Response, Status};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn reply<T>(result: FrontendResult<T>) -> Reply<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+fn by_id<'a>(workflow_id: String, run_id: String, activity_id: String) -> ActivityCall<'a> {
+    ActivityCall::Id {
+        workflow_id,
+        run_id,
+        activity_id,
+    }
+}
+
+/// For RPCs whose response is an empty message.
+fn done<T: Default>(result: FrontendResult<()>) -> Reply<T> {
+    reply(result.map(|()| T::default()))
+}
+
+#[tonic::async_trait]
+impl WorkflowService for Handler {
+    async fn register_namespace(
+        &self,
+        request: Request<RegisterNamespaceRequest>,
+    ) -> Reply<RegisterNamespaceResponse> {
+        done(self.namespaces.register(request.into_inner()).await)
+    }
+
+    async fn describe_namespace(
+        &self,
+        request: Request<DescribeNamespaceRequest>,
+    ) -> Reply<DescribeNamespaceResponse> {
+        reply(self.namespaces.describe(request.into_inner()).await)
+    }
+
+    async fn list_namespaces(
+        &self,
+        request: Request<ListNamespacesRequest>,
+    ) -> Reply<ListNamespacesResponse> {
+        reply(self.namespaces.list(request.into_inner()).await)
+    }
+
+    async fn update_namespace(
+        &self,
+        request: Request<UpdateNamespaceRequest>,
+    ) -> Reply<UpdateNamespaceResponse> {
+        reply(self.namespaces.update(request.into_inner()).await)
+    }
+
+    async fn get_system_info(
+        &self,
+        _: Request<GetSystemInfoRequest>,
+    ) -> Reply<GetSystemInfoResponse> {
+        Ok(Response::new(self.system_info()))
+    }
+
+    async fn get_cluster_info(
+        &self,
+        _: Request<GetClusterInfoRequest>,
+    ) -> Reply<GetClusterInfoResponse> {
+        Ok(Response::new(self.cluster_info()))
+    }
+
+    async fn start_workflow_execution(
+        &self,
+        request: Request<StartWorkflowExecutionRequest>,
+    ) -> Reply<StartWorkflowExecutionResponse> {
+        reply(self.start(request.into_inner()).await)
+    }
+
+    async fn signal_with_start_workflow_execution(
+        &self,
+        request: Request<SignalWithStartWorkflowExecutionRequest>,
+    ) -> Reply<SignalWithStartWorkflowExecutionResponse> {
+        reply(self.signal_with_start(request.into_inner()).await)
+    }
+
+    async fn signal_workflow_execution(
+        &self,
+        request: Request<SignalWorkflowExecutionRequest>,
+    ) -> Reply<SignalWorkflowExecutionResponse> {
+        done(self.signal(request.into_inner()).await)
+    }
+
+    async fn request_cancel_workflow_execution(
+        &self,
+        request: Request<RequestCancelWorkflowExecutionRequest>,
+    ) -> Reply<RequestCancelWorkflowExecutionResponse> {
+        done(self.request_cancel(request.into_inner()).await)
+    }
+
+    async fn terminate_workflow_execution(
+        &self,
+        request: Request<TerminateWorkflowExecutionRequest>,
+    ) -> Reply<TerminateWorkflowExecutionResponse> {
+        done(self.terminate(request.into_inner()).await)
+    }
+
+    async fn describe_workflow_execution(
+        &self,
+        request: Request<DescribeWorkflowExecutionRequest>,
+    ) -> Reply<DescribeWorkflowExecutionResponse> {
+        reply(self.describe_execution(request.into_inner()).await)
+    }
+
+    async fn get_workflow_execution_history(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryRequest>,
+    ) -> Reply<GetWorkflowExecutionHistoryResponse> {
+        let (metadata, _, r) = request.into_parts();
+        reply(self.history(&metadata, r).await)
+    }
+
+    async fn poll_workflow_task_queue(
+        &self,
+        request: Request<PollWorkflowTaskQueueRequest>,
+    ) -> Reply<PollWorkflowTaskQueueResponse> {
+        let (metadata, _, r) = request.into_parts();
+        reply(self.poll_workflow_task(&metadata, r).await)
+    }
+
+    async fn respond_workflow_task_completed(
+        &self,
+        request: Request<RespondWorkflowTaskCompletedRequest>,
+    ) -> Reply<RespondWorkflowTaskCompletedResponse> {
+        reply(self.complete_workflow_task(request.into_inner()).await)
+    }
+
+    async fn respond_workflow_task_failed(
+        &self,
+        request: Request<RespondWorkflowTaskFailedRequest>,
+    ) -> Reply<RespondWorkflowTaskFailedResponse> {
+        done(self.fail_workflow_task(request.into_inner()).await)
+    }
+
+    async fn poll_activity_task_queue(
+        &self,
+        request: Request<PollActivityTaskQueueRequest>,
+    ) -> Reply<PollActivityTaskQueueResponse> {
+        let (metadata, _, r) = request.into_parts();
+        reply(self.poll_activity_task(&metadata, r).await)
+    }
+
+    async fn record_activity_task_heartbeat(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatRequest>,
+    ) -> Reply<RecordActivityTaskHeartbeatResponse> {
+        let r = request.into_inner();
+        let cancel_requested = self
+            .heartbeat(&r.namespace, ActivityCall::Token(&r.task_token), r.details)
+            .await;
+        reply(
+            cancel_requested.map(|cancel_requested| RecordActivityTaskHeartbeatResponse {
+                cancel_requested,
+                ..Default::default()
+            }),
+        )
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> Reply<RecordActivityTaskHeartbeatByIdResponse> {
+        let r = request.into_inner();
+        let cancel_requested = self
+            .heartbeat(
+                &r.namespace,
+                by_id(r.workflow_id, r.run_id, r.activity_id),
+                r.details,
+            )
+            .await;
+        reply(
+            cancel_requested.map(|cancel_requested| RecordActivityTaskHeartbeatByIdResponse {
+                cancel_requested,
+                ..Default::default()
+            }),
+        )
+    }
+
+    async fn respond_activity_task_completed(
+        &self,
+        request: Request<RespondActivityTaskCompletedRequest>,
+    ) -> Reply<RespondActivityTaskCompletedResponse> {
+        let r = request.into_inner();
+        done(
+            self.complete_activity(
+                &r.namespace,
+                ActivityCall::Token(&r.task_token),
+                r.result,
+                r.identity,
+            )
+            .await,
+        )
+    }
+
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        request: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> Reply<RespondActivityTaskCompletedByIdResponse> {
+        let r = request.into_inner();
+        done(
+            self.complete_activity(
+                &r.namespace,
+                by_id(r.workflow_id, r.run_id, r.activity_id),
+                r.result,
+                r.identity,
+            )
+            .await,
+        )
+    }
+
+    async fn respond_activity_task_failed(
+        &self,
+        request: Request<RespondActivityTaskFailedRequest>,
+    ) -> Reply<RespondActivityTaskFailedResponse> {
+        let r = request.into_inner();
+        done(
+            self.fail_activity(
+                &r.namespace,
+                ActivityCall::Token(&r.task_token),
+                r.failure,
+                r.last_heartbeat_details,
+                r.identity,
+            )
+            .await,
+        )
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        request: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> Reply<RespondActivityTaskFailedByIdResponse> {
+        let r = request.into_inner();
+        done(
+            self.fail_activity(
+                &r.namespace,
+                by_id(r.workflow_id, r.run_id, r.activity_id),
+                r.failure,
+                r.last_heartbeat_details,
+                r.identity,
+            )
+            .await,
+        )
+    }
+
+    async fn respond_activity_task_canceled(
+        &self,
+        request: Request<RespondActivityTaskCanceledRequest>,
+    ) -> Reply<RespondActivityTaskCanceledResponse> {
+        let r = request.into_inner();
+        done(
+            self.cancel_activity(
+                &r.namespace,
+                ActivityCall::Token(&r.task_token),
+                r.details,
+                r.identity,
+            )
+            .await,
+        )
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        request: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> Reply<RespondActivityTaskCanceledByIdResponse> {
+        let r = request.into_inner();
+        done(
+            self.cancel_activity(
+                &r.namespace,
+                by_id(r.workflow_id, r.run_id, r.activity_id),
+                r.details,
+                r.identity,
+            )
+            .await,
+        )
+    }
+
+    async fn describe_task_queue(
+        &self,
+        request: Request<DescribeTaskQueueRequest>,
+    ) -> Reply<DescribeTaskQueueResponse> {
+        reply(self.describe_task_queue(request.into_inner()).await)
+    }
+
+    /// Releases what the server keeps for a worker. Chronicle keeps nothing per worker yet
+    /// (no sticky queues), so there is nothing to release.
+    async fn shutdown_worker(
+        &self,
+        request: Request<ShutdownWorkerRequest>,
+    ) -> Reply<ShutdownWorkerResponse> {
+        let r = request.into_inner();
+        done(self.namespaces.resolve(&r.namespace).await.map(drop))
+    }
+}

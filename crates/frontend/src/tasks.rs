@@ -1,0 +1,201 @@
+//! Worker calls: long polls, task completions, activity heartbeats, and task queue state.
+
+use crate::deadline::long_poll_deadline;
+use crate::error::Result;
+use crate::handler::Handler;
+use crate::validate;
+use chronicle_api::enums::v1::TaskQueueType;
+use chronicle_api::taskqueue::v1::{PollerInfo, TaskQueueStats};
+use chronicle_api::workflowservice::*;
+use chronicle_common::{QueueKind, limits, time};
+use chronicle_history::{ActivityTarget, NamespaceRef};
+use chronicle_matching::QueueKey;
+use tonic::metadata::MetadataMap;
+
+/// How a worker's activity call names its attempt.
+pub enum ActivityCall<'a> {
+    Token(&'a [u8]),
+    /// The *ById calls.
+    Id {
+        workflow_id: String,
+        run_id: String,
+        activity_id: String,
+    },
+}
+
+impl Handler {
+    async fn poller(
+        &self,
+        namespace: &str,
+        queue: Option<&chronicle_api::taskqueue::v1::TaskQueue>,
+        identity: &str,
+    ) -> Result<NamespaceRef> {
+        let namespace = self.namespaces.resolve(namespace).await?;
+        validate::task_queue(queue)?;
+        validate::optional_id(identity, "Identity")?;
+        Ok(namespace)
+    }
+
+    pub async fn poll_workflow_task(
+        &self,
+        metadata: &MetadataMap,
+        r: PollWorkflowTaskQueueRequest,
+    ) -> Result<PollWorkflowTaskQueueResponse> {
+        let namespace = self
+            .poller(&r.namespace, r.task_queue.as_ref(), &r.identity)
+            .await?;
+        let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
+        Ok(self
+            .history
+            .poll_workflow_task(&namespace, r, deadline)
+            .await?)
+    }
+
+    pub async fn poll_activity_task(
+        &self,
+        metadata: &MetadataMap,
+        r: PollActivityTaskQueueRequest,
+    ) -> Result<PollActivityTaskQueueResponse> {
+        let namespace = self
+            .poller(&r.namespace, r.task_queue.as_ref(), &r.identity)
+            .await?;
+        let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
+        Ok(self
+            .history
+            .poll_activity_task(&namespace, r, deadline)
+            .await?)
+    }
+
+    pub async fn complete_workflow_task(
+        &self,
+        r: RespondWorkflowTaskCompletedRequest,
+    ) -> Result<RespondWorkflowTaskCompletedResponse> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        let token = validate::token(&r.task_token, &namespace)?;
+        Ok(self.history.complete_workflow_task(token, r).await?)
+    }
+
+    pub async fn fail_workflow_task(&self, r: RespondWorkflowTaskFailedRequest) -> Result<()> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        let token = validate::token(&r.task_token, &namespace)?;
+        Ok(self.history.fail_workflow_task(token, r).await?)
+    }
+
+    pub async fn complete_activity(
+        &self,
+        namespace: &str,
+        call: ActivityCall<'_>,
+        result: Option<chronicle_api::common::v1::Payloads>,
+        identity: String,
+    ) -> Result<()> {
+        validate::blob(result.as_ref(), "Result")?;
+        let (namespace, target) = self.target(namespace, call).await?;
+        Ok(self
+            .history
+            .complete_activity(&namespace.id, target, result, identity)
+            .await?)
+    }
+
+    pub async fn fail_activity(
+        &self,
+        namespace: &str,
+        call: ActivityCall<'_>,
+        failure: Option<chronicle_api::failure::v1::Failure>,
+        details: Option<chronicle_api::common::v1::Payloads>,
+        identity: String,
+    ) -> Result<()> {
+        validate::blob(details.as_ref(), "LastHeartbeatDetails")?;
+        let (namespace, target) = self.target(namespace, call).await?;
+        Ok(self
+            .history
+            .fail_activity(&namespace.id, target, failure, details, identity)
+            .await?)
+    }
+
+    pub async fn cancel_activity(
+        &self,
+        namespace: &str,
+        call: ActivityCall<'_>,
+        details: Option<chronicle_api::common::v1::Payloads>,
+        identity: String,
+    ) -> Result<()> {
+        validate::blob(details.as_ref(), "Details")?;
+        let (namespace, target) = self.target(namespace, call).await?;
+        Ok(self
+            .history
+            .cancel_activity(&namespace.id, target, details, identity)
+            .await?)
+    }
+
+    /// Answers whether the activity was asked to cancel.
+    pub async fn heartbeat(
+        &self,
+        namespace: &str,
+        call: ActivityCall<'_>,
+        details: Option<chronicle_api::common::v1::Payloads>,
+    ) -> Result<bool> {
+        validate::blob(details.as_ref(), "Details")?;
+        let (namespace, target) = self.target(namespace, call).await?;
+        Ok(self
+            .history
+            .heartbeat_activity(&namespace.id, target, details)
+            .await?)
+    }
+
+    async fn target(
+        &self,
+        namespace: &str,
+        call: ActivityCall<'_>,
+    ) -> Result<(NamespaceRef, ActivityTarget)> {
+        let namespace = self.namespaces.resolve(namespace).await?;
+        let target = match call {
+            ActivityCall::Token(token) => {
+                ActivityTarget::Token(validate::token(token, &namespace)?)
+            }
+            ActivityCall::Id {
+                workflow_id,
+                run_id,
+                activity_id,
+            } => validate::activity_by_id(workflow_id, run_id, activity_id)?,
+        };
+        Ok((namespace, target))
+    }
+
+    pub async fn describe_task_queue(
+        &self,
+        r: DescribeTaskQueueRequest,
+    ) -> Result<DescribeTaskQueueResponse> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::task_queue(r.task_queue.as_ref())?;
+        let kind = if r.task_queue_type == TaskQueueType::Activity as i32 {
+            QueueKind::Activity
+        } else {
+            QueueKind::Workflow
+        };
+        let key = QueueKey {
+            namespace_id: namespace.id,
+            name: r.task_queue.map(|q| q.name).unwrap_or_default(),
+            kind,
+        };
+        let pollers = self
+            .matching
+            .pollers(&key)
+            .into_iter()
+            .map(|p| PollerInfo {
+                last_access_time: Some(time::timestamp(p.last_access_time)),
+                identity: p.identity,
+                ..Default::default()
+            })
+            .collect();
+        // Only the count is known; rates and backlog age are not tracked.
+        let stats = r.report_stats.then(|| TaskQueueStats {
+            approximate_backlog_count: self.matching.backlog_len(&key) as i64,
+            ..Default::default()
+        });
+        Ok(DescribeTaskQueueResponse {
+            pollers,
+            stats,
+            ..Default::default()
+        })
+    }
+}
