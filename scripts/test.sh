@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test of the project, in the order that fails fastest:
+#   formatting and lints, Rust unit tests, then the end-to-end suite, which drives the release
+#   binary with the real Python SDK and the Rust SDK example over gRPC on loopback.
+# Installs what it needs itself (the Python venv: scripts/e2e-setup.sh). Extra arguments go
+# to pytest, e.g. scripts/test.sh -k timer
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "Rust unit tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+else
+    cargo test --workspace --quiet
+fi
+
+step "release build: chronicle and the Rust SDK example"
+cargo build --release --quiet -p chronicle -p chronicle-example-hello
+
+step "end-to-end suite"
+"$ROOT/scripts/e2e.sh" "$@"
