@@ -6,6 +6,7 @@ use crate::handler::Handler;
 use crate::tasks::ActivityCall;
 use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
 use chronicle_api::workflowservice::*;
+use chronicle_history::ActivityResponse;
 use tonic::{Request, Response, Status};
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -193,10 +194,10 @@ impl WorkflowService for Handler {
     ) -> Reply<RespondActivityTaskCompletedResponse> {
         let r = request.into_inner();
         done(
-            self.complete_activity(
+            self.respond_activity(
                 &r.namespace,
                 ActivityCall::Token(&r.task_token),
-                r.result,
+                ActivityResponse::Completed(r.result),
                 r.identity,
             )
             .await,
@@ -209,10 +210,10 @@ impl WorkflowService for Handler {
     ) -> Reply<RespondActivityTaskCompletedByIdResponse> {
         let r = request.into_inner();
         done(
-            self.complete_activity(
+            self.respond_activity(
                 &r.namespace,
                 by_id(r.workflow_id, r.run_id, r.activity_id),
-                r.result,
+                ActivityResponse::Completed(r.result),
                 r.identity,
             )
             .await,
@@ -225,11 +226,13 @@ impl WorkflowService for Handler {
     ) -> Reply<RespondActivityTaskFailedResponse> {
         let r = request.into_inner();
         done(
-            self.fail_activity(
+            self.respond_activity(
                 &r.namespace,
                 ActivityCall::Token(&r.task_token),
-                r.failure,
-                r.last_heartbeat_details,
+                ActivityResponse::Failed {
+                    failure: r.failure.map(Box::new),
+                    last_heartbeat_details: r.last_heartbeat_details,
+                },
                 r.identity,
             )
             .await,
@@ -242,11 +245,13 @@ impl WorkflowService for Handler {
     ) -> Reply<RespondActivityTaskFailedByIdResponse> {
         let r = request.into_inner();
         done(
-            self.fail_activity(
+            self.respond_activity(
                 &r.namespace,
                 by_id(r.workflow_id, r.run_id, r.activity_id),
-                r.failure,
-                r.last_heartbeat_details,
+                ActivityResponse::Failed {
+                    failure: r.failure.map(Box::new),
+                    last_heartbeat_details: r.last_heartbeat_details,
+                },
                 r.identity,
             )
             .await,
@@ -259,10 +264,10 @@ impl WorkflowService for Handler {
     ) -> Reply<RespondActivityTaskCanceledResponse> {
         let r = request.into_inner();
         done(
-            self.cancel_activity(
+            self.respond_activity(
                 &r.namespace,
                 ActivityCall::Token(&r.task_token),
-                r.details,
+                ActivityResponse::Canceled(r.details),
                 r.identity,
             )
             .await,
@@ -275,10 +280,10 @@ impl WorkflowService for Handler {
     ) -> Reply<RespondActivityTaskCanceledByIdResponse> {
         let r = request.into_inner();
         done(
-            self.cancel_activity(
+            self.respond_activity(
                 &r.namespace,
                 by_id(r.workflow_id, r.run_id, r.activity_id),
-                r.details,
+                ActivityResponse::Canceled(r.details),
                 r.identity,
             )
             .await,

@@ -8,7 +8,7 @@ use chronicle_api::enums::v1::TaskQueueType;
 use chronicle_api::taskqueue::v1::{PollerInfo, TaskQueueStats};
 use chronicle_api::workflowservice::*;
 use chronicle_common::{QueueKind, limits, time};
-use chronicle_history::{ActivityTarget, NamespaceRef};
+use chronicle_history::{ActivityResponse, ActivityTarget, NamespaceRef};
 use chronicle_matching::QueueKey;
 use tonic::metadata::MetadataMap;
 
@@ -81,49 +81,26 @@ impl Handler {
         Ok(self.history.fail_workflow_task(token, r).await?)
     }
 
-    pub async fn complete_activity(
+    pub async fn respond_activity(
         &self,
         namespace: &str,
         call: ActivityCall<'_>,
-        result: Option<chronicle_api::common::v1::Payloads>,
+        response: ActivityResponse,
         identity: String,
     ) -> Result<()> {
-        validate::blob(result.as_ref(), "Result")?;
+        match &response {
+            ActivityResponse::Completed(result) => validate::blob(result.as_ref(), "Result")?,
+            ActivityResponse::Failed {
+                last_heartbeat_details,
+                ..
+            } => validate::blob(last_heartbeat_details.as_ref(), "LastHeartbeatDetails")?,
+            ActivityResponse::Canceled(details) => validate::blob(details.as_ref(), "Details")?,
+        }
+        validate::optional_id(&identity, "Identity")?;
         let (namespace, target) = self.target(namespace, call).await?;
         Ok(self
             .history
-            .complete_activity(&namespace.id, target, result, identity)
-            .await?)
-    }
-
-    pub async fn fail_activity(
-        &self,
-        namespace: &str,
-        call: ActivityCall<'_>,
-        failure: Option<chronicle_api::failure::v1::Failure>,
-        details: Option<chronicle_api::common::v1::Payloads>,
-        identity: String,
-    ) -> Result<()> {
-        validate::blob(details.as_ref(), "LastHeartbeatDetails")?;
-        let (namespace, target) = self.target(namespace, call).await?;
-        Ok(self
-            .history
-            .fail_activity(&namespace.id, target, failure, details, identity)
-            .await?)
-    }
-
-    pub async fn cancel_activity(
-        &self,
-        namespace: &str,
-        call: ActivityCall<'_>,
-        details: Option<chronicle_api::common::v1::Payloads>,
-        identity: String,
-    ) -> Result<()> {
-        validate::blob(details.as_ref(), "Details")?;
-        let (namespace, target) = self.target(namespace, call).await?;
-        Ok(self
-            .history
-            .cancel_activity(&namespace.id, target, details, identity)
+            .respond_activity(&namespace.id, target, response, identity)
             .await?)
     }
 

@@ -7,7 +7,7 @@ use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
 use crate::{History, HistoryError, NamespaceRef, Result, retry};
 use chronicle_api::command::v1::ScheduleActivityTaskCommandAttributes;
-use chronicle_api::common::v1::{ActivityType, Payloads, WorkflowType};
+use chronicle_api::common::v1::{ActivityType, Payloads, WorkflowExecution, WorkflowType};
 use chronicle_api::enums::v1::{TimeoutType, WorkflowTaskFailedCause};
 use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::{ActivityTaskScheduledEventAttributes, history_event::Attributes};
@@ -29,6 +29,37 @@ pub enum ActivityTarget {
         run_id: String,
         activity_id: String,
     },
+}
+
+impl ActivityTarget {
+    /// The run the call names; an empty run id stands for the current run.
+    fn execution(&self) -> WorkflowExecution {
+        match self {
+            Self::Token(t) => WorkflowExecution {
+                workflow_id: t.workflow_id.clone(),
+                run_id: t.run_id.clone(),
+            },
+            Self::Id {
+                workflow_id,
+                run_id,
+                ..
+            } => WorkflowExecution {
+                workflow_id: workflow_id.clone(),
+                run_id: run_id.clone(),
+            },
+        }
+    }
+}
+
+/// How a worker reports the end of an activity attempt.
+#[derive(Clone, Debug)]
+pub enum ActivityResponse {
+    Completed(Option<Payloads>),
+    Failed {
+        failure: Option<Box<Failure>>,
+        last_heartbeat_details: Option<Payloads>,
+    },
+    Canceled(Option<Payloads>),
 }
 
 /// Timeouts of an activity after Temporal's defaulting and capping rules.
@@ -301,21 +332,18 @@ impl History {
         request_id: &str,
     ) -> Result<PollActivityTaskQueueResponse> {
         let key = ExecutionKey::new(&task.namespace_id, &task.workflow_id, &task.run_id);
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
-        let mut txn = self.load_running(&key).await?;
-        let waiting = txn.state.activities.get(&task.scheduled_event_id);
-        if !waiting.is_some_and(|a| {
-            a.task_id == task.task_id && a.attempt == task.attempt && !a.is_started()
-        }) {
-            return Err(HistoryError::StaleTask);
-        }
-        let ai = txn.start_activity(task.scheduled_event_id, identity, request_id);
-        let workflow_type = txn.info().workflow_type.clone();
-        self.commit(txn).await?;
+        let (ai, workflow_type) = self
+            .update(&key, |txn| {
+                let waiting = txn.state.activities.get(&task.scheduled_event_id);
+                if !waiting.is_some_and(|a| {
+                    a.task_id == task.task_id && a.attempt == task.attempt && !a.is_started()
+                }) {
+                    return Err(HistoryError::StaleTask);
+                }
+                let ai = txn.start_activity(task.scheduled_event_id, identity, request_id);
+                Ok((ai, txn.info().workflow_type.clone()))
+            })
+            .await?;
         let scheduled = self
             .activity_scheduled_event(&key, ai.scheduled_event_id)
             .await?;
@@ -370,75 +398,34 @@ impl History {
         }
     }
 
-    /// Locks the run a worker's call names and loads it with the activity.
-    async fn with_activity<T>(
-        &self,
-        namespace_id: &str,
-        target: &ActivityTarget,
-        change: impl FnOnce(&mut Txn, ActivityInfo) -> T,
-    ) -> Result<T> {
-        let (workflow_id, run_id) = match target {
-            ActivityTarget::Token(t) => (t.workflow_id.as_str(), t.run_id.as_str()),
-            ActivityTarget::Id {
-                workflow_id,
-                run_id,
-                ..
-            } => (workflow_id.as_str(), run_id.as_str()),
-        };
-        let _lock = self.inner.locks.lock(namespace_id, workflow_id).await;
-        let key = self.resolve_run(namespace_id, workflow_id, run_id).await?;
-        let mut txn = self.load_running(&key).await?;
-        let ai = txn.target_activity(target)?;
-        let out = change(&mut txn, ai);
-        self.commit(txn).await?;
-        Ok(out)
-    }
-
-    pub async fn complete_activity(
+    /// Ends the attempt a worker ran, as the worker reports it.
+    pub async fn respond_activity(
         &self,
         namespace_id: &str,
         target: ActivityTarget,
-        result: Option<Payloads>,
+        response: ActivityResponse,
         identity: String,
     ) -> Result<()> {
-        self.with_activity(namespace_id, &target, |txn, ai| {
-            txn.end_activity_attempt(&ai, AttemptEnd::Completed { result, identity })
-        })
-        .await
-    }
-
-    pub async fn fail_activity(
-        &self,
-        namespace_id: &str,
-        target: ActivityTarget,
-        failure: Option<Failure>,
-        last_heartbeat_details: Option<Payloads>,
-        identity: String,
-    ) -> Result<()> {
-        self.with_activity(namespace_id, &target, |txn, ai| {
-            if last_heartbeat_details.is_some() {
-                txn.record_heartbeat(ai.scheduled_event_id, last_heartbeat_details);
-            }
-            txn.end_activity_attempt(
-                &ai,
-                AttemptEnd::Failed {
-                    failure: Box::new(failure.unwrap_or_default()),
-                    identity,
-                },
-            )
-        })
-        .await
-    }
-
-    pub async fn cancel_activity(
-        &self,
-        namespace_id: &str,
-        target: ActivityTarget,
-        details: Option<Payloads>,
-        identity: String,
-    ) -> Result<()> {
-        self.with_activity(namespace_id, &target, |txn, ai| {
-            txn.end_activity_attempt(&ai, AttemptEnd::Canceled { details, identity })
+        self.update_named(namespace_id, &target.execution(), |txn| {
+            let ai = txn.target_activity(&target)?;
+            let end = match response {
+                ActivityResponse::Completed(result) => AttemptEnd::Completed { result, identity },
+                ActivityResponse::Canceled(details) => AttemptEnd::Canceled { details, identity },
+                ActivityResponse::Failed {
+                    failure,
+                    last_heartbeat_details,
+                } => {
+                    if last_heartbeat_details.is_some() {
+                        txn.record_heartbeat(ai.scheduled_event_id, last_heartbeat_details);
+                    }
+                    AttemptEnd::Failed {
+                        failure: failure.unwrap_or_default(),
+                        identity,
+                    }
+                }
+            };
+            txn.end_activity_attempt(&ai, end);
+            Ok(())
         })
         .await
     }
@@ -450,28 +437,25 @@ impl History {
         target: ActivityTarget,
         details: Option<Payloads>,
     ) -> Result<bool> {
-        self.with_activity(namespace_id, &target, |txn, ai| {
+        self.update_named(namespace_id, &target.execution(), |txn| {
+            let ai = txn.target_activity(&target)?;
             txn.record_heartbeat(ai.scheduled_event_id, details);
-            ai.cancel_requested
+            Ok(ai.cancel_requested)
         })
         .await
     }
 
     /// A retry's backoff is over: dispatch the next attempt.
     pub(crate) async fn fire_activity_retry(&self, task: &TimerTask) -> Result<()> {
-        let key = task.key();
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
-        let mut txn = self.load_running(&key).await?;
-        let waiting = txn.state.activities.get(&task.event_id);
-        if !waiting.is_some_and(|a| a.attempt == task.attempt && !a.is_started()) {
-            return Err(HistoryError::StaleTask);
-        }
-        txn.dispatch_activity(task.event_id);
-        self.commit(txn).await
+        self.update(&task.key(), |txn| {
+            let waiting = txn.state.activities.get(&task.event_id);
+            if !waiting.is_some_and(|a| a.attempt == task.attempt && !a.is_started()) {
+                return Err(HistoryError::StaleTask);
+            }
+            txn.dispatch_activity(task.event_id);
+            Ok(())
+        })
+        .await
     }
 }
 

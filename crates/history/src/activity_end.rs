@@ -234,7 +234,7 @@ impl Txn {
         end: impl FnOnce(i64) -> Attributes,
     ) {
         if !ai.is_started() {
-            self.retract_dispatch(ai.task_id);
+            self.finish_dispatch(ai.task_id);
         }
         let mut events = Vec::with_capacity(2);
         let started_event_id = if !started {
@@ -323,22 +323,15 @@ impl History {
         task: &TimerTask,
         change: impl FnOnce(&mut Txn, ActivityInfo) -> bool,
     ) -> Result<()> {
-        let key = task.key();
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
-        let mut txn = self.load_running(&key).await?;
-        let ai = txn
-            .state
-            .activities
-            .get(&task.event_id)
-            .cloned()
-            .ok_or(HistoryError::StaleTask)?;
-        if !change(&mut txn, ai) {
-            return Err(HistoryError::StaleTask);
-        }
-        self.commit(txn).await
+        self.update(&task.key(), |txn| {
+            let ai = txn.state.activities.get(&task.event_id).cloned();
+            let applied = ai.is_some_and(|ai| change(txn, ai));
+            if applied {
+                Ok(())
+            } else {
+                Err(HistoryError::StaleTask)
+            }
+        })
+        .await
     }
 }

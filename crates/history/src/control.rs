@@ -23,15 +23,6 @@ impl History {
         r: SignalWorkflowExecutionRequest,
     ) -> Result<()> {
         let execution = r.workflow_execution.unwrap_or_default();
-        let _lock = self
-            .inner
-            .locks
-            .lock(namespace_id, &execution.workflow_id)
-            .await;
-        let key = self
-            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
-            .await?;
-        let mut txn = self.load_running(&key).await?;
         let signal = WorkflowExecutionSignaledEventAttributes {
             signal_name: r.signal_name,
             input: r.input,
@@ -40,31 +31,13 @@ impl History {
             request_id: r.request_id,
             ..Default::default()
         };
-        if self.apply_signal(&mut txn, signal) {
-            self.commit(txn).await?;
-        }
-        Ok(())
-    }
-
-    /// Records the signal unless its request id was seen; returns whether anything changed.
-    pub(crate) fn apply_signal(
-        &self,
-        txn: &mut Txn,
-        signal: WorkflowExecutionSignaledEventAttributes,
-    ) -> bool {
-        if !signal.request_id.is_empty() {
-            let seen = &mut txn.state.signal_request_ids;
-            if seen.contains(&signal.request_id) {
-                return false;
+        self.update_named(namespace_id, &execution, |txn| {
+            if !txn.apply_signal(signal) {
+                txn.nothing_to_write();
             }
-            if seen.len() >= REMEMBERED_SIGNALS {
-                seen.remove(0);
-            }
-            seen.push(signal.request_id.clone());
-        }
-        txn.append_external(signal);
-        txn.schedule_workflow_task_if_needed();
-        true
+            Ok(())
+        })
+        .await
     }
 
     pub async fn request_cancel(
@@ -73,27 +46,22 @@ impl History {
         r: RequestCancelWorkflowExecutionRequest,
     ) -> Result<()> {
         let execution = r.workflow_execution.unwrap_or_default();
-        let _lock = self
-            .inner
-            .locks
-            .lock(namespace_id, &execution.workflow_id)
-            .await;
-        let key = self
-            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
-            .await?;
-        let mut txn = self.load_running(&key).await?;
-        // A repeated cancel request is accepted and changes nothing, as in Temporal.
-        if txn.info().cancel_requested {
-            return Ok(());
-        }
-        txn.state.info_mut().cancel_requested = true;
-        txn.append_external(WorkflowExecutionCancelRequestedEventAttributes {
-            cause: r.reason,
-            identity: r.identity,
-            ..Default::default()
-        });
-        txn.schedule_workflow_task_if_needed();
-        self.commit(txn).await
+        self.update_named(namespace_id, &execution, |txn| {
+            // A repeated cancel request is accepted and changes nothing, as in Temporal.
+            if txn.info().cancel_requested {
+                txn.nothing_to_write();
+                return Ok(());
+            }
+            txn.state.info_mut().cancel_requested = true;
+            txn.append_external(WorkflowExecutionCancelRequestedEventAttributes {
+                cause: r.reason,
+                identity: r.identity,
+                ..Default::default()
+            });
+            txn.schedule_workflow_task_if_needed();
+            Ok(())
+        })
+        .await
     }
 
     pub async fn terminate(
@@ -102,39 +70,46 @@ impl History {
         r: TerminateWorkflowExecutionRequest,
     ) -> Result<()> {
         let execution = r.workflow_execution.unwrap_or_default();
-        let _lock = self
-            .inner
-            .locks
-            .lock(namespace_id, &execution.workflow_id)
-            .await;
-        let key = self
-            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
-            .await?;
-        let mut txn = self.load_running(&key).await?;
-        self.terminate_in(&mut txn, &r.reason, r.details, &r.identity);
-        self.commit(txn).await
+        self.update_named(namespace_id, &execution, |txn| {
+            txn.terminate(&r.reason, r.details, &r.identity);
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Txn {
+    /// Records the signal unless its request id was seen; returns whether anything changed.
+    pub fn apply_signal(&mut self, signal: WorkflowExecutionSignaledEventAttributes) -> bool {
+        if !signal.request_id.is_empty() {
+            let seen = &mut self.state.signal_request_ids;
+            if seen.contains(&signal.request_id) {
+                return false;
+            }
+            if seen.len() >= REMEMBERED_SIGNALS {
+                seen.remove(0);
+            }
+            seen.push(signal.request_id.clone());
+        }
+        self.append_external(signal);
+        self.schedule_workflow_task_if_needed();
+        true
     }
 
     /// Closes the run as terminated; a workflow task running on a worker is failed first so
     /// the history stays well formed.
-    pub(crate) fn terminate_in(
-        &self,
-        txn: &mut Txn,
-        reason: &str,
-        details: Option<Payloads>,
-        identity: &str,
-    ) {
-        txn.fail_in_flight_workflow_task(
+    pub fn terminate(&mut self, reason: &str, details: Option<Payloads>, identity: &str) {
+        self.fail_in_flight_workflow_task(
             WorkflowTaskFailedCause::ForceCloseCommand,
             None,
             identity,
         );
-        txn.flush_buffered();
-        txn.append(WorkflowExecutionTerminatedEventAttributes {
+        self.flush_buffered();
+        self.append(WorkflowExecutionTerminatedEventAttributes {
             reason: reason.to_owned(),
             details,
             identity: identity.to_owned(),
         });
-        txn.close(WorkflowExecutionStatus::Terminated);
+        self.close(WorkflowExecutionStatus::Terminated);
     }
 }

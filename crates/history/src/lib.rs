@@ -23,7 +23,7 @@ mod user_timer;
 mod watch;
 mod workflow_task;
 
-pub use activity::ActivityTarget;
+pub use activity::{ActivityResponse, ActivityTarget};
 pub use error::{HistoryError, Result, not_found};
 
 use chronicle_common::ExecutionKey;

@@ -247,7 +247,7 @@ impl NewRun {
         let expiration = s.workflow_execution_expiration_time;
         txn.append(self.started);
         if let Some(signal) = self.signal {
-            history.apply_signal(&mut txn, signal);
+            txn.apply_signal(signal);
         }
         if let Some(run_timeout) = time::optional_duration(run_timeout.as_ref(), "")
             .ok()
@@ -373,10 +373,9 @@ impl History {
                 let key = ExecutionKey::new(&ns_id, &workflow_id, &run_id);
                 let mut txn = self.load_running(&key).await?;
                 let first = txn.info().first_execution_run_id.clone();
-                if let Some(signal) = signal {
-                    if !self.apply_signal(&mut txn, signal) {
-                        return Ok(response(run_id, first, false));
-                    }
+                if let Some(signal) = signal
+                    && txn.apply_signal(signal)
+                {
                     self.commit(txn).await?;
                 }
                 return Ok(response(run_id, first, started));
@@ -385,8 +384,7 @@ impl History {
             Decision::TerminateAndCreate { previous } => {
                 let key = ExecutionKey::new(&ns_id, &workflow_id, &previous);
                 let mut old = self.load_running(&key).await?;
-                self.terminate_in(
-                    &mut old,
+                old.terminate(
                     "TerminateIfRunning WorkflowIdReusePolicy",
                     None,
                     "history-service",

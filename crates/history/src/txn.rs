@@ -8,6 +8,7 @@ use crate::state::{MutableState, WorkflowTaskInfo};
 use crate::timers::{TimerKind, TimerTask};
 use crate::watch::Progress;
 use crate::{History, HistoryError, Result};
+use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::enums::v1::WorkflowExecutionStatus;
 use chronicle_api::history::v1::{
     HistoryEvent, WorkflowTaskScheduledEventAttributes, history_event::Attributes,
@@ -30,6 +31,8 @@ pub(crate) struct Txn {
     done_queue_tasks: Vec<i64>,
     timers: Vec<(SystemTime, TimerTask)>,
     pub current: CurrentRunWrite,
+    /// Set when the change turned out to change nothing (a duplicate request): no write.
+    unchanged: bool,
 }
 
 impl Txn {
@@ -56,7 +59,13 @@ impl Txn {
             done_queue_tasks: Vec::new(),
             timers: Vec::new(),
             current: CurrentRunWrite::Unchanged,
+            unchanged: false,
         }
+    }
+
+    /// This change is a repeat of one already applied: nothing is written.
+    pub fn nothing_to_write(&mut self) {
+        self.unchanged = true;
     }
 
     /// The stored version this change was loaded at (0 for a run being created).
@@ -117,7 +126,7 @@ impl Txn {
     /// takes that id, the task is replaced by an ordinary one that is written to history.
     pub fn reschedule_as_new_workflow_task(&mut self) {
         if let Some(old) = self.state.workflow_task.take() {
-            self.retract_dispatch(old.task_id);
+            self.finish_dispatch(old.task_id);
         }
         self.schedule_workflow_task(1);
     }
@@ -211,20 +220,14 @@ impl Txn {
         task_id
     }
 
-    /// The backlog row of a started task goes with the change that started it.
+    /// The task's dispatch is over (it started, or will never start): dropped from this
+    /// change if dispatched in it, its backlog row deleted otherwise (matching drops its copy
+    /// as stale when a poller gets it).
     pub fn finish_dispatch(&mut self, task_id: i64) {
-        if task_id != 0 {
-            self.done_queue_tasks.push(task_id);
-        }
-    }
-
-    /// Withdraws a task that will never be started: dropped from this change if it was
-    /// dispatched in it, its backlog row deleted otherwise (matching drops its stale copy).
-    pub fn retract_dispatch(&mut self, task_id: i64) {
         let before = self.queue_tasks.len();
         self.queue_tasks.retain(|t| t.task_id != task_id);
-        if self.queue_tasks.len() == before {
-            self.finish_dispatch(task_id);
+        if self.queue_tasks.len() == before && task_id != 0 {
+            self.done_queue_tasks.push(task_id);
         }
     }
 
@@ -276,7 +279,7 @@ impl Txn {
         };
         // Tasks still waiting for a poller will never start: their backlog rows go.
         if let Some(wft) = self.state.workflow_task.take().filter(|w| !w.is_started()) {
-            self.retract_dispatch(wft.task_id);
+            self.finish_dispatch(wft.task_id);
         }
         let waiting: Vec<i64> = self
             .state
@@ -286,7 +289,7 @@ impl Txn {
             .map(|a| a.task_id)
             .collect();
         for task_id in waiting {
-            self.retract_dispatch(task_id);
+            self.finish_dispatch(task_id);
         }
         self.state.buffered_events.clear();
         if !matches!(self.current, CurrentRunWrite::Claim { .. }) {
@@ -394,14 +397,62 @@ impl History {
         self.commit_all(vec![txn]).await
     }
 
+    /// Locks the workflow, loads the run (which must be running), applies `change` and
+    /// commits it: the shape of every change to one run.
+    pub(crate) async fn update<T>(
+        &self,
+        key: &ExecutionKey,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = self
+            .inner
+            .locks
+            .lock(&key.namespace_id, &key.workflow_id)
+            .await;
+        self.apply(key, change).await
+    }
+
+    /// `update` for a run named as clients name it: an empty run id means the current run,
+    /// resolved under the lock so it cannot change meanwhile.
+    pub(crate) async fn update_named<T>(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = self
+            .inner
+            .locks
+            .lock(namespace_id, &execution.workflow_id)
+            .await;
+        let key = self
+            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        self.apply(&key, change).await
+    }
+
+    async fn apply<T>(
+        &self,
+        key: &ExecutionKey,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let mut txn = self.load_running(key).await?;
+        let out = change(&mut txn)?;
+        self.commit(txn).await?;
+        Ok(out)
+    }
+
     /// Commits several runs' changes in one transaction (a run and its successor).
     pub(crate) async fn commit_all(&self, txns: Vec<Txn>) -> Result<()> {
         let mut writes = Vec::with_capacity(txns.len());
         let mut effects = Vec::with_capacity(txns.len());
-        for txn in txns {
+        for txn in txns.into_iter().filter(|t| !t.unchanged) {
             let (write, effect) = txn.into_write()?;
             writes.push(write);
             effects.push(effect);
+        }
+        if writes.is_empty() {
+            return Ok(());
         }
         self.store().write_executions(writes).await?;
         for effect in effects {

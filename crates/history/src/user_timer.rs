@@ -98,26 +98,21 @@ impl Txn {
 
 impl History {
     pub(crate) async fn fire_user_timer(&self, task: &TimerTask) -> Result<()> {
-        let key = task.key();
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
-        let mut txn = self.load_running(&key).await?;
-        let timer = txn
-            .state
-            .timers
-            .values()
-            .find(|t| t.started_event_id == task.event_id)
-            .cloned();
-        let timer = timer.ok_or(HistoryError::StaleTask)?;
-        txn.state.timers.remove(&timer.timer_id);
-        txn.append_external(TimerFiredEventAttributes {
-            timer_id: timer.timer_id,
-            started_event_id: timer.started_event_id,
-        });
-        txn.schedule_workflow_task_if_needed();
-        self.commit(txn).await
+        self.update(&task.key(), |txn| {
+            let timer = txn
+                .state
+                .timers
+                .values()
+                .find(|t| t.started_event_id == task.event_id);
+            let timer = timer.cloned().ok_or(HistoryError::StaleTask)?;
+            txn.state.timers.remove(&timer.timer_id);
+            txn.append_external(TimerFiredEventAttributes {
+                timer_id: timer.timer_id,
+                started_event_id: timer.started_event_id,
+            });
+            txn.schedule_workflow_task_if_needed();
+            Ok(())
+        })
+        .await
     }
 }

@@ -191,7 +191,7 @@ impl Txn {
                 ..Default::default()
             });
         } else if !wft.is_started() {
-            self.retract_dispatch(wft.task_id);
+            self.finish_dispatch(wft.task_id);
         }
     }
 }
@@ -247,56 +247,23 @@ impl History {
             &task.workflow_id,
             &task.run_id,
         );
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
-        let mut txn = self.load_running(&key).await?;
-        let scheduled = txn.state.workflow_task.as_ref();
-        if !scheduled.is_some_and(|w| w.task_id == task.task_id && !w.is_started()) {
-            return Err(HistoryError::StaleTask);
-        }
-        let wft = txn.start_workflow_task(identity, request_id);
-        let response = self.workflow_task_response(&txn, &wft);
-        let transient = txn.transient_events(&wft);
-        let state_next_event_id = txn.state.next_event_id;
-        self.commit(txn).await?;
-        self.with_history(response, &key, state_next_event_id, transient)
+        let (response, next_event_id, transient) = self
+            .update(&key, |txn| {
+                let scheduled = txn.state.workflow_task.as_ref();
+                if !scheduled.is_some_and(|w| w.task_id == task.task_id && !w.is_started()) {
+                    return Err(HistoryError::StaleTask);
+                }
+                let wft = txn.start_workflow_task(identity, request_id);
+                let response = workflow_task_response(txn, &wft);
+                Ok((
+                    response,
+                    txn.state.next_event_id,
+                    txn.transient_events(&wft),
+                ))
+            })
+            .await?;
+        self.with_history(response, &key, next_event_id, transient)
             .await
-    }
-
-    /// Everything of the poll response but the history.
-    fn workflow_task_response(
-        &self,
-        txn: &Txn,
-        wft: &WorkflowTaskInfo,
-    ) -> PollWorkflowTaskQueueResponse {
-        let info = txn.info();
-        let token = TaskToken {
-            namespace_id: info.namespace_id.clone(),
-            workflow_id: info.workflow_id.clone(),
-            run_id: info.run_id.clone(),
-            scheduled_event_id: wft.scheduled_event_id,
-            started_event_id: wft.started_event_id,
-            attempt: wft.attempt,
-            activity_id: String::new(),
-            version: TOKEN_VERSION,
-        };
-        PollWorkflowTaskQueueResponse {
-            task_token: token.to_bytes(),
-            workflow_execution: Some(txn.key.execution()),
-            workflow_type: Some(chronicle_api::common::v1::WorkflowType {
-                name: info.workflow_type.clone(),
-            }),
-            previous_started_event_id: txn.state.last_completed_wft_started_event_id,
-            started_event_id: wft.started_event_id,
-            attempt: wft.attempt,
-            workflow_execution_task_queue: Some(normal_queue(&info.task_queue)),
-            scheduled_time: wft.scheduled_time,
-            started_time: wft.started_time,
-            ..Default::default()
-        }
     }
 
     /// Fills in the first page of the history the worker needs to run the task.
@@ -361,49 +328,30 @@ impl History {
             }
             Err(e) => return Err(e),
         };
-        let mut response = RespondWorkflowTaskCompletedResponse::default();
-        if txn.is_running() {
-            let flushed = txn.flush_buffered();
-            if flushed > 0 || outcome.needs_workflow_task || r.force_create_new_workflow_task {
-                txn.schedule_workflow_task(1);
-                if r.return_new_workflow_task && r.force_create_new_workflow_task {
-                    response.workflow_task = Some(self.start_inline(&mut txn, &r.identity).await?);
-                }
+        let force = r.force_create_new_workflow_task;
+        let mut inline = None;
+        if txn.is_running() && (txn.flush_buffered() > 0 || outcome.needs_workflow_task || force) {
+            txn.schedule_workflow_task(1);
+            if force && r.return_new_workflow_task {
+                // Workflow task heartbeat: the worker gets the next task in this response.
+                let wft = txn.start_workflow_task(&r.identity, &uuid::Uuid::new_v4().to_string());
+                inline = Some((workflow_task_response(&txn, &wft), txn.state.next_event_id));
             }
         }
-        let inline = response.workflow_task.take();
         let mut txns = vec![txn];
         txns.extend(outcome.successor);
-        let next_event_id = txns[0].state.next_event_id;
-        let transient = match &inline {
-            Some(_) => txns[0]
-                .state
-                .workflow_task
-                .as_ref()
-                .map(|w| txns[0].transient_events(w))
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
         self.commit_all(txns).await?;
-        if let Some(task) = inline {
-            response.workflow_task = Some(
-                self.with_history(task, &key, next_event_id, transient)
+        let workflow_task = match inline {
+            Some((task, next_event_id)) => Some(
+                self.with_history(task, &key, next_event_id, Vec::new())
                     .await?,
-            );
-        }
-        Ok(response)
-    }
-
-    /// Starts the workflow task just scheduled in `txn` for the worker that completed the last
-    /// one (workflow task heartbeat); its history is filled in after the commit.
-    async fn start_inline(
-        &self,
-        txn: &mut Txn,
-        identity: &str,
-    ) -> Result<PollWorkflowTaskQueueResponse> {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let wft = txn.start_workflow_task(identity, &request_id);
-        Ok(self.workflow_task_response(txn, &wft))
+            ),
+            None => None,
+        };
+        Ok(RespondWorkflowTaskCompletedResponse {
+            workflow_task,
+            ..Default::default()
+        })
     }
 
     /// A bad command fails the workflow task instead of completing it: nothing the commands
@@ -437,61 +385,43 @@ impl History {
         token: TaskToken,
         r: RespondWorkflowTaskFailedRequest,
     ) -> Result<()> {
-        let key = token.execution_key();
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
-        let mut txn = self.load_running(&key).await?;
-        let wft = txn.started_workflow_task(&token)?;
         let cause = WorkflowTaskFailedCause::try_from(r.cause)
             .unwrap_or(WorkflowTaskFailedCause::Unspecified);
-        txn.end_started_workflow_task(
-            &wft,
-            WorkflowTaskEnding::Failed {
-                cause,
-                failure: r.failure.map(Box::new),
-                identity: r.identity,
-            },
-        );
-        self.commit(txn).await
+        let ending = WorkflowTaskEnding::Failed {
+            cause,
+            failure: r.failure.map(Box::new),
+            identity: r.identity,
+        };
+        self.update(&token.execution_key(), |txn| {
+            let wft = txn.started_workflow_task(&token)?;
+            txn.end_started_workflow_task(&wft, ending);
+            Ok(())
+        })
+        .await
     }
 
     pub(crate) async fn fire_workflow_task_timeout(&self, task: &TimerTask) -> Result<()> {
-        let key = task.key();
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
-        let mut txn = self.load_running(&key).await?;
-        let wft = txn
-            .state
-            .workflow_task
-            .clone()
-            .filter(|w| {
+        self.update(&task.key(), |txn| {
+            let wft = txn.state.workflow_task.clone().filter(|w| {
                 w.is_started() && w.scheduled_event_id == task.event_id && w.attempt == task.attempt
-            })
-            .ok_or(HistoryError::StaleTask)?;
-        txn.end_started_workflow_task(&wft, WorkflowTaskEnding::TimedOut);
-        self.commit(txn).await
+            });
+            let wft = wft.ok_or(HistoryError::StaleTask)?;
+            txn.end_started_workflow_task(&wft, WorkflowTaskEnding::TimedOut);
+            Ok(())
+        })
+        .await
     }
 
     /// The first workflow task of a run that started after a delay or retry backoff.
     pub(crate) async fn fire_workflow_backoff(&self, task: &TimerTask) -> Result<()> {
-        let key = task.key();
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
-        let mut txn = self.load_running(&key).await?;
-        if txn.state.workflow_task.is_some() {
-            return Ok(());
-        }
-        txn.schedule_workflow_task_if_needed();
-        self.commit(txn).await
+        self.update(&task.key(), |txn| {
+            if txn.state.workflow_task.is_some() {
+                return Err(HistoryError::StaleTask);
+            }
+            txn.schedule_workflow_task_if_needed();
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -503,5 +433,34 @@ fn unhandled_command(identity: &str) -> WorkflowTaskEnding {
             ..Default::default()
         })),
         identity: identity.to_owned(),
+    }
+}
+
+/// Everything of the poll response but the history.
+fn workflow_task_response(txn: &Txn, wft: &WorkflowTaskInfo) -> PollWorkflowTaskQueueResponse {
+    let info = txn.info();
+    let token = TaskToken {
+        namespace_id: info.namespace_id.clone(),
+        workflow_id: info.workflow_id.clone(),
+        run_id: info.run_id.clone(),
+        scheduled_event_id: wft.scheduled_event_id,
+        started_event_id: wft.started_event_id,
+        attempt: wft.attempt,
+        activity_id: String::new(),
+        version: TOKEN_VERSION,
+    };
+    PollWorkflowTaskQueueResponse {
+        task_token: token.to_bytes(),
+        workflow_execution: Some(txn.key.execution()),
+        workflow_type: Some(chronicle_api::common::v1::WorkflowType {
+            name: info.workflow_type.clone(),
+        }),
+        previous_started_event_id: txn.state.last_completed_wft_started_event_id,
+        started_event_id: wft.started_event_id,
+        attempt: wft.attempt,
+        workflow_execution_task_queue: Some(normal_queue(&info.task_queue)),
+        scheduled_time: wft.scheduled_time,
+        started_time: wft.started_time,
+        ..Default::default()
     }
 }
