@@ -1,20 +1,23 @@
-//! Closing a run: completion, failure, cancellation and timeouts. A failure or timeout that
-//! the workflow's retry policy allows starts the next run, committed with the closing one.
+//! Closing a run: completion, failure, cancellation, timeouts and continue-as-new. The next
+//! run of the chain — a retry the retry policy allows, the next cron run, or the run the
+//! workflow continued as — is created here and committed with the closing one.
 
 use crate::start::{NewRun, expiration};
 use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
-use crate::{History, HistoryError, NamespaceRef, Result, retry};
+use crate::{History, HistoryError, NamespaceRef, Result, cron, retry};
+use chronicle_api::command::v1::ContinueAsNewWorkflowExecutionCommandAttributes as ContinueAsNew;
 use chronicle_api::common::v1::Payloads;
 use chronicle_api::enums::v1::{
-    ContinueAsNewInitiator, RetryState, TimeoutType, WorkflowExecutionStatus as Status,
-    WorkflowTaskFailedCause,
+    ContinueAsNewInitiator as Initiator, RetryState, TimeoutType,
+    WorkflowExecutionStatus as Status, WorkflowTaskFailedCause,
 };
 use chronicle_api::failure::v1::{Failure, TimeoutFailureInfo, failure::FailureInfo};
 use chronicle_api::history::v1::{
     WorkflowExecutionCanceledEventAttributes, WorkflowExecutionCompletedEventAttributes,
-    WorkflowExecutionFailedEventAttributes, WorkflowExecutionStartedEventAttributes,
-    WorkflowExecutionTimedOutEventAttributes, history_event::Attributes,
+    WorkflowExecutionContinuedAsNewEventAttributes, WorkflowExecutionFailedEventAttributes,
+    WorkflowExecutionStartedEventAttributes, WorkflowExecutionTimedOutEventAttributes,
+    history_event::Attributes,
 };
 use chronicle_common::time;
 use std::time::Duration;
@@ -27,104 +30,209 @@ pub(crate) enum Closing {
     TimedOut {
         execution_expired: bool,
     },
+    ContinuedAsNew(Box<ContinueAsNew>),
+}
+
+/// How the next run of a chain differs from the closing one.
+struct NextRun {
+    initiator: Initiator,
+    backoff: Duration,
+    failure: Option<Failure>,
+    last_completion_result: Option<Payloads>,
+    /// Continue-as-new: what the workflow asked to change.
+    command: Option<Box<ContinueAsNew>>,
+}
+
+impl NextRun {
+    fn cron(backoff: Duration, failure: Option<Failure>, result: Option<Payloads>) -> Self {
+        Self {
+            initiator: Initiator::CronSchedule,
+            backoff,
+            failure,
+            last_completion_result: result,
+            command: None,
+        }
+    }
+}
+
+fn run_id_of(next: &Option<Txn>) -> String {
+    next.as_ref()
+        .map(|t| t.key.run_id.clone())
+        .unwrap_or_default()
 }
 
 impl History {
-    /// Closes the run in `txn`; returns the retry run to commit with it, if one was started.
+    /// Closes the run in `txn`; returns the chain's next run to commit with it, if any.
     pub(crate) async fn close_run(
         &self,
         txn: &mut Txn,
         closing: Closing,
         completed_event_id: i64,
     ) -> Result<Option<Txn>> {
-        let status = match &closing {
-            Closing::Completed(_) => Status::Completed,
-            Closing::Failed(_) => Status::Failed,
-            Closing::Canceled(_) => Status::Canceled,
-            Closing::TimedOut { .. } => Status::TimedOut,
-        };
-        let mut successor = None;
-        match closing {
+        let (status, next) = match closing {
             Closing::Completed(result) => {
+                let next = match self.cron_next(txn, None, result.clone()) {
+                    Some(plan) => Some(self.next_run(txn, plan).await?),
+                    None => None,
+                };
+                let new_execution_run_id = run_id_of(&next);
                 txn.append(WorkflowExecutionCompletedEventAttributes {
                     result,
                     workflow_task_completed_event_id: completed_event_id,
-                    new_execution_run_id: String::new(),
+                    new_execution_run_id,
                 });
+                (Status::Completed, next)
             }
             Closing::Canceled(details) => {
                 txn.append(WorkflowExecutionCanceledEventAttributes {
                     workflow_task_completed_event_id: completed_event_id,
                     details,
                 });
+                (Status::Canceled, None)
             }
             Closing::Failed(failure) => {
-                let (retry_state, next) = self.retry(txn, Some(&failure)).await?;
-                let new_execution_run_id = next
-                    .as_ref()
-                    .map(|t| t.key.run_id.clone())
-                    .unwrap_or_default();
+                let (retry_state, next) = self.retry_or_cron(txn, &failure, false).await?;
+                let new_execution_run_id = run_id_of(&next);
                 txn.append(WorkflowExecutionFailedEventAttributes {
                     failure: Some(*failure),
                     retry_state: retry_state as i32,
                     workflow_task_completed_event_id: completed_event_id,
                     new_execution_run_id,
                 });
-                successor = next;
+                (Status::Failed, next)
             }
             Closing::TimedOut { execution_expired } => {
-                let (retry_state, next) = if execution_expired {
-                    (RetryState::Timeout, None)
-                } else {
-                    self.retry(txn, Some(&run_timeout_failure())).await?
-                };
-                let new_execution_run_id = next
-                    .as_ref()
-                    .map(|t| t.key.run_id.clone())
-                    .unwrap_or_default();
+                let (retry_state, next) = self
+                    .retry_or_cron(txn, &run_timeout_failure(), execution_expired)
+                    .await?;
+                let new_execution_run_id = run_id_of(&next);
                 txn.append(WorkflowExecutionTimedOutEventAttributes {
                     retry_state: retry_state as i32,
                     new_execution_run_id,
                 });
-                successor = next;
+                (Status::TimedOut, next)
             }
-        }
-        if let Some(next) = &successor {
+            Closing::ContinuedAsNew(command) => {
+                let next = self
+                    .continue_as_new(txn, command, completed_event_id)
+                    .await?;
+                (Status::ContinuedAsNew, Some(next))
+            }
+        };
+        if let Some(next) = &next {
             txn.state.info_mut().new_execution_run_id = next.key.run_id.clone();
         }
         txn.close(status);
-        Ok(successor)
+        Ok(next)
     }
 
-    /// Asks the retry policy; when it allows another attempt, creates that run.
-    async fn retry(
+    /// A failed or timed-out run is retried if its policy allows, else its cron schedule (if
+    /// any) starts the next run. No retry outlives the execution timeout.
+    async fn retry_or_cron(
         &self,
         txn: &Txn,
-        failure: Option<&Failure>,
+        failure: &Failure,
+        execution_expired: bool,
     ) -> Result<(RetryState, Option<Txn>)> {
+        if execution_expired {
+            return Ok((RetryState::Timeout, None));
+        }
         let info = txn.info();
         let decision = retry::next_backoff(
             info.retry_policy.as_ref(),
             info.attempt,
-            failure,
+            Some(failure),
             txn.now,
             expiration(info),
         );
-        match decision {
+        let (state, plan) = match decision {
             Ok(backoff) => {
-                let next = self.retry_run(txn, failure.cloned(), backoff).await?;
-                Ok((RetryState::InProgress, Some(next)))
+                let plan = NextRun {
+                    initiator: Initiator::Retry,
+                    backoff,
+                    failure: Some(failure.clone()),
+                    last_completion_result: None,
+                    command: None,
+                };
+                (RetryState::InProgress, Some(plan))
             }
-            Err(state) => Ok((state, None)),
-        }
+            Err(state) => (state, self.cron_next(txn, Some(failure.clone()), None)),
+        };
+        let next = match plan {
+            Some(plan) => Some(self.next_run(txn, plan).await?),
+            None => None,
+        };
+        Ok((state, next))
     }
 
-    async fn retry_run(
+    /// The next run of a cron workflow, at its next scheduled time.
+    fn cron_next(
         &self,
         txn: &Txn,
         failure: Option<Failure>,
-        backoff: Duration,
+        result: Option<Payloads>,
+    ) -> Option<NextRun> {
+        let info = txn.info();
+        let schedule = cron::Schedule::parse(&info.cron_schedule).ok()?;
+        let start = info
+            .execution_time
+            .as_ref()
+            .map_or(txn.now, time::from_timestamp);
+        Some(NextRun::cron(
+            schedule.backoff(start, txn.now),
+            failure,
+            result,
+        ))
+    }
+
+    async fn continue_as_new(
+        &self,
+        txn: &mut Txn,
+        command: Box<ContinueAsNew>,
+        completed_event_id: i64,
     ) -> Result<Txn> {
+        let backoff =
+            time::stored_duration(command.backoff_start_interval.as_ref()).unwrap_or_default();
+        let plan = NextRun {
+            initiator: Initiator::Workflow,
+            backoff,
+            failure: command.failure.clone(),
+            last_completion_result: command.last_completion_result.clone(),
+            command: Some(command),
+        };
+        let started = self.next_started(txn, plan).await?;
+        let next = self.create_next(txn, started.clone(), backoff);
+        txn.append(WorkflowExecutionContinuedAsNewEventAttributes {
+            new_execution_run_id: next.key.run_id.clone(),
+            workflow_type: started.workflow_type,
+            task_queue: started.task_queue,
+            input: started.input,
+            workflow_run_timeout: started.workflow_run_timeout,
+            workflow_task_timeout: started.workflow_task_timeout,
+            workflow_task_completed_event_id: completed_event_id,
+            backoff_start_interval: started.first_workflow_task_backoff,
+            initiator: Initiator::Workflow as i32,
+            last_completion_result: started.last_completion_result,
+            header: started.header,
+            memo: started.memo,
+            search_attributes: started.search_attributes,
+            ..Default::default()
+        });
+        Ok(next)
+    }
+
+    /// Creates the chain's next run from this run's started event and `plan`.
+    async fn next_run(&self, txn: &Txn, plan: NextRun) -> Result<Txn> {
+        let backoff = plan.backoff;
+        let started = self.next_started(txn, plan).await?;
+        Ok(self.create_next(txn, started, backoff))
+    }
+
+    async fn next_started(
+        &self,
+        txn: &Txn,
+        plan: NextRun,
+    ) -> Result<WorkflowExecutionStartedEventAttributes> {
         let first = match self.read_event(&txn.key, 1).await?.attributes {
             Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => a,
             _ => {
@@ -135,17 +243,36 @@ impl History {
             }
         };
         let info = txn.info();
-        let started = WorkflowExecutionStartedEventAttributes {
+        let mut started = WorkflowExecutionStartedEventAttributes {
             continued_execution_run_id: info.run_id.clone(),
-            initiator: ContinueAsNewInitiator::Retry as i32,
-            continued_failure: failure,
-            attempt: info.attempt + 1,
-            first_workflow_task_backoff: Some(time::duration(backoff)),
+            initiator: plan.initiator as i32,
+            continued_failure: plan.failure,
+            last_completion_result: plan.last_completion_result,
+            attempt: if plan.initiator == Initiator::Retry {
+                info.attempt + 1
+            } else {
+                1
+            },
+            first_workflow_task_backoff: (!plan.backoff.is_zero())
+                .then(|| time::duration(plan.backoff)),
             memo: info.memo.clone(),
             search_attributes: info.search_attributes.clone(),
             original_execution_run_id: String::new(),
             ..first
         };
+        if let Some(command) = plan.command {
+            apply_continue_as_new(&mut started, *command);
+        }
+        Ok(started)
+    }
+
+    fn create_next(
+        &self,
+        txn: &Txn,
+        started: WorkflowExecutionStartedEventAttributes,
+        backoff: Duration,
+    ) -> Txn {
+        let info = txn.info();
         let namespace = NamespaceRef {
             id: info.namespace_id.clone(),
             name: info.namespace_name.clone(),
@@ -155,10 +282,10 @@ impl History {
             workflow_id: info.workflow_id.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
             started,
-            backoff: Some(backoff),
+            backoff: (!backoff.is_zero()).then_some(backoff),
             signal: None,
         };
-        Ok(new_run.into_txn(self, Some(info.run_id.clone())))
+        new_run.into_txn(self, Some(info.run_id.clone()))
     }
 
     /// The run or execution timeout fired.
@@ -183,6 +310,41 @@ impl History {
         let mut txns = vec![txn];
         txns.extend(successor);
         self.commit_all(txns).await
+    }
+}
+
+/// What the workflow asked to change for the run it continues as; unset fields keep the
+/// closing run's values.
+fn apply_continue_as_new(started: &mut WorkflowExecutionStartedEventAttributes, c: ContinueAsNew) {
+    if c.workflow_type.as_ref().is_some_and(|t| !t.name.is_empty()) {
+        started.workflow_type = c.workflow_type;
+    }
+    if c.task_queue.as_ref().is_some_and(|q| !q.name.is_empty()) {
+        started.task_queue = c
+            .task_queue
+            .map(|q| chronicle_api::taskqueue::v1::TaskQueue { kind: 1, ..q });
+    }
+    started.input = c.input;
+    if time::stored_duration(c.workflow_run_timeout.as_ref()).is_some() {
+        started.workflow_run_timeout = c.workflow_run_timeout;
+    }
+    if time::stored_duration(c.workflow_task_timeout.as_ref()).is_some() {
+        started.workflow_task_timeout = c.workflow_task_timeout;
+    }
+    if c.header.is_some() {
+        started.header = c.header;
+    }
+    if c.memo.is_some() {
+        started.memo = c.memo;
+    }
+    if c.search_attributes.is_some() {
+        started.search_attributes = c.search_attributes;
+    }
+    if c.retry_policy.is_some() {
+        started.retry_policy = c.retry_policy.map(|p| retry::with_defaults(Some(p)));
+    }
+    if !c.cron_schedule.is_empty() {
+        started.cron_schedule = c.cron_schedule;
     }
 }
 

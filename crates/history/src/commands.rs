@@ -41,32 +41,18 @@ fn bad(cause: Cause, message: impl Into<String>) -> HistoryError {
     }
 }
 
-/// Commands that later work (child workflows, continue-as-new, external signals, Nexus)
-/// will handle; until then they fail the task with a message saying so.
+/// Update protocol messages come with update support; until then they fail the task.
 fn unsupported(attributes: &C) -> HistoryError {
-    let (cause, name) = match attributes {
-        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => (
-            Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
-            "RequestCancelExternalWorkflowExecution",
-        ),
-        C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => (
-            Cause::BadContinueAsNewAttributes,
-            "ContinueAsNewWorkflowExecution",
-        ),
-        C::StartChildWorkflowExecutionCommandAttributes(_) => (
-            Cause::BadStartChildExecutionAttributes,
-            "StartChildWorkflowExecution",
-        ),
-        C::SignalExternalWorkflowExecutionCommandAttributes(_) => (
-            Cause::BadSignalWorkflowExecutionAttributes,
-            "SignalExternalWorkflowExecution",
-        ),
-        C::ProtocolMessageCommandAttributes(_) => {
-            (Cause::BadUpdateWorkflowExecutionMessage, "ProtocolMessage")
-        }
-        _ => (Cause::Unspecified, "this command"),
+    let name = match attributes {
+        C::ProtocolMessageCommandAttributes(_) => "ProtocolMessage",
+        C::ScheduleNexusOperationCommandAttributes(_) => "ScheduleNexusOperation",
+        C::RequestCancelNexusOperationCommandAttributes(_) => "RequestCancelNexusOperation",
+        _ => "this command",
     };
-    bad(cause, format!("{name} is not supported by Chronicle yet"))
+    bad(
+        Cause::Unspecified,
+        format!("{name} is not supported by Chronicle yet"),
+    )
 }
 
 impl Commands {
@@ -150,6 +136,21 @@ impl Commands {
                 }
                 C::CancelWorkflowExecutionCommandAttributes(a) => {
                     Some(Closing::Canceled(a.details))
+                }
+                C::StartChildWorkflowExecutionCommandAttributes(a) => {
+                    txn.initiate_child(a, completed_event_id)?;
+                    None
+                }
+                C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
+                    txn.initiate_signal_external(a, completed_event_id)?;
+                    None
+                }
+                C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => {
+                    txn.initiate_cancel_external(a, completed_event_id)?;
+                    None
+                }
+                C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+                    Some(Closing::ContinuedAsNew(Box::new(a)))
                 }
                 other => return Err(unsupported(&other)),
             };

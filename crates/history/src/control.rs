@@ -2,7 +2,7 @@
 
 use crate::txn::Txn;
 use crate::{History, Result};
-use chronicle_api::common::v1::Payloads;
+use chronicle_api::common::v1::{Payloads, WorkflowExecution};
 use chronicle_api::enums::v1::{WorkflowExecutionStatus, WorkflowTaskFailedCause};
 use chronicle_api::history::v1::{
     WorkflowExecutionCancelRequestedEventAttributes, WorkflowExecutionSignaledEventAttributes,
@@ -48,17 +48,9 @@ impl History {
         let execution = r.workflow_execution.unwrap_or_default();
         self.update_named(namespace_id, &execution, |txn| {
             // A repeated cancel request is accepted and changes nothing, as in Temporal.
-            if txn.info().cancel_requested {
+            if !txn.request_cancellation(&r.reason, &r.identity, None) {
                 txn.nothing_to_write();
-                return Ok(());
             }
-            txn.state.info_mut().cancel_requested = true;
-            txn.append_external(WorkflowExecutionCancelRequestedEventAttributes {
-                cause: r.reason,
-                identity: r.identity,
-                ..Default::default()
-            });
-            txn.schedule_workflow_task_if_needed();
             Ok(())
         })
         .await
@@ -92,6 +84,30 @@ impl Txn {
             seen.push(signal.request_id.clone());
         }
         self.append_external(signal);
+        self.schedule_workflow_task_if_needed();
+        true
+    }
+
+    /// Asks the workflow to cancel itself; `from` names the workflow (and its initiated
+    /// event) that asked. Returns false when cancellation was already requested.
+    pub fn request_cancellation(
+        &mut self,
+        reason: &str,
+        identity: &str,
+        from: Option<(i64, WorkflowExecution)>,
+    ) -> bool {
+        if self.info().cancel_requested {
+            return false;
+        }
+        self.state.info_mut().cancel_requested = true;
+        let (external_initiated_event_id, external_workflow_execution) =
+            from.map_or((0, None), |(id, e)| (id, Some(e)));
+        self.append_external(WorkflowExecutionCancelRequestedEventAttributes {
+            cause: reason.to_owned(),
+            identity: identity.to_owned(),
+            external_initiated_event_id,
+            external_workflow_execution,
+        });
         self.schedule_workflow_task_if_needed();
         true
     }

@@ -15,6 +15,7 @@ pub(crate) fn event(attributes: impl Into<Attributes>, at: SystemTime) -> Histor
     }
 }
 
+/// Every attributes variant has the event type of the same name.
 pub(crate) fn event_type(attributes: &Attributes) -> EventType {
     use Attributes as A;
     match attributes {
@@ -40,18 +41,44 @@ pub(crate) fn event_type(attributes: &Attributes) -> EventType {
         A::MarkerRecordedEventAttributes(_) => EventType::MarkerRecorded,
         A::WorkflowExecutionSignaledEventAttributes(_) => EventType::WorkflowExecutionSignaled,
         A::WorkflowExecutionTerminatedEventAttributes(_) => EventType::WorkflowExecutionTerminated,
-        A::WorkflowExecutionCancelRequestedEventAttributes(_) => {
-            EventType::WorkflowExecutionCancelRequested
-        }
+        A::WorkflowExecutionCancelRequestedEventAttributes(_) => EventType::WorkflowExecutionCancelRequested,
         A::WorkflowExecutionCanceledEventAttributes(_) => EventType::WorkflowExecutionCanceled,
-        A::UpsertWorkflowSearchAttributesEventAttributes(_) => {
-            EventType::UpsertWorkflowSearchAttributes
-        }
+        A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(_) => EventType::RequestCancelExternalWorkflowExecutionInitiated,
+        A::RequestCancelExternalWorkflowExecutionFailedEventAttributes(_) => EventType::RequestCancelExternalWorkflowExecutionFailed,
+        A::ExternalWorkflowExecutionCancelRequestedEventAttributes(_) => EventType::ExternalWorkflowExecutionCancelRequested,
+        A::WorkflowExecutionContinuedAsNewEventAttributes(_) => EventType::WorkflowExecutionContinuedAsNew,
+        A::StartChildWorkflowExecutionInitiatedEventAttributes(_) => EventType::StartChildWorkflowExecutionInitiated,
+        A::StartChildWorkflowExecutionFailedEventAttributes(_) => EventType::StartChildWorkflowExecutionFailed,
+        A::ChildWorkflowExecutionStartedEventAttributes(_) => EventType::ChildWorkflowExecutionStarted,
+        A::ChildWorkflowExecutionCompletedEventAttributes(_) => EventType::ChildWorkflowExecutionCompleted,
+        A::ChildWorkflowExecutionFailedEventAttributes(_) => EventType::ChildWorkflowExecutionFailed,
+        A::ChildWorkflowExecutionCanceledEventAttributes(_) => EventType::ChildWorkflowExecutionCanceled,
+        A::ChildWorkflowExecutionTimedOutEventAttributes(_) => EventType::ChildWorkflowExecutionTimedOut,
+        A::ChildWorkflowExecutionTerminatedEventAttributes(_) => EventType::ChildWorkflowExecutionTerminated,
+        A::SignalExternalWorkflowExecutionInitiatedEventAttributes(_) => EventType::SignalExternalWorkflowExecutionInitiated,
+        A::SignalExternalWorkflowExecutionFailedEventAttributes(_) => EventType::SignalExternalWorkflowExecutionFailed,
+        A::ExternalWorkflowExecutionSignaledEventAttributes(_) => EventType::ExternalWorkflowExecutionSignaled,
+        A::UpsertWorkflowSearchAttributesEventAttributes(_) => EventType::UpsertWorkflowSearchAttributes,
+        A::WorkflowExecutionUpdateAcceptedEventAttributes(_) => EventType::WorkflowExecutionUpdateAccepted,
+        A::WorkflowExecutionUpdateRejectedEventAttributes(_) => EventType::WorkflowExecutionUpdateRejected,
+        A::WorkflowExecutionUpdateCompletedEventAttributes(_) => EventType::WorkflowExecutionUpdateCompleted,
+        A::WorkflowPropertiesModifiedExternallyEventAttributes(_) => EventType::WorkflowPropertiesModifiedExternally,
+        A::ActivityPropertiesModifiedExternallyEventAttributes(_) => EventType::ActivityPropertiesModifiedExternally,
         A::WorkflowPropertiesModifiedEventAttributes(_) => EventType::WorkflowPropertiesModified,
-        A::WorkflowExecutionContinuedAsNewEventAttributes(_) => {
-            EventType::WorkflowExecutionContinuedAsNew
-        }
-        _ => EventType::Unspecified,
+        A::WorkflowExecutionUpdateAdmittedEventAttributes(_) => EventType::WorkflowExecutionUpdateAdmitted,
+        A::NexusOperationScheduledEventAttributes(_) => EventType::NexusOperationScheduled,
+        A::NexusOperationStartedEventAttributes(_) => EventType::NexusOperationStarted,
+        A::NexusOperationCompletedEventAttributes(_) => EventType::NexusOperationCompleted,
+        A::NexusOperationFailedEventAttributes(_) => EventType::NexusOperationFailed,
+        A::NexusOperationCanceledEventAttributes(_) => EventType::NexusOperationCanceled,
+        A::NexusOperationTimedOutEventAttributes(_) => EventType::NexusOperationTimedOut,
+        A::NexusOperationCancelRequestedEventAttributes(_) => EventType::NexusOperationCancelRequested,
+        A::WorkflowExecutionOptionsUpdatedEventAttributes(_) => EventType::WorkflowExecutionOptionsUpdated,
+        A::NexusOperationCancelRequestCompletedEventAttributes(_) => EventType::NexusOperationCancelRequestCompleted,
+        A::NexusOperationCancelRequestFailedEventAttributes(_) => EventType::NexusOperationCancelRequestFailed,
+        A::WorkflowExecutionPausedEventAttributes(_) => EventType::WorkflowExecutionPaused,
+        A::WorkflowExecutionUnpausedEventAttributes(_) => EventType::WorkflowExecutionUnpaused,
+        A::WorkflowExecutionTimeSkippingTransitionedEventAttributes(_) => EventType::WorkflowExecutionTimeSkippingTransitioned,
     }
 }
 
@@ -59,22 +86,32 @@ pub(crate) fn event_type(attributes: &Attributes) -> EventType {
 /// real id is known only when the buffer is written out.
 pub(crate) const BUFFERED_EVENT_ID: i64 = -123;
 
-/// Started event ids assigned while a buffer is written out, by the scheduled event they
-/// belong to.
+/// Started event ids assigned while a buffer is written out, by the event that scheduled or
+/// initiated what started (an activity, a child workflow).
 #[derive(Default)]
 pub(crate) struct StartedIds(std::collections::HashMap<i64, i64>);
 
 impl StartedIds {
-    pub fn record(&mut self, event: &HistoryEvent, id: i64) {
-        if let Some(Attributes::ActivityTaskStartedEventAttributes(a)) = &event.attributes {
-            self.0.insert(a.scheduled_event_id, id);
+    /// Notes the id a started event got; returns the child's initiated event id when the
+    /// event is a child's started event, whose id mutable state keeps too.
+    pub fn record(&mut self, event: &HistoryEvent, id: i64) -> Option<i64> {
+        match &event.attributes {
+            Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+                self.0.insert(a.scheduled_event_id, id);
+                None
+            }
+            Some(Attributes::ChildWorkflowExecutionStartedEventAttributes(a)) => {
+                self.0.insert(a.initiated_event_id, id);
+                Some(a.initiated_event_id)
+            }
+            _ => None,
         }
     }
 
     /// Replaces a placeholder started event id with the id its started event got.
     pub fn wire(&self, attributes: &mut Attributes) {
         use Attributes as A;
-        let (scheduled, started) = match attributes {
+        let (origin, started) = match attributes {
             A::ActivityTaskCompletedEventAttributes(a) => {
                 (a.scheduled_event_id, &mut a.started_event_id)
             }
@@ -87,10 +124,25 @@ impl StartedIds {
             A::ActivityTaskCanceledEventAttributes(a) => {
                 (a.scheduled_event_id, &mut a.started_event_id)
             }
+            A::ChildWorkflowExecutionCompletedEventAttributes(a) => {
+                (a.initiated_event_id, &mut a.started_event_id)
+            }
+            A::ChildWorkflowExecutionFailedEventAttributes(a) => {
+                (a.initiated_event_id, &mut a.started_event_id)
+            }
+            A::ChildWorkflowExecutionCanceledEventAttributes(a) => {
+                (a.initiated_event_id, &mut a.started_event_id)
+            }
+            A::ChildWorkflowExecutionTimedOutEventAttributes(a) => {
+                (a.initiated_event_id, &mut a.started_event_id)
+            }
+            A::ChildWorkflowExecutionTerminatedEventAttributes(a) => {
+                (a.initiated_event_id, &mut a.started_event_id)
+            }
             _ => return,
         };
         if *started == BUFFERED_EVENT_ID {
-            *started = self.0.get(&scheduled).copied().unwrap_or_default();
+            *started = self.0.get(&origin).copied().unwrap_or_default();
         }
     }
 }

@@ -5,11 +5,14 @@
 
 mod activity;
 mod activity_end;
+mod children;
 mod close;
 mod commands;
 mod control;
+mod cron;
 mod error;
 mod events;
+mod external;
 mod locks;
 mod poll;
 mod read;

@@ -1,10 +1,10 @@
 //! Starting runs: StartWorkflowExecution, SignalWithStart and the runs retries create, with
 //! Temporal's id reuse and id conflict policies.
 
-use crate::state::{ExecutionInfo, MutableState};
+use crate::state::{ExecutionInfo, MutableState, ParentInfo};
 use crate::timers::TimerKind;
 use crate::txn::Txn;
-use crate::{History, HistoryError, NamespaceRef, Result, retry};
+use crate::{History, HistoryError, NamespaceRef, Result, cron, retry};
 use chronicle_api::enums::v1::{
     WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict,
     WorkflowIdReusePolicy as Reuse,
@@ -147,11 +147,18 @@ impl NewRun {
             positive(&r.workflow_run_timeout, "WorkflowRunTimeout")?,
             positive(&r.workflow_task_timeout, "WorkflowTaskTimeout")?,
         );
-        let backoff = positive(&r.workflow_start_delay, "WorkflowStartDelay")?;
+        let mut backoff = positive(&r.workflow_start_delay, "WorkflowStartDelay")?;
         if let Some(policy) = &r.retry_policy {
             retry::validate(policy).map_err(HistoryError::InvalidArgument)?;
         }
         let now = time::now();
+        if !r.cron_schedule.is_empty() {
+            // A cron workflow's first run waits for the first scheduled time.
+            let schedule =
+                cron::Schedule::parse(&r.cron_schedule).map_err(HistoryError::InvalidArgument)?;
+            let start = now + backoff.unwrap_or_default();
+            backoff = Some(backoff.unwrap_or_default() + schedule.backoff(start, start));
+        }
         let started = WorkflowExecutionStartedEventAttributes {
             workflow_type: r.workflow_type,
             task_queue: r.task_queue.map(|q| TaskQueue { kind: 1, ..q }),
@@ -225,6 +232,8 @@ impl NewRun {
             memo: s.memo.clone(),
             search_attributes: s.search_attributes.clone(),
             header: s.header.clone(),
+            parent: parent_of(s),
+            cron_schedule: s.cron_schedule.clone(),
             ..Default::default()
         };
         let state = MutableState {
@@ -276,6 +285,17 @@ impl NewRun {
         }
         txn
     }
+}
+
+fn parent_of(started: &WorkflowExecutionStartedEventAttributes) -> Option<ParentInfo> {
+    let parent = started.parent_workflow_execution.as_ref()?;
+    Some(ParentInfo {
+        namespace_id: started.parent_workflow_namespace_id.clone(),
+        namespace: started.parent_workflow_namespace.clone(),
+        workflow_id: parent.workflow_id.clone(),
+        run_id: parent.run_id.clone(),
+        initiated_event_id: started.parent_initiated_event_id,
+    })
 }
 
 fn response(
@@ -350,7 +370,7 @@ impl History {
         .await
     }
 
-    async fn start_run(
+    pub(crate) async fn start_run(
         &self,
         new_run: NewRun,
         reuse: i32,

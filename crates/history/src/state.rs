@@ -29,6 +29,12 @@ pub struct MutableState {
     pub signal_request_ids: Vec<String>,
     #[prost(int64, tag = "9")]
     pub history_size_bytes: i64,
+    /// Child workflows started by this run and not yet closed, by initiated event id.
+    #[prost(btree_map = "int64, message", tag = "10")]
+    pub children: BTreeMap<i64, ChildInfo>,
+    /// Signals and cancel requests to other workflows not yet delivered, by initiated event id.
+    #[prost(btree_map = "int64, message", tag = "11")]
+    pub external_requests: BTreeMap<i64, ExternalRequest>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -86,6 +92,64 @@ pub struct ExecutionInfo {
     pub namespace_name: String,
     #[prost(message, optional, tag = "24")]
     pub header: Option<common::Header>,
+    /// Set when a parent workflow started this run's chain as its child.
+    #[prost(message, optional, tag = "25")]
+    pub parent: Option<ParentInfo>,
+    #[prost(string, tag = "26")]
+    pub cron_schedule: String,
+    /// The worker that ran the last workflow task keeps the workflow cached; its next task
+    /// goes to this queue first (empty: the normal queue).
+    #[prost(string, tag = "27")]
+    pub sticky_task_queue: String,
+    #[prost(message, optional, tag = "28")]
+    pub sticky_schedule_to_start_timeout: Option<wkt::Duration>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ParentInfo {
+    #[prost(string, tag = "1")]
+    pub namespace_id: String,
+    #[prost(string, tag = "2")]
+    pub namespace: String,
+    #[prost(string, tag = "3")]
+    pub workflow_id: String,
+    #[prost(string, tag = "4")]
+    pub run_id: String,
+    /// The parent's StartChildWorkflowExecutionInitiated event.
+    #[prost(int64, tag = "5")]
+    pub initiated_event_id: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChildInfo {
+    #[prost(int64, tag = "1")]
+    pub initiated_event_id: i64,
+    /// Zero until the child's ChildWorkflowExecutionStarted event is written.
+    #[prost(int64, tag = "2")]
+    pub started_event_id: i64,
+    #[prost(string, tag = "3")]
+    pub workflow_id: String,
+    /// The child's first run, once started.
+    #[prost(string, tag = "4")]
+    pub run_id: String,
+    #[prost(string, tag = "5")]
+    pub workflow_type: String,
+    /// `ParentClosePolicy`.
+    #[prost(int32, tag = "6")]
+    pub parent_close_policy: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExternalRequest {
+    #[prost(int64, tag = "1")]
+    pub initiated_event_id: i64,
+    #[prost(string, tag = "2")]
+    pub workflow_id: String,
+    #[prost(string, tag = "3")]
+    pub run_id: String,
+    /// A cancel request; otherwise a signal.
+    #[prost(bool, tag = "4")]
+    pub cancel: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

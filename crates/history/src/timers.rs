@@ -24,6 +24,35 @@ pub(crate) enum TimerKind {
     WorkflowBackoff = 7,
     /// Re-checks an activity's heartbeat deadline, which heartbeats keep pushing out.
     ActivityHeartbeat = 8,
+    // Work on other workflows after a commit (the outbox), due at once.
+    StartChild = 9,
+    /// On a child's last run: tell the parent how the child's chain ended.
+    RecordChildClosed = 10,
+    ParentClosePolicy = 11,
+    /// A signal or cancel request to another workflow.
+    ExternalRequest = 12,
+}
+
+impl TimerKind {
+    fn from_i32(value: i32) -> Option<Self> {
+        use TimerKind::*;
+        [
+            User,
+            ActivityTimeout,
+            ActivityRetry,
+            WorkflowTaskTimeout,
+            WorkflowRunTimeout,
+            WorkflowExecutionTimeout,
+            WorkflowBackoff,
+            ActivityHeartbeat,
+            StartChild,
+            RecordChildClosed,
+            ParentClosePolicy,
+            ExternalRequest,
+        ]
+        .into_iter()
+        .find(|k| *k as i32 == value)
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, prost::Message)]
@@ -101,35 +130,35 @@ async fn fire(history: &History, row: &TimerRow) -> crate::Result<()> {
         tracing::error!(task_id = row.task_id, "undecodable timer task dropped");
         return Ok(());
     };
-    let result = match task.kind {
-        k if k == TimerKind::User as i32 => history.fire_user_timer(&task).await,
-        k if k == TimerKind::ActivityTimeout as i32 => history.fire_activity_timeout(&task).await,
-        k if k == TimerKind::ActivityHeartbeat as i32 => {
-            history.fire_activity_heartbeat_check(&task).await
-        }
-        k if k == TimerKind::ActivityRetry as i32 => history.fire_activity_retry(&task).await,
-        k if k == TimerKind::WorkflowTaskTimeout as i32 => {
-            history.fire_workflow_task_timeout(&task).await
-        }
-        k if k == TimerKind::WorkflowRunTimeout as i32
-            || k == TimerKind::WorkflowExecutionTimeout as i32 =>
-        {
+    let Some(kind) = TimerKind::from_i32(task.kind) else {
+        tracing::error!(kind = task.kind, "unknown timer kind dropped");
+        return Ok(());
+    };
+    let result = match kind {
+        TimerKind::User => history.fire_user_timer(&task).await,
+        TimerKind::ActivityTimeout => history.fire_activity_timeout(&task).await,
+        TimerKind::ActivityHeartbeat => history.fire_activity_heartbeat_check(&task).await,
+        TimerKind::ActivityRetry => history.fire_activity_retry(&task).await,
+        TimerKind::WorkflowTaskTimeout => history.fire_workflow_task_timeout(&task).await,
+        TimerKind::WorkflowRunTimeout | TimerKind::WorkflowExecutionTimeout => {
             history.fire_workflow_timeout(&task).await
         }
-        k if k == TimerKind::WorkflowBackoff as i32 => history.fire_workflow_backoff(&task).await,
-        other => {
-            tracing::error!(kind = other, "unknown timer kind dropped");
-            Ok(())
-        }
+        TimerKind::WorkflowBackoff => history.fire_workflow_backoff(&task).await,
+        TimerKind::StartChild => history.fire_start_child(&task).await,
+        TimerKind::RecordChildClosed => history.fire_record_child_closed(&task).await,
+        TimerKind::ParentClosePolicy => history.fire_parent_close_policy(&task).await,
+        TimerKind::ExternalRequest => history.fire_external_request(&task).await,
     };
     match result {
+        Ok(()) => Ok(()),
         // The run is gone or closed, or the timer's reason went away: nothing to do.
-        Ok(())
-        | Err(
-            HistoryError::WorkflowNotFound(_)
-            | HistoryError::WorkflowCompleted
-            | HistoryError::StaleTask,
-        ) => Ok(()),
-        Err(e) => Err(e),
+        Err(e) if e.is_stale() => Ok(()),
+        // Storage trouble passes; the timer stays and fires again.
+        Err(e @ HistoryError::Persistence(_)) => Err(e),
+        // Anything else would fail the same way again: keeping it would block the queue.
+        Err(e) => {
+            tracing::error!(task_id = row.task_id, ?kind, "timer dropped: {e}");
+            Ok(())
+        }
     }
 }

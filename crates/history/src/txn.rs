@@ -143,9 +143,14 @@ impl Txn {
             };
             started_ids.wire(&mut attributes);
             let id = self.append(attributes);
-            if let Some(last) = self.events.last_mut() {
-                last.event_time = event.event_time;
-                started_ids.record(last, id);
+            let Some(last) = self.events.last_mut() else {
+                continue;
+            };
+            last.event_time = event.event_time;
+            if let Some(initiated) = started_ids.record(last, id)
+                && let Some(child) = self.state.children.get_mut(&initiated)
+            {
+                child.started_event_id = id;
             }
         }
         count
@@ -295,6 +300,7 @@ impl Txn {
         if !matches!(self.current, CurrentRunWrite::Claim { .. }) {
             self.current = CurrentRunWrite::Update(row);
         }
+        self.after_close();
     }
 
     fn into_write(self) -> Result<(ExecutionWrite, Effects)> {
