@@ -40,6 +40,9 @@ pub struct DispatchTask {
     pub task_queue: String,
     #[prost(int32, tag = "8")]
     pub kind: i32,
+    /// Set for a query task, which exists in memory only (no backlog row, no history).
+    #[prost(string, tag = "9")]
+    pub query_id: String,
 }
 
 impl DispatchTask {

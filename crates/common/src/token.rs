@@ -23,6 +23,9 @@ pub struct TaskToken {
     /// Tokens carry a version so a future format can be told apart.
     #[prost(int32, tag = "8")]
     pub version: i32,
+    /// Set for query tasks only.
+    #[prost(string, tag = "9")]
+    pub query_id: String,
 }
 
 pub const TOKEN_VERSION: i32 = 1;
@@ -46,7 +49,7 @@ impl TaskToken {
             && !token.namespace_id.is_empty()
             && !token.workflow_id.is_empty()
             && !token.run_id.is_empty()
-            && token.scheduled_event_id > 0;
+            && (token.scheduled_event_id > 0 || !token.query_id.is_empty());
         complete.then_some(token).ok_or(MalformedToken)
     }
 }
@@ -68,6 +71,7 @@ mod tests {
             attempt: 1,
             activity_id: String::new(),
             version: TOKEN_VERSION,
+            query_id: String::new(),
         };
         assert_eq!(TaskToken::from_bytes(&token.to_bytes()), Ok(token));
     }

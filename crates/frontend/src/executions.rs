@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// Temporal answers a history long poll after about this long with a continuation token.
 const HISTORY_LONG_POLL: Duration = Duration::from_secs(20);
+/// A query no worker answers fails after this long unless the client's deadline is sooner.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What StartWorkflowExecution and SignalWithStart have in common.
 fn start_fields(
@@ -107,6 +109,27 @@ impl Handler {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         validate::execution(r.execution.as_ref())?;
         Ok(self.history.describe(&namespace.id, r).await?)
+    }
+
+    pub async fn query(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        r: QueryWorkflowRequest,
+    ) -> Result<QueryWorkflowResponse> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.execution.as_ref())?;
+        let query_type = r
+            .query
+            .as_ref()
+            .map(|q| q.query_type.as_str())
+            .unwrap_or_default();
+        validate::id(query_type, "QueryType")?;
+        validate::blob(
+            r.query.as_ref().and_then(|q| q.query_args.as_ref()),
+            "QueryArgs",
+        )?;
+        let deadline = long_poll_deadline(metadata, QUERY_TIMEOUT);
+        Ok(self.history.query(&namespace.id, r, deadline).await?)
     }
 
     pub async fn history(

@@ -290,6 +290,21 @@ impl WorkflowService for Handler {
         )
     }
 
+    async fn query_workflow(
+        &self,
+        request: Request<QueryWorkflowRequest>,
+    ) -> Reply<QueryWorkflowResponse> {
+        let (metadata, _, r) = request.into_parts();
+        reply(self.query(&metadata, r).await)
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        request: Request<RespondQueryTaskCompletedRequest>,
+    ) -> Reply<RespondQueryTaskCompletedResponse> {
+        done(self.answer_query(request.into_inner()).await)
+    }
+
     async fn describe_task_queue(
         &self,
         request: Request<DescribeTaskQueueRequest>,

@@ -75,6 +75,16 @@ impl Handler {
         Ok(self.history.complete_workflow_task(token, r).await?)
     }
 
+    pub async fn answer_query(&self, r: RespondQueryTaskCompletedRequest) -> Result<()> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        let token = validate::token(&r.task_token, &namespace)?;
+        if token.query_id.is_empty() {
+            return Err(crate::error::invalid("Task token is not a query task's."));
+        }
+        validate::blob(r.query_result.as_ref(), "QueryResult")?;
+        Ok(self.history.answer_query(token, r).await?)
+    }
+
     pub async fn fail_workflow_task(&self, r: RespondWorkflowTaskFailedRequest) -> Result<()> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         let token = validate::token(&r.task_token, &namespace)?;

@@ -356,6 +356,7 @@ impl History {
             attempt: ai.attempt,
             activity_id: ai.activity_id.clone(),
             version: TOKEN_VERSION,
+            query_id: String::new(),
         };
         Ok(PollActivityTaskQueueResponse {
             task_token: token.to_bytes(),

@@ -36,6 +36,11 @@ pub enum HistoryError {
         cause: WorkflowTaskFailedCause,
         message: String,
     },
+    /// The worker answered a query with an error.
+    #[error("{0}")]
+    QueryFailed(String),
+    #[error("query timed out before a worker answered it")]
+    QueryTimedOut,
     /// Stored data that cannot be what it should be (an undecodable event, a missing one).
     #[error("corrupt history: {0}")]
     Corrupt(String),
@@ -69,6 +74,12 @@ impl From<HistoryError> for Status {
                 Status::invalid_argument(message)
             }
             HistoryError::Corrupt(_) => Status::internal(message),
+            HistoryError::QueryFailed(_) => with_details(
+                Code::InvalidArgument,
+                message,
+                &details::QueryFailedFailure::default(),
+            ),
+            HistoryError::QueryTimedOut => Status::deadline_exceeded(message),
             HistoryError::WorkflowNotFound(_)
             | HistoryError::TaskNotFound(_)
             | HistoryError::WorkflowCompleted

@@ -41,44 +41,100 @@ pub(crate) fn event_type(attributes: &Attributes) -> EventType {
         A::MarkerRecordedEventAttributes(_) => EventType::MarkerRecorded,
         A::WorkflowExecutionSignaledEventAttributes(_) => EventType::WorkflowExecutionSignaled,
         A::WorkflowExecutionTerminatedEventAttributes(_) => EventType::WorkflowExecutionTerminated,
-        A::WorkflowExecutionCancelRequestedEventAttributes(_) => EventType::WorkflowExecutionCancelRequested,
+        A::WorkflowExecutionCancelRequestedEventAttributes(_) => {
+            EventType::WorkflowExecutionCancelRequested
+        }
         A::WorkflowExecutionCanceledEventAttributes(_) => EventType::WorkflowExecutionCanceled,
-        A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(_) => EventType::RequestCancelExternalWorkflowExecutionInitiated,
-        A::RequestCancelExternalWorkflowExecutionFailedEventAttributes(_) => EventType::RequestCancelExternalWorkflowExecutionFailed,
-        A::ExternalWorkflowExecutionCancelRequestedEventAttributes(_) => EventType::ExternalWorkflowExecutionCancelRequested,
-        A::WorkflowExecutionContinuedAsNewEventAttributes(_) => EventType::WorkflowExecutionContinuedAsNew,
-        A::StartChildWorkflowExecutionInitiatedEventAttributes(_) => EventType::StartChildWorkflowExecutionInitiated,
-        A::StartChildWorkflowExecutionFailedEventAttributes(_) => EventType::StartChildWorkflowExecutionFailed,
-        A::ChildWorkflowExecutionStartedEventAttributes(_) => EventType::ChildWorkflowExecutionStarted,
-        A::ChildWorkflowExecutionCompletedEventAttributes(_) => EventType::ChildWorkflowExecutionCompleted,
-        A::ChildWorkflowExecutionFailedEventAttributes(_) => EventType::ChildWorkflowExecutionFailed,
-        A::ChildWorkflowExecutionCanceledEventAttributes(_) => EventType::ChildWorkflowExecutionCanceled,
-        A::ChildWorkflowExecutionTimedOutEventAttributes(_) => EventType::ChildWorkflowExecutionTimedOut,
-        A::ChildWorkflowExecutionTerminatedEventAttributes(_) => EventType::ChildWorkflowExecutionTerminated,
-        A::SignalExternalWorkflowExecutionInitiatedEventAttributes(_) => EventType::SignalExternalWorkflowExecutionInitiated,
-        A::SignalExternalWorkflowExecutionFailedEventAttributes(_) => EventType::SignalExternalWorkflowExecutionFailed,
-        A::ExternalWorkflowExecutionSignaledEventAttributes(_) => EventType::ExternalWorkflowExecutionSignaled,
-        A::UpsertWorkflowSearchAttributesEventAttributes(_) => EventType::UpsertWorkflowSearchAttributes,
-        A::WorkflowExecutionUpdateAcceptedEventAttributes(_) => EventType::WorkflowExecutionUpdateAccepted,
-        A::WorkflowExecutionUpdateRejectedEventAttributes(_) => EventType::WorkflowExecutionUpdateRejected,
-        A::WorkflowExecutionUpdateCompletedEventAttributes(_) => EventType::WorkflowExecutionUpdateCompleted,
-        A::WorkflowPropertiesModifiedExternallyEventAttributes(_) => EventType::WorkflowPropertiesModifiedExternally,
-        A::ActivityPropertiesModifiedExternallyEventAttributes(_) => EventType::ActivityPropertiesModifiedExternally,
+        A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::RequestCancelExternalWorkflowExecutionInitiated
+        }
+        A::RequestCancelExternalWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::RequestCancelExternalWorkflowExecutionFailed
+        }
+        A::ExternalWorkflowExecutionCancelRequestedEventAttributes(_) => {
+            EventType::ExternalWorkflowExecutionCancelRequested
+        }
+        A::WorkflowExecutionContinuedAsNewEventAttributes(_) => {
+            EventType::WorkflowExecutionContinuedAsNew
+        }
+        A::StartChildWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::StartChildWorkflowExecutionInitiated
+        }
+        A::StartChildWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::StartChildWorkflowExecutionFailed
+        }
+        A::ChildWorkflowExecutionStartedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionStarted
+        }
+        A::ChildWorkflowExecutionCompletedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionCompleted
+        }
+        A::ChildWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionFailed
+        }
+        A::ChildWorkflowExecutionCanceledEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionCanceled
+        }
+        A::ChildWorkflowExecutionTimedOutEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionTimedOut
+        }
+        A::ChildWorkflowExecutionTerminatedEventAttributes(_) => {
+            EventType::ChildWorkflowExecutionTerminated
+        }
+        A::SignalExternalWorkflowExecutionInitiatedEventAttributes(_) => {
+            EventType::SignalExternalWorkflowExecutionInitiated
+        }
+        A::SignalExternalWorkflowExecutionFailedEventAttributes(_) => {
+            EventType::SignalExternalWorkflowExecutionFailed
+        }
+        A::ExternalWorkflowExecutionSignaledEventAttributes(_) => {
+            EventType::ExternalWorkflowExecutionSignaled
+        }
+        A::UpsertWorkflowSearchAttributesEventAttributes(_) => {
+            EventType::UpsertWorkflowSearchAttributes
+        }
+        A::WorkflowExecutionUpdateAcceptedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateAccepted
+        }
+        A::WorkflowExecutionUpdateRejectedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateRejected
+        }
+        A::WorkflowExecutionUpdateCompletedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateCompleted
+        }
+        A::WorkflowPropertiesModifiedExternallyEventAttributes(_) => {
+            EventType::WorkflowPropertiesModifiedExternally
+        }
+        A::ActivityPropertiesModifiedExternallyEventAttributes(_) => {
+            EventType::ActivityPropertiesModifiedExternally
+        }
         A::WorkflowPropertiesModifiedEventAttributes(_) => EventType::WorkflowPropertiesModified,
-        A::WorkflowExecutionUpdateAdmittedEventAttributes(_) => EventType::WorkflowExecutionUpdateAdmitted,
+        A::WorkflowExecutionUpdateAdmittedEventAttributes(_) => {
+            EventType::WorkflowExecutionUpdateAdmitted
+        }
         A::NexusOperationScheduledEventAttributes(_) => EventType::NexusOperationScheduled,
         A::NexusOperationStartedEventAttributes(_) => EventType::NexusOperationStarted,
         A::NexusOperationCompletedEventAttributes(_) => EventType::NexusOperationCompleted,
         A::NexusOperationFailedEventAttributes(_) => EventType::NexusOperationFailed,
         A::NexusOperationCanceledEventAttributes(_) => EventType::NexusOperationCanceled,
         A::NexusOperationTimedOutEventAttributes(_) => EventType::NexusOperationTimedOut,
-        A::NexusOperationCancelRequestedEventAttributes(_) => EventType::NexusOperationCancelRequested,
-        A::WorkflowExecutionOptionsUpdatedEventAttributes(_) => EventType::WorkflowExecutionOptionsUpdated,
-        A::NexusOperationCancelRequestCompletedEventAttributes(_) => EventType::NexusOperationCancelRequestCompleted,
-        A::NexusOperationCancelRequestFailedEventAttributes(_) => EventType::NexusOperationCancelRequestFailed,
+        A::NexusOperationCancelRequestedEventAttributes(_) => {
+            EventType::NexusOperationCancelRequested
+        }
+        A::WorkflowExecutionOptionsUpdatedEventAttributes(_) => {
+            EventType::WorkflowExecutionOptionsUpdated
+        }
+        A::NexusOperationCancelRequestCompletedEventAttributes(_) => {
+            EventType::NexusOperationCancelRequestCompleted
+        }
+        A::NexusOperationCancelRequestFailedEventAttributes(_) => {
+            EventType::NexusOperationCancelRequestFailed
+        }
         A::WorkflowExecutionPausedEventAttributes(_) => EventType::WorkflowExecutionPaused,
         A::WorkflowExecutionUnpausedEventAttributes(_) => EventType::WorkflowExecutionUnpaused,
-        A::WorkflowExecutionTimeSkippingTransitionedEventAttributes(_) => EventType::WorkflowExecutionTimeSkippingTransitioned,
+        A::WorkflowExecutionTimeSkippingTransitionedEventAttributes(_) => {
+            EventType::WorkflowExecutionTimeSkippingTransitioned
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod events;
 mod external;
 mod locks;
 mod poll;
+mod queries;
 mod read;
 mod retry;
 mod shard;
@@ -66,6 +67,7 @@ struct Inner {
     shards: Vec<Arc<Shard>>,
     locks: locks::LockTable,
     watch: watch::Watchers,
+    queries: queries::Queries,
 }
 
 impl History {
@@ -87,6 +89,7 @@ impl History {
                 shards,
                 locks: locks::LockTable::default(),
                 watch: watch::Watchers::default(),
+                queries: queries::Queries::default(),
             }),
         })
     }

@@ -48,7 +48,9 @@ impl History {
                 }
                 Err(e) if e.is_stale() => {
                     let task = grant.take();
-                    if let Err(e) = self.store().delete_queue_task(task.task_id).await {
+                    if task.query_id.is_empty()
+                        && let Err(e) = self.store().delete_queue_task(task.task_id).await
+                    {
                         tracing::warn!(
                             task_id = task.task_id,
                             "stale backlog task not deleted: {e}"

@@ -221,6 +221,7 @@ impl Txn {
             attempt,
             task_queue: task_queue.to_owned(),
             kind: kind as i32,
+            query_id: String::new(),
         });
         task_id
     }

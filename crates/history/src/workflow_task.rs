@@ -242,6 +242,9 @@ impl History {
         identity: &str,
         request_id: &str,
     ) -> Result<PollWorkflowTaskQueueResponse> {
+        if !task.query_id.is_empty() {
+            return self.start_query_task(task).await;
+        }
         let key = chronicle_common::ExecutionKey::new(
             &task.namespace_id,
             &task.workflow_id,
@@ -267,7 +270,7 @@ impl History {
     }
 
     /// Fills in the first page of the history the worker needs to run the task.
-    async fn with_history(
+    pub(crate) async fn with_history(
         &self,
         mut response: PollWorkflowTaskQueueResponse,
         key: &chronicle_common::ExecutionKey,
@@ -448,6 +451,7 @@ fn workflow_task_response(txn: &Txn, wft: &WorkflowTaskInfo) -> PollWorkflowTask
         attempt: wft.attempt,
         activity_id: String::new(),
         version: TOKEN_VERSION,
+        query_id: String::new(),
     };
     PollWorkflowTaskQueueResponse {
         task_token: token.to_bytes(),
