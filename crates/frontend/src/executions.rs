@@ -1,10 +1,11 @@
 //! Client calls on workflow executions: start, signal, cancel, terminate, describe, history.
 
 use crate::deadline::long_poll_deadline;
-use crate::error::Result;
+use crate::error::{Result, invalid};
 use crate::handler::Handler;
 use crate::validate;
 use chronicle_api::workflowservice::*;
+use chronicle_common::limits;
 use std::time::Duration;
 
 /// Temporal answers a history long poll after about this long with a continuation token.
@@ -36,6 +37,24 @@ fn or_new_request_id(request_id: &mut String) {
     if request_id.is_empty() {
         *request_id = uuid::Uuid::new_v4().to_string();
     }
+}
+
+fn validate_update_request(request: Option<&chronicle_api::update::v1::Request>) -> Result<()> {
+    let request = request.ok_or_else(|| invalid("Update request is not set on request."))?;
+    validate::id(
+        request
+            .meta
+            .as_ref()
+            .map(|m| m.update_id.as_str())
+            .unwrap_or_default(),
+        "UpdateId",
+    )?;
+    let input = request.input.as_ref();
+    validate::id(
+        input.map(|i| i.name.as_str()).unwrap_or_default(),
+        "Update name",
+    )?;
+    validate::blob(input.and_then(|i| i.args.as_ref()), "Update args")
 }
 
 impl Handler {
@@ -130,6 +149,84 @@ impl Handler {
         )?;
         let deadline = long_poll_deadline(metadata, QUERY_TIMEOUT);
         Ok(self.history.query(&namespace.id, r, deadline).await?)
+    }
+
+    pub async fn update(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        r: UpdateWorkflowExecutionRequest,
+    ) -> Result<UpdateWorkflowExecutionResponse> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.workflow_execution.as_ref())?;
+        validate_update_request(r.request.as_ref())?;
+        let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
+        Ok(self
+            .history
+            .update_workflow(&namespace.id, r, deadline)
+            .await?)
+    }
+
+    pub async fn poll_update(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        r: PollWorkflowExecutionUpdateRequest,
+    ) -> Result<PollWorkflowExecutionUpdateResponse> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        let update_ref = r
+            .update_ref
+            .as_ref()
+            .ok_or_else(|| invalid("UpdateRef is not set on request."))?;
+        validate::execution(update_ref.workflow_execution.as_ref())?;
+        validate::id(&update_ref.update_id, "UpdateId")?;
+        let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
+        Ok(self.history.poll_update(&namespace.id, r, deadline).await?)
+    }
+
+    /// Update-with-start: exactly [StartWorkflow, UpdateWorkflow]. The update goes to the run
+    /// the start created or found.
+    pub async fn multi_operation(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        r: ExecuteMultiOperationRequest,
+    ) -> Result<ExecuteMultiOperationResponse> {
+        use execute_multi_operation_request::operation::Operation as Op;
+        use execute_multi_operation_response::{Response as Answer, response::Response as A};
+        let mut operations = r.operations.into_iter().map(|o| o.operation);
+        let (
+            Some(Some(Op::StartWorkflow(mut start))),
+            Some(Some(Op::UpdateWorkflow(mut update))),
+            None,
+        ) = (operations.next(), operations.next(), operations.next())
+        else {
+            return Err(invalid(
+                "Operations have to be exactly [StartWorkflow, UpdateWorkflow].",
+            ));
+        };
+        start.namespace.clone_from(&r.namespace);
+        update.namespace.clone_from(&r.namespace);
+        let execution = update
+            .workflow_execution
+            .get_or_insert_with(Default::default);
+        if execution.workflow_id != start.workflow_id {
+            return Err(invalid(
+                "The UpdateWorkflow operation must name the workflow the StartWorkflow operation starts.",
+            ));
+        }
+        validate_update_request(update.request.as_ref())?;
+        let started = self.start(start).await?;
+        if let Some(execution) = update.workflow_execution.as_mut() {
+            execution.run_id.clone_from(&started.run_id);
+        }
+        let updated = self.update(metadata, update).await?;
+        let responses = vec![
+            Answer {
+                response: Some(A::StartWorkflow(started)),
+            },
+            Answer {
+                response: Some(A::UpdateWorkflow(updated)),
+            },
+        ];
+        Ok(ExecuteMultiOperationResponse { responses })
     }
 
     pub async fn history(

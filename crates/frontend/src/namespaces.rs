@@ -33,10 +33,23 @@ pub struct Namespaces {
     by_name: Arc<RwLock<HashMap<String, Arc<DescribeNamespaceResponse>>>>,
 }
 
+/// What this server supports in every namespace; SDKs read it from DescribeNamespace.
+/// Derived when a namespace is read, so namespaces stored by older versions say the truth.
+fn capabilities() -> Capabilities {
+    Capabilities {
+        sync_update: true,
+        async_update: true,
+        ..Default::default()
+    }
+}
+
 fn decode(row: &NamespaceRow) -> Result<DescribeNamespaceResponse> {
-    DescribeNamespaceResponse::decode(row.data.as_slice()).map_err(|e| {
-        PersistenceError::Database(format!("corrupt namespace {}: {e}", row.name)).into()
-    })
+    let mut described = DescribeNamespaceResponse::decode(row.data.as_slice())
+        .map_err(|e| PersistenceError::Database(format!("corrupt namespace {}: {e}", row.name)))?;
+    if let Some(info) = described.namespace_info.as_mut() {
+        info.capabilities = Some(capabilities());
+    }
+    Ok(described)
 }
 
 fn info(d: &DescribeNamespaceResponse) -> &NamespaceInfo {
@@ -97,7 +110,7 @@ impl Namespaces {
                 owner_email: r.owner_email,
                 data: r.data,
                 id: id.clone(),
-                capabilities: Some(Capabilities::default()),
+                capabilities: Some(capabilities()),
                 ..Default::default()
             }),
             config: Some(NamespaceConfig {

@@ -305,6 +305,30 @@ impl WorkflowService for Handler {
         done(self.answer_query(request.into_inner()).await)
     }
 
+    async fn update_workflow_execution(
+        &self,
+        request: Request<UpdateWorkflowExecutionRequest>,
+    ) -> Reply<UpdateWorkflowExecutionResponse> {
+        let (metadata, _, r) = request.into_parts();
+        reply(self.update(&metadata, r).await)
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> Reply<PollWorkflowExecutionUpdateResponse> {
+        let (metadata, _, r) = request.into_parts();
+        reply(self.poll_update(&metadata, r).await)
+    }
+
+    async fn execute_multi_operation(
+        &self,
+        request: Request<ExecuteMultiOperationRequest>,
+    ) -> Reply<ExecuteMultiOperationResponse> {
+        let (metadata, _, r) = request.into_parts();
+        reply(self.multi_operation(&metadata, r).await)
+    }
+
     async fn describe_task_queue(
         &self,
         request: Request<DescribeTaskQueueRequest>,

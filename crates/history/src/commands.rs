@@ -11,8 +11,14 @@ use chronicle_api::history::v1::{
     ActivityTaskCancelRequestedEventAttributes, MarkerRecordedEventAttributes,
     UpsertWorkflowSearchAttributesEventAttributes, WorkflowPropertiesModifiedEventAttributes,
 };
+use chronicle_api::protocol::v1::Message;
 
-pub(crate) struct Commands(Vec<Command>);
+/// A completed workflow task's commands and the protocol messages (update acceptances,
+/// responses, rejections) they point at.
+pub(crate) struct Commands {
+    commands: Vec<Command>,
+    messages: Vec<Message>,
+}
 
 /// What applying the commands asks of the completion beyond their events.
 #[derive(Default)]
@@ -41,10 +47,9 @@ fn bad(cause: Cause, message: impl Into<String>) -> HistoryError {
     }
 }
 
-/// Update protocol messages come with update support; until then they fail the task.
+/// Nexus operations are not supported yet; they fail the task with a message saying so.
 fn unsupported(attributes: &C) -> HistoryError {
     let name = match attributes {
-        C::ProtocolMessageCommandAttributes(_) => "ProtocolMessage",
         C::ScheduleNexusOperationCommandAttributes(_) => "ScheduleNexusOperation",
         C::RequestCancelNexusOperationCommandAttributes(_) => "RequestCancelNexusOperation",
         _ => "this command",
@@ -56,27 +61,28 @@ fn unsupported(attributes: &C) -> HistoryError {
 }
 
 impl Commands {
-    pub fn new(commands: Vec<Command>) -> Self {
-        Self(commands)
+    pub fn new(commands: Vec<Command>, messages: Vec<Message>) -> Self {
+        Self { commands, messages }
     }
 
     pub fn closes_run(&self) -> bool {
-        self.0
+        self.commands
             .iter()
             .filter_map(|c| c.attributes.as_ref())
             .any(closes)
     }
 
     pub async fn apply(
-        self,
+        mut self,
         history: &History,
         txn: &mut Txn,
         completed_event_id: i64,
         identity: &str,
     ) -> Result<Outcome> {
         let mut outcome = Outcome::default();
-        let last = self.0.len().saturating_sub(1);
-        for (index, command) in self.0.into_iter().enumerate() {
+        let commands = std::mem::take(&mut self.commands);
+        let last = commands.len().saturating_sub(1);
+        for (index, command) in commands.into_iter().enumerate() {
             let attributes = command
                 .attributes
                 .ok_or_else(|| bad(Cause::Unspecified, "Command attributes are not set."))?;
@@ -94,6 +100,20 @@ impl Commands {
                 C::RequestCancelActivityTaskCommandAttributes(a) => {
                     outcome.needs_workflow_task |=
                         request_cancel_activity(txn, a.scheduled_event_id, completed_event_id)?;
+                    None
+                }
+                C::ProtocolMessageCommandAttributes(a) => {
+                    let at = self.messages.iter().position(|m| m.id == a.message_id);
+                    let message = at.map(|i| self.messages.remove(i)).ok_or_else(|| {
+                        bad(
+                            Cause::BadUpdateWorkflowExecutionMessage,
+                            format!(
+                                "ProtocolMessageCommand names unknown message {}",
+                                a.message_id
+                            ),
+                        )
+                    })?;
+                    txn.apply_update_message(&history.inner.updates, message)?;
                     None
                 }
                 C::StartTimerCommandAttributes(a) => {
@@ -155,10 +175,22 @@ impl Commands {
                 other => return Err(unsupported(&other)),
             };
             if let Some(closing) = closing {
+                // Messages no command points at (rejections) are applied before the close.
+                self.apply_messages(history, txn)?;
                 outcome.successor = history.close_run(txn, closing, completed_event_id).await?;
             }
         }
+        self.apply_messages(history, txn)?;
         Ok(outcome)
+    }
+}
+
+impl Commands {
+    fn apply_messages(&mut self, history: &History, txn: &mut Txn) -> Result<()> {
+        for message in std::mem::take(&mut self.messages) {
+            txn.apply_update_message(&history.inner.updates, message)?;
+        }
+        Ok(())
     }
 }
 

@@ -23,6 +23,7 @@ mod start;
 mod state;
 mod timers;
 mod txn;
+mod updates;
 mod user_timer;
 mod watch;
 mod workflow_task;
@@ -68,6 +69,7 @@ struct Inner {
     locks: locks::LockTable,
     watch: watch::Watchers,
     queries: queries::Queries,
+    updates: updates::Updates,
 }
 
 impl History {
@@ -90,6 +92,7 @@ impl History {
                 locks: locks::LockTable::default(),
                 watch: watch::Watchers::default(),
                 queries: queries::Queries::default(),
+                updates: updates::Updates::default(),
             }),
         })
     }

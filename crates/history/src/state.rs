@@ -35,6 +35,18 @@ pub struct MutableState {
     /// Signals and cancel requests to other workflows not yet delivered, by initiated event id.
     #[prost(btree_map = "int64, message", tag = "11")]
     pub external_requests: BTreeMap<i64, ExternalRequest>,
+    /// Updates the worker accepted, by update id: the events that record them.
+    #[prost(btree_map = "string, message", tag = "12")]
+    pub updates: BTreeMap<String, UpdateRecord>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UpdateRecord {
+    #[prost(int64, tag = "1")]
+    pub accepted_event_id: i64,
+    /// Zero until the update completed.
+    #[prost(int64, tag = "2")]
+    pub completed_event_id: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

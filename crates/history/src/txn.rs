@@ -33,6 +33,8 @@ pub(crate) struct Txn {
     pub current: CurrentRunWrite,
     /// Set when the change turned out to change nothing (a duplicate request): no write.
     unchanged: bool,
+    /// Update progress to announce once the change is durable.
+    pub update_effects: Vec<crate::updates::UpdateEffect>,
 }
 
 impl Txn {
@@ -60,6 +62,7 @@ impl Txn {
             timers: Vec::new(),
             current: CurrentRunWrite::Unchanged,
             unchanged: false,
+            update_effects: Vec::new(),
         }
     }
 
@@ -357,6 +360,7 @@ impl Txn {
             tasks: self.queue_tasks,
             timers_added: !self.timers.is_empty(),
             progress,
+            updates: self.update_effects,
         };
         Ok((write, effects))
     }
@@ -369,6 +373,7 @@ struct Effects {
     tasks: Vec<DispatchTask>,
     timers_added: bool,
     progress: Progress,
+    updates: Vec<crate::updates::UpdateEffect>,
 }
 
 impl History {
@@ -468,6 +473,10 @@ impl History {
             }
             if effect.timers_added {
                 effect.shard.timer_added.notify_one();
+            }
+            self.inner.updates.announce(&effect.key, effect.updates);
+            if effect.progress.closed {
+                self.inner.updates.fail_all(&effect.key);
             }
             self.inner.watch.publish(&effect.key, effect.progress);
         }

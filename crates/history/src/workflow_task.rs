@@ -6,6 +6,7 @@ use crate::commands::Commands;
 use crate::state::WorkflowTaskInfo;
 use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
+use crate::updates::{Updates, request_messages};
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::enums::v1::{TimeoutType, WorkflowTaskFailedCause};
 use chronicle_api::failure::v1::Failure;
@@ -257,7 +258,7 @@ impl History {
                     return Err(HistoryError::StaleTask);
                 }
                 let wft = txn.start_workflow_task(identity, request_id);
-                let response = workflow_task_response(txn, &wft);
+                let response = workflow_task_response(txn, &wft, &self.inner.updates);
                 Ok((
                     response,
                     txn.state.next_event_id,
@@ -300,7 +301,7 @@ impl History {
             .await;
         let mut txn = self.load_running(&key).await?;
         let wft = txn.started_workflow_task(&token)?;
-        let commands = Commands::new(r.commands);
+        let commands = Commands::new(r.commands, r.messages);
         if commands.closes_run() && !txn.state.buffered_events.is_empty() {
             // New events arrived while the worker decided to close: it must see them first.
             txn.end_started_workflow_task(&wft, unhandled_command(&r.identity));
@@ -333,12 +334,18 @@ impl History {
         };
         let force = r.force_create_new_workflow_task;
         let mut inline = None;
-        if txn.is_running() && (txn.flush_buffered() > 0 || outcome.needs_workflow_task || force) {
+        let updates_waiting = self.inner.updates.waiting_for_worker(&txn);
+        if txn.is_running()
+            && (txn.flush_buffered() > 0 || outcome.needs_workflow_task || force || updates_waiting)
+        {
             txn.schedule_workflow_task(1);
             if force && r.return_new_workflow_task {
                 // Workflow task heartbeat: the worker gets the next task in this response.
                 let wft = txn.start_workflow_task(&r.identity, &uuid::Uuid::new_v4().to_string());
-                inline = Some((workflow_task_response(&txn, &wft), txn.state.next_event_id));
+                inline = Some((
+                    workflow_task_response(&txn, &wft, &self.inner.updates),
+                    txn.state.next_event_id,
+                ));
             }
         }
         let mut txns = vec![txn];
@@ -440,7 +447,11 @@ fn unhandled_command(identity: &str) -> WorkflowTaskEnding {
 }
 
 /// Everything of the poll response but the history.
-fn workflow_task_response(txn: &Txn, wft: &WorkflowTaskInfo) -> PollWorkflowTaskQueueResponse {
+fn workflow_task_response(
+    txn: &Txn,
+    wft: &WorkflowTaskInfo,
+    updates: &Updates,
+) -> PollWorkflowTaskQueueResponse {
     let info = txn.info();
     let token = TaskToken {
         namespace_id: info.namespace_id.clone(),
@@ -465,6 +476,7 @@ fn workflow_task_response(txn: &Txn, wft: &WorkflowTaskInfo) -> PollWorkflowTask
         workflow_execution_task_queue: Some(normal_queue(&info.task_queue)),
         scheduled_time: wft.scheduled_time,
         started_time: wft.started_time,
+        messages: request_messages(updates.undecided(&txn.key), wft.started_event_id),
         ..Default::default()
     }
 }

@@ -1,0 +1,378 @@
+//! Workflow updates. An admitted update lives in memory (as in Temporal, a restart forgets it
+//! and the client retries); its request rides to the worker as a protocol message with the
+//! next workflow task. The worker's acceptance and response become history events (ordered
+//! by ProtocolMessage commands), which makes them durable; a rejection leaves no event.
+
+use crate::txn::Txn;
+use crate::{History, HistoryError, Result};
+use chronicle_api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
+use chronicle_api::failure::v1::Failure;
+use chronicle_api::history::v1::history_event::Attributes as A;
+use chronicle_api::history::v1::{
+    WorkflowExecutionUpdateAcceptedEventAttributes, WorkflowExecutionUpdateCompletedEventAttributes,
+};
+use chronicle_api::protocol::v1::{Message, message::SequencingId};
+use chronicle_api::update::v1::{
+    Acceptance, Outcome, Rejection, Request, Response, UpdateRef, outcome,
+};
+use chronicle_api::wkt::Any;
+use chronicle_api::workflowservice::{
+    PollWorkflowExecutionUpdateRequest, PollWorkflowExecutionUpdateResponse,
+    UpdateWorkflowExecutionRequest, UpdateWorkflowExecutionResponse,
+};
+use chronicle_common::ExecutionKey;
+use prost::{Message as _, Name};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Where an update stands, as its waiters see it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Progress {
+    Admitted,
+    Accepted,
+    Completed(Box<Outcome>),
+}
+
+impl Progress {
+    fn stage(&self) -> Stage {
+        match self {
+            Self::Admitted => Stage::Admitted,
+            Self::Accepted => Stage::Accepted,
+            Self::Completed(_) => Stage::Completed,
+        }
+    }
+}
+
+struct Pending {
+    request: Request,
+    progress: watch::Sender<Progress>,
+}
+
+/// Updates admitted and not yet completed, per run and update id.
+#[derive(Default)]
+pub(crate) struct Updates(Mutex<HashMap<ExecutionKey, HashMap<String, Pending>>>);
+
+/// A change to an update's progress, announced once the write that made it is durable.
+pub(crate) struct UpdateEffect {
+    pub update_id: String,
+    pub progress: Progress,
+}
+
+impl Updates {
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionKey, HashMap<String, Pending>>> {
+        self.0.lock().expect("update registry")
+    }
+
+    /// Admits the update unless it is known; returns its progress receiver either way.
+    fn admit(&self, key: &ExecutionKey, request: Request) -> (watch::Receiver<Progress>, bool) {
+        let mut runs = self.runs();
+        let run = runs.entry(key.clone()).or_default();
+        let id = update_id(&request);
+        if let Some(pending) = run.get(&id) {
+            return (pending.progress.subscribe(), false);
+        }
+        let (progress, receiver) = watch::channel(Progress::Admitted);
+        run.insert(id, Pending { request, progress });
+        (receiver, true)
+    }
+
+    fn subscribe(&self, key: &ExecutionKey, update_id: &str) -> Option<watch::Receiver<Progress>> {
+        self.runs()
+            .get(key)?
+            .get(update_id)
+            .map(|p| p.progress.subscribe())
+    }
+
+    /// Requests of the run's updates the worker has not accepted or rejected yet.
+    pub fn undecided(&self, key: &ExecutionKey) -> Vec<Request> {
+        let runs = self.runs();
+        let Some(run) = runs.get(key) else {
+            return Vec::new();
+        };
+        run.values()
+            .filter(|p| *p.progress.borrow() == Progress::Admitted)
+            .map(|p| p.request.clone())
+            .collect()
+    }
+
+    /// Updates the worker has not decided on, other than those this change decides: they
+    /// need another workflow task.
+    pub fn waiting_for_worker(&self, txn: &Txn) -> bool {
+        let decided: Vec<&str> = txn
+            .update_effects
+            .iter()
+            .map(|e| e.update_id.as_str())
+            .collect();
+        self.undecided(&txn.key)
+            .iter()
+            .any(|r| !decided.contains(&update_id(r).as_str()))
+    }
+
+    fn request(&self, key: &ExecutionKey, update_id: &str) -> Option<Request> {
+        self.runs()
+            .get(key)?
+            .get(update_id)
+            .map(|p| p.request.clone())
+    }
+
+    pub fn announce(&self, key: &ExecutionKey, effects: Vec<UpdateEffect>) {
+        let mut runs = self.runs();
+        let Some(run) = runs.get_mut(key) else { return };
+        for effect in effects {
+            let done = matches!(effect.progress, Progress::Completed(_));
+            if let Some(pending) = run.get(&effect.update_id) {
+                pending.progress.send_replace(effect.progress);
+            }
+            if done {
+                run.remove(&effect.update_id);
+            }
+        }
+        if run.is_empty() {
+            runs.remove(key);
+        }
+    }
+
+    /// The run closed: every update still in flight fails, as in Temporal.
+    pub fn fail_all(&self, key: &ExecutionKey) {
+        let Some(run) = self.runs().remove(key) else {
+            return;
+        };
+        let failure = Failure {
+            message:
+                "Workflow Update failed because the Workflow completed before the Update completed."
+                    .into(),
+            ..Default::default()
+        };
+        for pending in run.into_values() {
+            pending
+                .progress
+                .send_replace(Progress::Completed(Box::new(failed(failure.clone()))));
+        }
+    }
+}
+
+fn update_id(request: &Request) -> String {
+    request
+        .meta
+        .as_ref()
+        .map(|m| m.update_id.clone())
+        .unwrap_or_default()
+}
+
+fn failed(failure: Failure) -> Outcome {
+    Outcome {
+        value: Some(outcome::Value::Failure(failure)),
+    }
+}
+
+fn any<M: prost::Message + Name>(message: &M) -> Any {
+    Any {
+        type_url: format!("type.googleapis.com/{}", M::full_name()),
+        value: message.encode_to_vec(),
+    }
+}
+
+/// The protocol messages that carry undecided requests to the worker with a workflow task.
+pub(crate) fn request_messages(requests: Vec<Request>, started_event_id: i64) -> Vec<Message> {
+    requests
+        .into_iter()
+        .map(|request| {
+            let id = update_id(&request);
+            Message {
+                id: format!("{id}/request"),
+                protocol_instance_id: id,
+                sequencing_id: Some(SequencingId::EventId(started_event_id - 1)),
+                body: Some(any(&request)),
+            }
+        })
+        .collect()
+}
+
+impl Txn {
+    /// Applies one protocol message from a completed workflow task.
+    pub fn apply_update_message(&mut self, updates: &Updates, message: Message) -> Result<()> {
+        let body = message.body.unwrap_or_default();
+        let bad = |what: &str| HistoryError::BadCommand {
+            cause:
+                chronicle_api::enums::v1::WorkflowTaskFailedCause::BadUpdateWorkflowExecutionMessage,
+            message: format!("invalid update {what} message {}", message.id),
+        };
+        let update_id = message.protocol_instance_id;
+        let progress = if body.type_url.ends_with(Acceptance::full_name().as_str()) {
+            let a = Acceptance::decode(body.value.as_slice()).map_err(|_| bad("acceptance"))?;
+            let accepted_request = a
+                .accepted_request
+                .or_else(|| updates.request(&self.key, &update_id));
+            let event_id = self.append(WorkflowExecutionUpdateAcceptedEventAttributes {
+                protocol_instance_id: update_id.clone(),
+                accepted_request_message_id: a.accepted_request_message_id,
+                accepted_request_sequencing_event_id: a.accepted_request_sequencing_event_id,
+                accepted_request,
+            });
+            self.state
+                .updates
+                .entry(update_id.clone())
+                .or_default()
+                .accepted_event_id = event_id;
+            Progress::Accepted
+        } else if body.type_url.ends_with(Response::full_name().as_str()) {
+            let r = Response::decode(body.value.as_slice()).map_err(|_| bad("response"))?;
+            let accepted_event_id = self
+                .state
+                .updates
+                .get(&update_id)
+                .map_or(0, |u| u.accepted_event_id);
+            let outcome = r.outcome.unwrap_or_default();
+            let event_id = self.append(WorkflowExecutionUpdateCompletedEventAttributes {
+                meta: r.meta,
+                accepted_event_id,
+                outcome: Some(outcome.clone()),
+            });
+            self.state
+                .updates
+                .entry(update_id.clone())
+                .or_default()
+                .completed_event_id = event_id;
+            Progress::Completed(Box::new(outcome))
+        } else if body.type_url.ends_with(Rejection::full_name().as_str()) {
+            let r = Rejection::decode(body.value.as_slice()).map_err(|_| bad("rejection"))?;
+            Progress::Completed(Box::new(failed(r.failure.unwrap_or_default())))
+        } else {
+            return Err(bad("unknown"));
+        };
+        self.update_effects.push(UpdateEffect {
+            update_id,
+            progress,
+        });
+        Ok(())
+    }
+}
+
+/// Waits until the update reaches `wanted` or the deadline passes; answers where it stands.
+async fn wait(
+    mut receiver: watch::Receiver<Progress>,
+    wanted: Stage,
+    deadline: Instant,
+) -> Progress {
+    let reached = |p: &Progress| p.stage() as i32 >= wanted as i32;
+    let _ = tokio::time::timeout_at(deadline, receiver.wait_for(reached)).await;
+    receiver.borrow().clone()
+}
+
+fn response(
+    key: &ExecutionKey,
+    update_id: String,
+    progress: Progress,
+) -> UpdateWorkflowExecutionResponse {
+    let stage = progress.stage() as i32;
+    let outcome = match progress {
+        Progress::Completed(outcome) => Some(*outcome),
+        _ => None,
+    };
+    let update_ref = Some(UpdateRef {
+        workflow_execution: Some(key.execution()),
+        update_id,
+    });
+    UpdateWorkflowExecutionResponse {
+        update_ref,
+        outcome,
+        stage,
+        ..Default::default()
+    }
+}
+
+impl History {
+    pub async fn update_workflow(
+        &self,
+        namespace_id: &str,
+        r: UpdateWorkflowExecutionRequest,
+        deadline: Instant,
+    ) -> Result<UpdateWorkflowExecutionResponse> {
+        let execution = r.workflow_execution.unwrap_or_default();
+        let request = r.request.unwrap_or_default();
+        let id = update_id(&request);
+        let wanted = Stage::try_from(r.wait_policy.map_or(0, |w| w.lifecycle_stage))
+            .unwrap_or(Stage::Admitted);
+        let key = self
+            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        if let Some(progress) = self.recorded_progress(&key, &id).await? {
+            return Ok(response(&key, id, progress));
+        }
+        let receiver = self
+            .update(&key, |txn| {
+                let (receiver, admitted) = self.inner.updates.admit(&txn.key, request);
+                if admitted && txn.state.workflow_task.is_none() {
+                    txn.schedule_workflow_task_if_needed();
+                } else {
+                    txn.nothing_to_write();
+                }
+                Ok(receiver)
+            })
+            .await?;
+        Ok(response(&key, id, wait(receiver, wanted, deadline).await))
+    }
+
+    pub async fn poll_update(
+        &self,
+        namespace_id: &str,
+        r: PollWorkflowExecutionUpdateRequest,
+        deadline: Instant,
+    ) -> Result<PollWorkflowExecutionUpdateResponse> {
+        let update_ref = r.update_ref.unwrap_or_default();
+        let execution = update_ref.workflow_execution.unwrap_or_default();
+        let key = self
+            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        let wanted = Stage::try_from(r.wait_policy.map_or(0, |w| w.lifecycle_stage))
+            .unwrap_or(Stage::Admitted);
+        let progress = match self.inner.updates.subscribe(&key, &update_ref.update_id) {
+            Some(receiver) => wait(receiver, wanted, deadline).await,
+            None => self
+                .recorded_progress(&key, &update_ref.update_id)
+                .await?
+                .ok_or_else(|| {
+                    HistoryError::WorkflowNotFound(format!(
+                        "update {} not found",
+                        update_ref.update_id
+                    ))
+                })?,
+        };
+        let answer = response(&key, update_ref.update_id, progress);
+        Ok(PollWorkflowExecutionUpdateResponse {
+            outcome: answer.outcome,
+            stage: answer.stage,
+            update_ref: answer.update_ref,
+        })
+    }
+
+    /// What history says of the update: completed (with its outcome) or accepted.
+    async fn recorded_progress(
+        &self,
+        key: &ExecutionKey,
+        update_id: &str,
+    ) -> Result<Option<Progress>> {
+        let (state, _) = self.snapshot(key).await?;
+        let Some(record) = state.updates.get(update_id).cloned() else {
+            return Ok(None);
+        };
+        if record.completed_event_id == 0 {
+            return Ok((record.accepted_event_id != 0).then_some(Progress::Accepted));
+        }
+        match self
+            .read_event(key, record.completed_event_id)
+            .await?
+            .attributes
+        {
+            Some(A::WorkflowExecutionUpdateCompletedEventAttributes(c)) => Ok(Some(
+                Progress::Completed(Box::new(c.outcome.unwrap_or_default())),
+            )),
+            _ => Err(HistoryError::Corrupt(format!(
+                "event {} of {key} is not an update's completion",
+                record.completed_event_id
+            ))),
+        }
+    }
+}
