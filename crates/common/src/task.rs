@@ -46,6 +46,10 @@ pub struct DispatchTask {
 }
 
 impl DispatchTask {
+    pub fn execution_key(&self) -> crate::ExecutionKey {
+        crate::ExecutionKey::new(&self.namespace_id, &self.workflow_id, &self.run_id)
+    }
+
     pub fn queue_kind(&self) -> QueueKind {
         QueueKind::from_i32(self.kind).unwrap_or(QueueKind::Workflow)
     }

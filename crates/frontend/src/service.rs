@@ -336,13 +336,19 @@ impl WorkflowService for Handler {
         reply(self.describe_task_queue(request.into_inner()).await)
     }
 
-    /// Releases what the server keeps for a worker. Chronicle keeps nothing per worker yet
-    /// (no sticky queues), so there is nothing to release.
+    /// A worker going away hands back its sticky queue: workflow tasks waiting there go to
+    /// the normal queue at once.
     async fn shutdown_worker(
         &self,
         request: Request<ShutdownWorkerRequest>,
     ) -> Reply<ShutdownWorkerResponse> {
-        let r = request.into_inner();
-        done(self.namespaces.resolve(&r.namespace).await.map(drop))
+        done(self.shutdown_worker(request.into_inner()).await)
+    }
+
+    async fn reset_sticky_task_queue(
+        &self,
+        request: Request<ResetStickyTaskQueueRequest>,
+    ) -> Reply<ResetStickyTaskQueueResponse> {
+        done(self.reset_sticky(request.into_inner()).await)
     }
 }

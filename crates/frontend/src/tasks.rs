@@ -148,6 +148,27 @@ impl Handler {
         Ok((namespace, target))
     }
 
+    pub async fn shutdown_worker(&self, r: ShutdownWorkerRequest) -> Result<()> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        if r.sticky_task_queue.is_empty() {
+            return Ok(());
+        }
+        validate::id(&r.sticky_task_queue, "StickyTaskQueue")?;
+        Ok(self
+            .history
+            .release_sticky_queue(&namespace, &r.sticky_task_queue)
+            .await?)
+    }
+
+    pub async fn reset_sticky(&self, r: ResetStickyTaskQueueRequest) -> Result<()> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.execution.as_ref())?;
+        Ok(self
+            .history
+            .reset_sticky(&namespace.id, r.execution.unwrap_or_default())
+            .await?)
+    }
+
     pub async fn describe_task_queue(
         &self,
         r: DescribeTaskQueueRequest,

@@ -21,6 +21,7 @@ mod retry;
 mod shard;
 mod start;
 mod state;
+mod sticky;
 mod timers;
 mod txn;
 mod updates;

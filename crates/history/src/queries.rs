@@ -154,7 +154,7 @@ impl History {
             }),
             ..Default::default()
         };
-        self.with_history(response, &key, state.next_event_id, Vec::new())
+        self.with_history(response, &key, (1, state.next_event_id, Vec::new()))
             .await
     }
 

@@ -31,6 +31,8 @@ pub(crate) enum TimerKind {
     ParentClosePolicy = 11,
     /// A signal or cancel request to another workflow.
     ExternalRequest = 12,
+    /// A workflow task on a sticky queue nobody picked up in time.
+    StickyScheduleToStart = 13,
 }
 
 impl TimerKind {
@@ -49,6 +51,7 @@ impl TimerKind {
             RecordChildClosed,
             ParentClosePolicy,
             ExternalRequest,
+            StickyScheduleToStart,
         ]
         .into_iter()
         .find(|k| *k as i32 == value)
@@ -148,6 +151,7 @@ async fn fire(history: &History, row: &TimerRow) -> crate::Result<()> {
         TimerKind::RecordChildClosed => history.fire_record_child_closed(&task).await,
         TimerKind::ParentClosePolicy => history.fire_parent_close_policy(&task).await,
         TimerKind::ExternalRequest => history.fire_external_request(&task).await,
+        TimerKind::StickyScheduleToStart => history.fire_sticky_timeout(&task).await,
     };
     match result {
         Ok(()) => Ok(()),

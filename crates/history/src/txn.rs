@@ -13,8 +13,8 @@ use chronicle_api::enums::v1::WorkflowExecutionStatus;
 use chronicle_api::history::v1::{
     HistoryEvent, WorkflowTaskScheduledEventAttributes, history_event::Attributes,
 };
-use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_common::{DispatchTask, ExecutionKey, QueueKind, limits, time};
+use chronicle_matching::Matching;
 use chronicle_persistence::{CurrentRun, CurrentRunWrite, ExecutionWrite, QueueTaskRow, TimerRow};
 use prost::Message;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub(crate) struct Txn {
     pub state: MutableState,
     pub now: SystemTime,
     shard: Arc<Shard>,
+    /// Read only: whether a sticky worker still polls decides where a workflow task goes.
+    pub matching: Matching,
     expected_version: Option<i64>,
     events: Vec<HistoryEvent>,
     queue_tasks: Vec<DispatchTask>,
@@ -41,11 +43,12 @@ impl Txn {
     /// A brand-new run; its first write creates it.
     pub fn create(history: &History, key: ExecutionKey, state: MutableState) -> Self {
         let shard = history.shard_of(&key.namespace_id, &key.workflow_id);
-        Self::with(shard, key, state, None)
+        Self::with(shard, history.inner.matching.clone(), key, state, None)
     }
 
     fn with(
         shard: Arc<Shard>,
+        matching: Matching,
         key: ExecutionKey,
         state: MutableState,
         expected_version: Option<i64>,
@@ -55,6 +58,7 @@ impl Txn {
             state,
             now: time::now(),
             shard,
+            matching,
             expected_version,
             events: Vec::new(),
             queue_tasks: Vec::new(),
@@ -177,9 +181,10 @@ impl Txn {
         let timeout = info
             .workflow_task_timeout
             .unwrap_or_else(|| time::duration(limits::DEFAULT_WORKFLOW_TASK_TIMEOUT));
+        let queue = self.next_workflow_task_queue();
         let mut task = WorkflowTaskInfo {
             attempt,
-            task_queue: info.task_queue.clone(),
+            task_queue: queue.name.clone(),
             scheduled_time: Some(time::timestamp(self.now)),
             timeout: Some(timeout),
             ..Default::default()
@@ -188,21 +193,18 @@ impl Txn {
             self.state.next_event_id
         } else {
             self.append(WorkflowTaskScheduledEventAttributes {
-                task_queue: Some(TaskQueue {
-                    name: info.task_queue.clone(),
-                    kind: 1,
-                    ..Default::default()
-                }),
+                task_queue: Some(queue.clone()),
                 start_to_close_timeout: Some(timeout),
                 attempt,
             })
         };
         task.task_id = self.dispatch(
             QueueKind::Workflow,
-            &info.task_queue,
+            &queue.name,
             task.scheduled_event_id,
             attempt,
         );
+        self.arm_sticky_timeout(&queue, task.scheduled_event_id, attempt);
         self.state.workflow_task = Some(task);
     }
 
@@ -392,7 +394,14 @@ impl History {
             )))
         })?;
         let shard = self.inner.shards[row.shard_id as usize % self.inner.shards.len()].clone();
-        Ok(Txn::with(shard, key.clone(), state, Some(row.db_version)))
+        let matching = self.inner.matching.clone();
+        Ok(Txn::with(
+            shard,
+            matching,
+            key.clone(),
+            state,
+            Some(row.db_version),
+        ))
     }
 
     /// Loads a run that must still be running.

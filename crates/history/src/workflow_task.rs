@@ -15,7 +15,6 @@ use chronicle_api::history::v1::{
     WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
     WorkflowTaskTimedOutEventAttributes,
 };
-use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::workflowservice::{
     PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
     RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
@@ -110,7 +109,7 @@ impl Txn {
     ) {
         (
             WorkflowTaskScheduledEventAttributes {
-                task_queue: Some(normal_queue(&wft.task_queue)),
+                task_queue: Some(self.task_queue_named(&wft.task_queue)),
                 start_to_close_timeout: wft.timeout,
                 attempt: wft.attempt,
             },
@@ -163,6 +162,8 @@ impl Txn {
             }
         }
         self.state.workflow_task = None;
+        // The worker may have lost the workflow: the next attempt carries the full history.
+        self.set_sticky(None);
         let attempt = if self.flush_buffered() > 0 {
             1
         } else {
@@ -206,14 +207,6 @@ enum WorkflowTaskEnding {
     TimedOut,
 }
 
-fn normal_queue(name: &str) -> TaskQueue {
-    TaskQueue {
-        name: name.to_owned(),
-        kind: 1,
-        ..Default::default()
-    }
-}
-
 impl History {
     /// Long-polls a workflow task queue; an empty response means the deadline passed.
     pub async fn poll_workflow_task(
@@ -251,7 +244,7 @@ impl History {
             &task.workflow_id,
             &task.run_id,
         );
-        let (response, next_event_id, transient) = self
+        let (response, events) = self
             .update(&key, |txn| {
                 let scheduled = txn.state.workflow_task.as_ref();
                 if !scheduled.is_some_and(|w| w.task_id == task.task_id && !w.is_started()) {
@@ -259,15 +252,18 @@ impl History {
                 }
                 let wft = txn.start_workflow_task(identity, request_id);
                 let response = workflow_task_response(txn, &wft, &self.inner.updates);
-                Ok((
-                    response,
-                    txn.state.next_event_id,
-                    txn.transient_events(&wft),
-                ))
+                // A sticky worker has the workflow cached: it needs only what is new.
+                let sticky = wft.task_queue != txn.info().task_queue;
+                let from = if sticky {
+                    response.previous_started_event_id + 1
+                } else {
+                    1
+                };
+                let events = (from, txn.state.next_event_id, txn.transient_events(&wft));
+                Ok((response, events))
             })
             .await?;
-        self.with_history(response, &key, next_event_id, transient)
-            .await
+        self.with_history(response, &key, events).await
     }
 
     /// Fills in the first page of the history the worker needs to run the task.
@@ -275,11 +271,10 @@ impl History {
         &self,
         mut response: PollWorkflowTaskQueueResponse,
         key: &chronicle_common::ExecutionKey,
-        next_event_id: i64,
-        transient: Vec<HistoryEvent>,
+        (from, to, transient): (i64, i64, Vec<HistoryEvent>),
     ) -> Result<PollWorkflowTaskQueueResponse> {
         let page = self
-            .history_page(key, 1, next_event_id, transient, usize::MAX)
+            .history_page(key, from, to, transient, usize::MAX)
             .await?;
         response.history = Some(chronicle_api::history::v1::History {
             events: page.events,
@@ -319,6 +314,7 @@ impl History {
         });
         txn.state.workflow_task = None;
         txn.state.last_completed_wft_started_event_id = wft.started_event_id;
+        txn.set_sticky(r.sticky_attributes);
         let outcome = match commands
             .apply(self, &mut txn, completed_event_id, &r.identity)
             .await
@@ -353,7 +349,7 @@ impl History {
         self.commit_all(txns).await?;
         let workflow_task = match inline {
             Some((task, next_event_id)) => Some(
-                self.with_history(task, &key, next_event_id, Vec::new())
+                self.with_history(task, &key, (1, next_event_id, Vec::new()))
                     .await?,
             ),
             None => None,
@@ -473,7 +469,7 @@ fn workflow_task_response(
         previous_started_event_id: txn.state.last_completed_wft_started_event_id,
         started_event_id: wft.started_event_id,
         attempt: wft.attempt,
-        workflow_execution_task_queue: Some(normal_queue(&info.task_queue)),
+        workflow_execution_task_queue: Some(txn.task_queue_named(&info.task_queue)),
         scheduled_time: wft.scheduled_time,
         started_time: wft.started_time,
         messages: request_messages(updates.undecided(&txn.key), wft.started_event_id),

@@ -13,6 +13,7 @@ use chronicle_persistence::{Result, Store};
 use queue::TaskQueue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Names one task queue of one namespace and kind.
@@ -120,6 +121,22 @@ impl Matching {
             .expect("matching lock")
             .get(key)
             .map(TaskQueue::recent_pollers)
+            .unwrap_or_default()
+    }
+
+    /// Whether a poller waits on the queue now or polled it within `window`: a sticky
+    /// queue nobody polls is not worth waiting for.
+    pub fn has_poller(&self, key: &QueueKey, window: Duration) -> bool {
+        let queues = self.queues.lock().expect("matching lock");
+        queues.get(key).is_some_and(|q| q.has_poller(window))
+    }
+
+    /// Forgets the queue (its worker is gone) and returns the tasks that waited on it.
+    pub fn drain(&self, key: &QueueKey) -> Vec<DispatchTask> {
+        let mut queues = self.queues.lock().expect("matching lock");
+        queues
+            .remove(key)
+            .map(TaskQueue::into_tasks)
             .unwrap_or_default()
     }
 

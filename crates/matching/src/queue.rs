@@ -83,6 +83,19 @@ impl TaskQueue {
         self.tasks.pop_front()
     }
 
+    pub(crate) fn into_tasks(self) -> Vec<DispatchTask> {
+        self.tasks.into()
+    }
+
+    pub(crate) fn has_poller(&self, window: Duration) -> bool {
+        let now = SystemTime::now();
+        self.waiters.iter().any(|w| !w.sender.is_closed())
+            || self
+                .pollers
+                .values()
+                .any(|seen| now.duration_since(*seen).map_or(true, |age| age < window))
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.tasks.len()
     }

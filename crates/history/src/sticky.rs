@@ -1,0 +1,180 @@
+//! Sticky execution: the worker that ran a workflow's last task keeps the workflow cached, so
+//! the next task goes to that worker's own queue and carries only the events it has not seen.
+//! If the worker does not pick the task up within the sticky schedule-to-start timeout, or
+//! says it is shutting down, the task goes back to the normal queue with the full history.
+
+use crate::timers::{TimerKind, TimerTask};
+use crate::txn::Txn;
+use crate::{History, HistoryError, NamespaceRef, Result};
+use chronicle_api::common::v1::WorkflowExecution;
+use chronicle_api::enums::v1::{TaskQueueKind, TimeoutType};
+use chronicle_api::history::v1::WorkflowTaskTimedOutEventAttributes;
+use chronicle_api::taskqueue::v1::{StickyExecutionAttributes, TaskQueue};
+use chronicle_common::{QueueKind, time};
+use chronicle_matching::QueueKey;
+use std::time::Duration;
+
+/// Used when the worker names no sticky schedule-to-start timeout.
+const DEFAULT_STICKY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A sticky queue nobody polled for this long has lost its worker (as in Temporal).
+const STICKY_POLLER_WINDOW: Duration = Duration::from_secs(10);
+
+impl Txn {
+    /// Where the next workflow task goes: the sticky queue if the last worker kept the
+    /// workflow and still polls, else the normal queue.
+    pub fn next_workflow_task_queue(&self) -> TaskQueue {
+        let info = self.info();
+        let sticky = QueueKey {
+            namespace_id: info.namespace_id.clone(),
+            name: info.sticky_task_queue.clone(),
+            kind: QueueKind::Workflow,
+        };
+        if info.sticky_task_queue.is_empty()
+            || !self.matching.has_poller(&sticky, STICKY_POLLER_WINDOW)
+        {
+            TaskQueue {
+                name: info.task_queue.clone(),
+                kind: TaskQueueKind::Normal as i32,
+                ..Default::default()
+            }
+        } else {
+            TaskQueue {
+                name: info.sticky_task_queue.clone(),
+                kind: TaskQueueKind::Sticky as i32,
+                normal_name: info.task_queue.clone(),
+            }
+        }
+    }
+
+    /// The task queue as an event records it, for a task dispatched to `name`.
+    pub fn task_queue_named(&self, name: &str) -> TaskQueue {
+        let info = self.info();
+        if name == info.task_queue {
+            TaskQueue {
+                name: name.to_owned(),
+                kind: TaskQueueKind::Normal as i32,
+                ..Default::default()
+            }
+        } else {
+            TaskQueue {
+                name: name.to_owned(),
+                kind: TaskQueueKind::Sticky as i32,
+                normal_name: info.task_queue.clone(),
+            }
+        }
+    }
+
+    /// A task put on a sticky queue falls back to the normal queue if nobody takes it in time.
+    pub fn arm_sticky_timeout(&mut self, queue: &TaskQueue, scheduled_event_id: i64, attempt: i32) {
+        if queue.kind != TaskQueueKind::Sticky as i32 {
+            return;
+        }
+        let info = self.info();
+        let wait = time::stored_duration(info.sticky_schedule_to_start_timeout.as_ref())
+            .unwrap_or(DEFAULT_STICKY_TIMEOUT);
+        self.add_timer(
+            wait,
+            TimerKind::StickyScheduleToStart,
+            scheduled_event_id,
+            attempt,
+            0,
+        );
+    }
+
+    /// Remembers (or forgets) the worker that keeps the workflow cached.
+    pub fn set_sticky(&mut self, sticky: Option<StickyExecutionAttributes>) {
+        let queue = sticky
+            .as_ref()
+            .and_then(|s| s.worker_task_queue.as_ref())
+            .map(|q| q.name.clone());
+        let info = self.state.info_mut();
+        info.sticky_task_queue = queue.unwrap_or_default();
+        info.sticky_schedule_to_start_timeout = sticky.and_then(|s| s.schedule_to_start_timeout);
+    }
+
+    /// Sends the scheduled, unstarted workflow task to the normal queue.
+    fn unstick(&mut self, timed_out: bool) {
+        self.set_sticky(None);
+        let Some(wft) = self.state.workflow_task.take() else {
+            return;
+        };
+        self.finish_dispatch(wft.task_id);
+        if timed_out && !wft.is_transient() {
+            self.append(WorkflowTaskTimedOutEventAttributes {
+                scheduled_event_id: wft.scheduled_event_id,
+                started_event_id: 0,
+                timeout_type: TimeoutType::ScheduleToStart as i32,
+            });
+        }
+        self.schedule_workflow_task(if wft.is_transient() { wft.attempt } else { 1 });
+    }
+}
+
+impl History {
+    pub(crate) async fn fire_sticky_timeout(&self, task: &TimerTask) -> Result<()> {
+        self.update(&task.key(), |txn| {
+            let normal = txn.info().task_queue.clone();
+            let waiting = txn.state.workflow_task.as_ref().is_some_and(|w| {
+                !w.is_started()
+                    && w.scheduled_event_id == task.event_id
+                    && w.attempt == task.attempt
+                    && w.task_queue != normal
+            });
+            if !waiting {
+                return Err(HistoryError::StaleTask);
+            }
+            txn.unstick(true);
+            Ok(())
+        })
+        .await
+    }
+
+    /// ResetStickyTaskQueue: the next task goes to the normal queue with the full history.
+    pub async fn reset_sticky(
+        &self,
+        namespace_id: &str,
+        execution: WorkflowExecution,
+    ) -> Result<()> {
+        self.update_named(namespace_id, &execution, |txn| {
+            txn.set_sticky(None);
+            Ok(())
+        })
+        .await
+    }
+
+    /// A worker shut down: tasks waiting on its sticky queue go to their normal queues now
+    /// rather than when their sticky timeouts fire.
+    pub async fn release_sticky_queue(
+        &self,
+        namespace: &NamespaceRef,
+        sticky_queue: &str,
+    ) -> Result<()> {
+        let key = QueueKey {
+            namespace_id: namespace.id.clone(),
+            name: sticky_queue.to_owned(),
+            kind: QueueKind::Workflow,
+        };
+        for task in self.inner.matching.drain(&key) {
+            let moved = self
+                .update(&task.execution_key(), |txn| {
+                    let waiting = txn
+                        .state
+                        .workflow_task
+                        .as_ref()
+                        .is_some_and(|w| w.task_id == task.task_id && !w.is_started());
+                    if !waiting {
+                        return Err(HistoryError::StaleTask);
+                    }
+                    txn.unstick(false);
+                    Ok(())
+                })
+                .await;
+            match moved {
+                Ok(()) => {}
+                Err(e) if e.is_stale() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
