@@ -229,6 +229,16 @@ impl Handler {
         Ok(ExecuteMultiOperationResponse { responses })
     }
 
+    pub async fn reset(
+        &self,
+        r: ResetWorkflowExecutionRequest,
+    ) -> Result<ResetWorkflowExecutionResponse> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.workflow_execution.as_ref())?;
+        validate::optional_id(&r.request_id, "RequestId")?;
+        Ok(self.history.reset(&namespace.id, r).await?)
+    }
+
     pub async fn history(
         &self,
         metadata: &tonic::metadata::MetadataMap,

@@ -329,6 +329,13 @@ impl WorkflowService for Handler {
         reply(self.multi_operation(&metadata, r).await)
     }
 
+    async fn reset_workflow_execution(
+        &self,
+        request: Request<ResetWorkflowExecutionRequest>,
+    ) -> Reply<ResetWorkflowExecutionResponse> {
+        reply(self.reset(request.into_inner()).await)
+    }
+
     async fn describe_task_queue(
         &self,
         request: Request<DescribeTaskQueueRequest>,

@@ -17,6 +17,8 @@ mod locks;
 mod poll;
 mod queries;
 mod read;
+mod rebuild;
+mod reset;
 mod retry;
 mod shard;
 mod start;

@@ -100,6 +100,11 @@ impl Txn {
         id
     }
 
+    /// Writes events another run already numbered (reset copies a history prefix).
+    pub fn copy_events(&mut self, events: Vec<HistoryEvent>) {
+        self.events.extend(events);
+    }
+
     /// Appends an event caused from outside the workflow (signal, activity result, timer).
     pub fn append_external(&mut self, attributes: impl Into<Attributes>) {
         self.append_external_all([attributes.into()]);
