@@ -10,12 +10,15 @@ Fixtures:
                 unique task queues and workflow ids.
   fresh_server  function-scoped private server for tests that kill/restart it.
   client        a `temporalio.client.Client` connected to `server`.
+  sa_server     session-scoped server started with extra start-dev flags: one
+                `--search-attribute NAME=TYPE` per entry of
+                helpers.CUSTOM_SEARCH_ATTRIBUTES (both targets accept the flag).
+  sa_client     a `temporalio.client.Client` connected to `sa_server`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
 import shutil
 import signal
@@ -23,10 +26,14 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+
+from cli import cli_path
+from helpers import CUSTOM_SEARCH_ATTRIBUTES, run_sync
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "default"
@@ -50,10 +57,7 @@ def _free_port() -> int:
 
 
 def _temporal_cli() -> str:
-    venv_cli = REPO_ROOT / ".venv" / "bin" / "temporal"
-    if venv_cli.exists():
-        return str(venv_cli)
-    found = shutil.which("temporal")
+    found = cli_path()
     if not found:
         pytest.fail("reference target needs the `temporal` CLI: run scripts/e2e-setup.sh")
     return found
@@ -71,11 +75,16 @@ def _chronicle_bin() -> str:
 
 
 class ServerHandle:
-    """A server process on free loopback ports with its own temp dir and db."""
+    """A server process on free loopback ports with its own temp dir and db.
 
-    def __init__(self, target: str, tmp_dir: Path) -> None:
+    `extra_args` are appended to the `server start-dev` command line for either
+    target (e.g. `--search-attribute NAME=TYPE`).
+    """
+
+    def __init__(self, target: str, tmp_dir: Path, extra_args: Sequence[str] = ()) -> None:
         self.target = target
         self.tmp_dir = tmp_dir
+        self.extra_args = list(extra_args)
         self.namespace = NAMESPACE
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -91,9 +100,16 @@ class ServerHandle:
             return [
                 _temporal_cli(), "server", "start-dev", *common, "--headless",
                 "--http-port", str(http_port), "--metrics-port", str(metrics_port),
-                "--log-level", "warn",
+                "--log-level", "warn", *self.extra_args,
             ]
-        return [_chronicle_bin(), "server", "start-dev", *common, "--log-level", "info"]
+        return [
+            _chronicle_bin(), "server", "start-dev", *common, "--log-level", "info",
+            *self.extra_args,
+        ]
+
+    @property
+    def is_reference(self) -> bool:
+        return self.target == "reference"
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -119,7 +135,7 @@ class ServerHandle:
                     f"before becoming ready.\n{self.log_tail()}"
                 )
             try:
-                _run_in_thread(self._probe())
+                run_sync(self._probe())
                 return
             except Exception as e:  # noqa: BLE001 - keep retrying until deadline
                 last_error = e
@@ -173,16 +189,9 @@ class ServerHandle:
         return f"--- last {lines} lines of {self.log_path} ---\n" + "\n".join(text[-lines:])
 
 
-def _run_in_thread(coro) -> None:
-    """Run a coroutine to completion on a private loop in another thread, so
-    this also works when called from inside a running event loop (a test)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, coro).result()
-
-
-def _start_server(prefix: str) -> ServerHandle:
+def _start_server(prefix: str, extra_args: Sequence[str] = ()) -> ServerHandle:
     tmp = Path(tempfile.mkdtemp(prefix=f"chronicle-e2e-{prefix}-"))
-    handle = ServerHandle(_target(), tmp)
+    handle = ServerHandle(_target(), tmp, extra_args)
     handle.start()
     return handle
 
@@ -212,6 +221,23 @@ def fresh_server(request: pytest.FixtureRequest):
 @pytest.fixture
 async def client(server: ServerHandle) -> Client:
     return await server.client()
+
+
+@pytest.fixture(scope="session")
+def sa_server(request: pytest.FixtureRequest):
+    """Shared server with the custom search attributes of
+    helpers.CUSTOM_SEARCH_ATTRIBUTES registered through start-dev flags."""
+    args: list[str] = []
+    for name, kind in CUSTOM_SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={kind}"]
+    handle = _start_server("sa", args)
+    yield handle
+    _dispose(handle, keep_dir=request.session.testsfailed > 0)
+
+
+@pytest.fixture
+async def sa_client(sa_server: ServerHandle) -> Client:
+    return await sa_server.client()
 
 
 @pytest.hookimpl(wrapper=True)

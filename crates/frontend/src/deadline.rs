@@ -25,7 +25,8 @@ pub fn long_poll_deadline(metadata: &tonic::metadata::MetadataMap, cap: Duration
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)
-        .map(|t| t.saturating_sub(LONG_POLL_MARGIN));
+        // Short deadlines keep a proportional margin, so the call still waits most of it.
+        .map(|t| t.saturating_sub(LONG_POLL_MARGIN.min(t / 5)));
     Instant::now() + client.map_or(cap, |t| t.min(cap))
 }
 
@@ -57,6 +58,11 @@ mod tests {
         assert_eq!(
             long_poll_deadline(&metadata, cap) - now,
             Duration::from_secs(9)
+        );
+        metadata.insert("grpc-timeout", "1S".parse().unwrap());
+        assert_eq!(
+            long_poll_deadline(&metadata, cap) - now,
+            Duration::from_millis(800)
         );
         metadata.insert("grpc-timeout", "70S".parse().unwrap());
         assert_eq!(long_poll_deadline(&metadata, cap) - now, cap);

@@ -18,12 +18,43 @@ pub enum FrontendError {
     NamespaceAlreadyExists,
     #[error(transparent)]
     History(#[from] HistoryError),
+    /// Update-with-start failed at its start; the update was not attempted.
+    #[error("MultiOperation could not be executed.")]
+    StartOfMultiOperation(Box<Status>),
 }
 
 impl From<PersistenceError> for FrontendError {
     fn from(e: PersistenceError) -> Self {
         Self::History(e.into())
     }
+}
+
+/// Temporal's shape for a failed update-with-start: one status per operation, the ones not
+/// attempted marked aborted.
+fn multi_operation_failure(message: String, start: Status) -> Status {
+    use chronicle_api::errordetails::v1::multi_operation_execution_failure::OperationStatus;
+    use chronicle_api::google::rpc::Status as RpcStatus;
+    use prost::Message;
+    let start_details = RpcStatus::decode(start.details())
+        .map(|s| s.details)
+        .unwrap_or_default();
+    let aborted = chronicle_api::failure::v1::MultiOperationExecutionAborted {};
+    let statuses = vec![
+        OperationStatus { code: start.code() as i32, message: start.message().to_owned(), details: start_details },
+        OperationStatus {
+            code: Code::Aborted as i32,
+            message: "Operation was aborted.".into(),
+            details: vec![chronicle_api::wkt::Any {
+                type_url: format!("type.googleapis.com/{}", <chronicle_api::failure::v1::MultiOperationExecutionAborted as prost::Name>::full_name()),
+                value: aborted.encode_to_vec(),
+            }],
+        },
+    ];
+    with_details(
+        Code::Aborted,
+        message,
+        &details::MultiOperationExecutionFailure { statuses },
+    )
 }
 
 pub fn invalid(message: impl Into<String>) -> FrontendError {
@@ -46,6 +77,7 @@ impl From<FrontendError> for Status {
                 &details::NamespaceAlreadyExistsFailure {},
             ),
             FrontendError::History(e) => e.into(),
+            FrontendError::StartOfMultiOperation(start) => multi_operation_failure(message, *start),
         }
     }
 }

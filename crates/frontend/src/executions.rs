@@ -33,6 +33,19 @@ fn start_fields(
     validate::optional_id(request_id, "RequestId")
 }
 
+fn validate_start(r: &mut StartWorkflowExecutionRequest) -> Result<()> {
+    start_fields(
+        &r.workflow_id,
+        r.workflow_type.as_ref(),
+        r.task_queue.as_ref(),
+        r.input.as_ref(),
+        &r.identity,
+        &r.request_id,
+    )?;
+    or_new_request_id(&mut r.request_id);
+    Ok(())
+}
+
 fn or_new_request_id(request_id: &mut String) {
     if request_id.is_empty() {
         *request_id = uuid::Uuid::new_v4().to_string();
@@ -63,15 +76,7 @@ impl Handler {
         mut r: StartWorkflowExecutionRequest,
     ) -> Result<StartWorkflowExecutionResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
-        start_fields(
-            &r.workflow_id,
-            r.workflow_type.as_ref(),
-            r.task_queue.as_ref(),
-            r.input.as_ref(),
-            &r.identity,
-            &r.request_id,
-        )?;
-        or_new_request_id(&mut r.request_id);
+        validate_start(&mut r)?;
         Ok(self.history.start_workflow(&namespace, r).await?)
     }
 
@@ -213,11 +218,14 @@ impl Handler {
             ));
         }
         validate_update_request(update.request.as_ref())?;
-        let started = self.start(start).await?;
-        if let Some(execution) = update.workflow_execution.as_mut() {
-            execution.run_id.clone_from(&started.run_id);
-        }
-        let updated = self.update(metadata, update).await?;
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate_start(&mut start)?;
+        let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
+        let (started, updated) = self
+            .history
+            .update_with_start(&namespace, start, update, deadline)
+            .await
+            .map_err(|e| crate::error::FrontendError::StartOfMultiOperation(Box::new(e.into())))?;
         let responses = vec![
             Answer {
                 response: Some(A::StartWorkflow(started)),

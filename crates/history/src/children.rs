@@ -461,7 +461,11 @@ impl History {
             if terminate {
                 txn.terminate("by parent close policy", None, "history-service");
             } else {
-                txn.request_cancellation("by parent close policy", "history-service", None);
+                txn.request_cancellation(
+                    "by parent close policy",
+                    "history-service",
+                    Some((task.event_id, parent_key.execution())),
+                );
             }
             Ok(())
         })

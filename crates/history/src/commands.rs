@@ -256,7 +256,7 @@ fn upsert_memo(txn: &mut Txn, upsert: Option<Memo>, completed_event_id: i64) {
         .info_mut()
         .memo
         .get_or_insert_with(Default::default);
-    current.fields.extend(upsert.fields.clone());
+    crate::state::merge_memo(current, &upsert);
     txn.append(WorkflowPropertiesModifiedEventAttributes {
         workflow_task_completed_event_id: completed_event_id,
         upserted_memo: Some(upsert),

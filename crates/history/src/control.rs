@@ -1,7 +1,7 @@
 //! Requests from clients into a running workflow: signal, cancel request, terminate.
 
 use crate::txn::Txn;
-use crate::{History, Result};
+use crate::{History, HistoryError, Result};
 use chronicle_api::common::v1::{Payloads, WorkflowExecution};
 use chronicle_api::enums::v1::{WorkflowExecutionStatus, WorkflowTaskFailedCause};
 use chronicle_api::history::v1::{
@@ -46,14 +46,20 @@ impl History {
         r: RequestCancelWorkflowExecutionRequest,
     ) -> Result<()> {
         let execution = r.workflow_execution.unwrap_or_default();
-        self.update_named(namespace_id, &execution, |txn| {
-            // A repeated cancel request is accepted and changes nothing, as in Temporal.
-            if !txn.request_cancellation(&r.reason, &r.identity, None) {
-                txn.nothing_to_write();
-            }
-            Ok(())
-        })
-        .await
+        let cancelled = self
+            .update_named(namespace_id, &execution, |txn| {
+                // A repeated cancel request is accepted and changes nothing, as in Temporal.
+                if !txn.request_cancellation(&r.reason, &r.identity, None) {
+                    txn.nothing_to_write();
+                }
+                Ok(())
+            })
+            .await;
+        match cancelled {
+            // Cancelling a closed workflow succeeds and changes nothing, as in Temporal.
+            Err(HistoryError::WorkflowCompleted) => Ok(()),
+            other => other,
+        }
     }
 
     pub async fn terminate(

@@ -1,13 +1,15 @@
-//! Queries: a worker answers them from the workflow's state; nothing is recorded. A query
-//! becomes a query task on the workflow's task queue, handed to a poller with the full
-//! history, and the worker's answer completes the waiting QueryWorkflow call. Query tasks
-//! live in memory only: the client's deadline bounds them, and a restart forgets them.
+//! Queries: a worker answers them from the workflow's state; nothing is recorded. For an
+//! answer that reflects every event the server accepted before the query (a signal sent just
+//! before it, say), a query to a run with a workflow task pending rides along with that task
+//! and is answered in its completion. Otherwise the query becomes a query task on the
+//! workflow's task queue, handed to a poller with the full history. Queries live in memory
+//! only: the client's deadline bounds them, and a restart forgets them.
 
 use crate::state::MutableState;
 use crate::{History, HistoryError, Result};
 use chronicle_api::common::v1::{Payloads, WorkflowType};
 use chronicle_api::enums::v1::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
-use chronicle_api::query::v1::{QueryRejected, WorkflowQuery};
+use chronicle_api::query::v1::{QueryRejected, WorkflowQuery, WorkflowQueryResult};
 use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::workflowservice::{
     PollWorkflowTaskQueueResponse, QueryWorkflowRequest, QueryWorkflowResponse,
@@ -15,6 +17,7 @@ use chronicle_api::workflowservice::{
 };
 use chronicle_common::token::{TOKEN_VERSION, TaskToken};
 use chronicle_common::{DispatchTask, ExecutionKey, QueueKind};
+use chronicle_matching::Matching;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
@@ -26,8 +29,22 @@ enum Answer {
     Failed(String),
 }
 
+/// Where a query is on its way to a worker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Waiting for the run's next workflow task to start.
+    Buffered,
+    /// Sent with the workflow task (scheduled event id, attempt) now running.
+    WithTask(i64, i32),
+    /// A query task of its own on the task queue.
+    Dispatched,
+}
+
 struct PendingQuery {
+    run: ExecutionKey,
+    task_queue: String,
     query: WorkflowQuery,
+    route: Route,
     answer: oneshot::Sender<Answer>,
 }
 
@@ -35,9 +52,111 @@ struct PendingQuery {
 #[derive(Default)]
 pub(crate) struct Queries(Mutex<HashMap<String, PendingQuery>>);
 
+/// A run's workflow task as queries care about it.
+#[derive(Clone, Copy)]
+pub(crate) struct TaskState {
+    pub pending: bool,
+    /// (scheduled event id, attempt) of the task running on a worker, if one is.
+    pub running: Option<(i64, i32)>,
+}
+
+impl TaskState {
+    pub fn of(state: &MutableState) -> Self {
+        let wft = state.workflow_task.as_ref();
+        Self {
+            pending: wft.is_some(),
+            running: wft
+                .filter(|w| w.is_started())
+                .map(|w| (w.scheduled_event_id, w.attempt)),
+        }
+    }
+}
+
+fn query_task(id: &str, pending: &PendingQuery) -> DispatchTask {
+    DispatchTask {
+        namespace_id: pending.run.namespace_id.clone(),
+        workflow_id: pending.run.workflow_id.clone(),
+        run_id: pending.run.run_id.clone(),
+        task_queue: pending.task_queue.clone(),
+        kind: QueueKind::Workflow as i32,
+        query_id: id.to_owned(),
+        ..Default::default()
+    }
+}
+
 impl Queries {
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingQuery>> {
         self.0.lock().expect("query registry")
+    }
+
+    /// Hands the run's buffered queries to the workflow task that is starting.
+    pub fn take_buffered(
+        &self,
+        run: &ExecutionKey,
+        task: (i64, i32),
+    ) -> HashMap<String, WorkflowQuery> {
+        let mut pending = self.pending();
+        let mut taken = HashMap::new();
+        for (id, query) in pending
+            .iter_mut()
+            .filter(|(_, q)| q.run == *run && q.route == Route::Buffered)
+        {
+            query.route = Route::WithTask(task.0, task.1);
+            taken.insert(id.clone(), query.query.clone());
+        }
+        taken
+    }
+
+    /// After a change to the run: queries whose workflow task ended unanswered, or that wait
+    /// for a task that will not come, go to the next task or become query tasks.
+    pub fn settle(&self, run: &ExecutionKey, task: TaskState, matching: &Matching) {
+        let mut pending = self.pending();
+        for (id, query) in pending.iter_mut().filter(|(_, q)| q.run == *run) {
+            let waiting = match query.route {
+                Route::Dispatched => false,
+                Route::WithTask(scheduled, attempt) => task.running != Some((scheduled, attempt)),
+                Route::Buffered => true,
+            };
+            if !waiting {
+                continue;
+            }
+            if task.pending {
+                query.route = Route::Buffered;
+            } else {
+                query.route = Route::Dispatched;
+                matching.add(query_task(id, query));
+            }
+        }
+    }
+
+    /// Answers given in a completed workflow task.
+    pub fn answer_all(&self, results: HashMap<String, WorkflowQueryResult>) {
+        let mut pending = self.pending();
+        for (id, result) in results {
+            if let Some(query) = pending.remove(&id) {
+                let answer = answer(
+                    result.result_type,
+                    result.answer,
+                    result.failure.map(|f| f.message),
+                    result.error_message,
+                );
+                // The caller may have given up meanwhile; then nobody needs the answer.
+                let _ = query.answer.send(answer);
+            }
+        }
+    }
+}
+
+fn answer(
+    result_type: i32,
+    result: Option<Payloads>,
+    failure: Option<String>,
+    error_message: String,
+) -> Answer {
+    if result_type == QueryResultType::Answered as i32 {
+        Answer::Result(result)
+    } else {
+        Answer::Failed(failure.filter(|m| !m.is_empty()).unwrap_or(error_message))
     }
 }
 
@@ -74,37 +193,43 @@ impl History {
         deadline: Instant,
     ) -> Result<QueryWorkflowResponse> {
         let execution = r.execution.unwrap_or_default();
-        let key = self
-            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
-            .await?;
-        let (state, _) = self.snapshot(&key).await?;
-        if let Some(status) = rejected(&state, r.query_reject_condition) {
-            let query_rejected = Some(QueryRejected { status });
-            return Ok(QueryWorkflowResponse {
-                query_rejected,
-                ..Default::default()
-            });
-        }
         let id = uuid::Uuid::new_v4().to_string();
         let (answer, answered) = oneshot::channel();
-        let query = r.query.unwrap_or_default();
-        self.inner
-            .queries
-            .pending()
-            .insert(id.clone(), PendingQuery { query, answer });
+        {
+            // Under the workflow's lock no task starts or ends while the query is routed.
+            let _lock = self
+                .inner
+                .locks
+                .lock(namespace_id, &execution.workflow_id)
+                .await;
+            let key = self
+                .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+                .await?;
+            let (state, _) = self.snapshot(&key).await?;
+            if let Some(status) = rejected(&state, r.query_reject_condition) {
+                let query_rejected = Some(QueryRejected { status });
+                return Ok(QueryWorkflowResponse {
+                    query_rejected,
+                    ..Default::default()
+                });
+            }
+            let query = PendingQuery {
+                run: key,
+                task_queue: state.info().task_queue.clone(),
+                query: r.query.unwrap_or_default(),
+                route: Route::Buffered,
+                answer,
+            };
+            let run = query.run.clone();
+            self.inner.queries.pending().insert(id.clone(), query);
+            self.inner
+                .queries
+                .settle(&run, TaskState::of(&state), &self.inner.matching);
+        }
         let _registration = Registration {
             queries: &self.inner.queries,
-            id: id.clone(),
+            id,
         };
-        self.inner.matching.add(DispatchTask {
-            namespace_id: key.namespace_id.clone(),
-            workflow_id: key.workflow_id.clone(),
-            run_id: key.run_id.clone(),
-            task_queue: state.info().task_queue.clone(),
-            kind: QueueKind::Workflow as i32,
-            query_id: id,
-            ..Default::default()
-        });
         match tokio::time::timeout_at(deadline, answered).await {
             Ok(Ok(Answer::Result(query_result))) => Ok(QueryWorkflowResponse {
                 query_result,
@@ -127,7 +252,7 @@ impl History {
             .get(&task.query_id)
             .map(|p| p.query.clone());
         let query = query.ok_or(HistoryError::StaleTask)?;
-        let key = ExecutionKey::new(&task.namespace_id, &task.workflow_id, &task.run_id);
+        let key = task.execution_key();
         let (state, _) = self.snapshot(&key).await?;
         let token = TaskToken {
             namespace_id: key.namespace_id.clone(),
@@ -166,18 +291,14 @@ impl History {
         let pending = self.inner.queries.pending().remove(&token.query_id);
         let pending =
             pending.ok_or_else(|| HistoryError::TaskNotFound("Query task not found.".into()))?;
-        let answer = if r.completed_type == QueryResultType::Answered as i32 {
-            Answer::Result(r.query_result)
-        } else {
-            let message = r
-                .failure
-                .map(|f| f.message)
-                .filter(|m| !m.is_empty())
-                .unwrap_or(r.error_message);
-            Answer::Failed(message)
-        };
+        let failure = r.failure.map(|f| f.message);
         // The caller may have given up meanwhile; then nobody needs the answer.
-        let _ = pending.answer.send(answer);
+        let _ = pending.answer.send(answer(
+            r.completed_type,
+            r.query_result,
+            failure,
+            r.error_message,
+        ));
         Ok(())
     }
 }

@@ -344,6 +344,17 @@ fn describe_response(
         state_transition_count: version,
         history_size_bytes: state.history_size_bytes,
         execution_duration,
+        parent_namespace_id: info
+            .parent
+            .as_ref()
+            .map(|p| p.namespace_id.clone())
+            .unwrap_or_default(),
+        parent_execution: info.parent.as_ref().map(|p| {
+            chronicle_api::common::v1::WorkflowExecution {
+                workflow_id: p.workflow_id.clone(),
+                run_id: p.run_id.clone(),
+            }
+        }),
         root_execution: Some(key.execution()),
         first_run_id: info.first_execution_run_id.clone(),
         ..Default::default()

@@ -211,12 +211,8 @@ fn apply(state: &mut MutableState, event: &HistoryEvent, attributes: &A) {
         }
         A::WorkflowPropertiesModifiedEventAttributes(a) => {
             let upsert = a.upserted_memo.clone().unwrap_or_default();
-            state
-                .info_mut()
-                .memo
-                .get_or_insert_with(Default::default)
-                .fields
-                .extend(upsert.fields);
+            let memo = state.info_mut().memo.get_or_insert_with(Default::default);
+            crate::state::merge_memo(memo, &upsert);
         }
         A::WorkflowExecutionUpdateAcceptedEventAttributes(a) => {
             state

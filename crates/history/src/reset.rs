@@ -146,7 +146,7 @@ impl History {
                     &current.run_id,
                 ))
                 .await?;
-            old.terminate(&r.reason, None, &r.identity);
+            old.terminate(&r.reason, None, "history-resetter");
             txns.push(old);
         }
         txns.push(txn);

@@ -4,15 +4,18 @@
 use crate::state::{ExecutionInfo, MutableState, ParentInfo};
 use crate::timers::TimerKind;
 use crate::txn::Txn;
+use crate::updates::Progress;
 use crate::{History, HistoryError, NamespaceRef, Result, cron, retry};
+use chronicle_api::common::v1::{Payload, Payloads};
 use chronicle_api::enums::v1::{
-    WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict,
-    WorkflowIdReusePolicy as Reuse,
+    ContinueAsNewInitiator, WorkflowExecutionStatus as Status,
+    WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
 };
 use chronicle_api::history::v1::{
     WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
 };
 use chronicle_api::taskqueue::v1::TaskQueue;
+use chronicle_api::update::v1::Request;
 use chronicle_api::workflowservice::{
     SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
     StartWorkflowExecutionResponse,
@@ -20,6 +23,7 @@ use chronicle_api::workflowservice::{
 use chronicle_common::{ExecutionKey, ids, limits, time};
 use chronicle_persistence::{CurrentRun, CurrentRunWrite};
 use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
 
 /// A run about to be created: its started event and how long before its first workflow task.
 pub(crate) struct NewRun {
@@ -147,12 +151,21 @@ impl NewRun {
             positive(&r.workflow_run_timeout, "WorkflowRunTimeout")?,
             positive(&r.workflow_task_timeout, "WorkflowTaskTimeout")?,
         );
+        #[allow(deprecated)]
+        if r.workflow_id_reuse_policy == Reuse::TerminateIfRunning as i32
+            && r.workflow_id_conflict_policy != Conflict::Unspecified as i32
+        {
+            return Err(HistoryError::InvalidArgument(
+                "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy.".into(),
+            ));
+        }
         let mut backoff = positive(&r.workflow_start_delay, "WorkflowStartDelay")?;
         if let Some(policy) = &r.retry_policy {
             retry::validate(policy).map_err(HistoryError::InvalidArgument)?;
         }
         let now = time::now();
-        if !r.cron_schedule.is_empty() {
+        let cron = !r.cron_schedule.is_empty();
+        if cron {
             // A cron workflow's first run waits for the first scheduled time.
             let schedule =
                 cron::Schedule::parse(&r.cron_schedule).map_err(HistoryError::InvalidArgument)?;
@@ -179,6 +192,12 @@ impl NewRun {
             workflow_id: r.workflow_id.clone(),
             continued_failure: r.continued_failure,
             last_completion_result: r.last_completion_result,
+            // A cron workflow's runs, the first included, are started by its schedule.
+            initiator: if cron {
+                ContinueAsNewInitiator::CronSchedule as i32
+            } else {
+                0
+            },
             ..Default::default()
         };
         Ok(Self {
@@ -377,6 +396,25 @@ impl History {
         conflict: i32,
         signal: Option<WorkflowExecutionSignaledEventAttributes>,
     ) -> Result<StartWorkflowExecutionResponse> {
+        let (started, _) = self
+            .start_run_with(new_run, reuse, conflict, signal, None)
+            .await?;
+        Ok(started)
+    }
+
+    /// `start_run`, plus an update admitted to the run it creates before its first workflow
+    /// task can start (update-with-start); None when an existing run is used instead.
+    pub(crate) async fn start_run_with(
+        &self,
+        new_run: NewRun,
+        reuse: i32,
+        conflict: i32,
+        signal: Option<WorkflowExecutionSignaledEventAttributes>,
+        update: Option<Request>,
+    ) -> Result<(
+        StartWorkflowExecutionResponse,
+        Option<watch::Receiver<Progress>>,
+    )> {
         let ns_id = new_run.namespace.id.clone();
         let workflow_id = new_run.workflow_id.clone();
         let _lock = self.inner.locks.lock(&ns_id, &workflow_id).await;
@@ -398,26 +436,41 @@ impl History {
                 {
                     self.commit(txn).await?;
                 }
-                return Ok(response(run_id, first, started));
+                return Ok((response(run_id, first, started), None));
             }
             Decision::Create { previous } => (Vec::new(), previous),
             Decision::TerminateAndCreate { previous } => {
                 let key = ExecutionKey::new(&ns_id, &workflow_id, &previous);
-                let mut old = self.load_running(&key).await?;
-                old.terminate(
-                    "TerminateIfRunning WorkflowIdReusePolicy",
-                    None,
-                    "history-service",
-                );
-                (vec![old], Some(previous))
+                (vec![self.load_running(&key).await?], Some(previous))
             }
         };
         let txn = NewRun { signal, ..new_run }.into_txn(self, previous);
         let run_id = txn.key.run_id.clone();
+        if let Some(old) = txns.first_mut() {
+            // As in Temporal: the replaced run names its replacement in the details.
+            let details = json_string_payload(&run_id);
+            old.terminate(
+                "TerminateIfRunning WorkflowIdReusePolicy",
+                Some(details),
+                "history-service",
+            );
+        }
         let first = txn.info().first_execution_run_id.clone();
+        let admitted = update.map(|u| self.inner.updates.admit(&txn.key, u).0);
         txns.push(txn);
         self.commit_all(txns).await?;
-        Ok(response(run_id, first, true))
+        Ok((response(run_id, first, true), admitted))
+    }
+}
+
+fn json_string_payload(value: &str) -> Payloads {
+    let payload = Payload {
+        metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
+        data: format!("{value:?}").into_bytes(),
+        ..Default::default()
+    };
+    Payloads {
+        payloads: vec![payload],
     }
 }
 

@@ -299,3 +299,18 @@ impl MutableState {
             .find(|a| a.activity_id == activity_id)
     }
 }
+
+/// Applies a memo upsert: a null payload (the SDKs' encoding of "no value") deletes its key.
+pub fn merge_memo(memo: &mut common::Memo, upsert: &common::Memo) {
+    for (key, value) in &upsert.fields {
+        let null = value
+            .metadata
+            .get("encoding")
+            .is_some_and(|e| e.as_slice() == b"binary/null");
+        if null {
+            memo.fields.remove(key);
+        } else {
+            memo.fields.insert(key.clone(), value.clone());
+        }
+    }
+}

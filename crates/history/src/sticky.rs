@@ -20,18 +20,11 @@ const DEFAULT_STICKY_TIMEOUT: Duration = Duration::from_secs(5);
 const STICKY_POLLER_WINDOW: Duration = Duration::from_secs(10);
 
 impl Txn {
-    /// Where the next workflow task goes: the sticky queue if the last worker kept the
-    /// workflow and still polls, else the normal queue.
+    /// The queue the next workflow task is scheduled on, as its event records it: the
+    /// sticky queue if the last worker kept the workflow, else the normal queue.
     pub fn next_workflow_task_queue(&self) -> TaskQueue {
         let info = self.info();
-        let sticky = QueueKey {
-            namespace_id: info.namespace_id.clone(),
-            name: info.sticky_task_queue.clone(),
-            kind: QueueKind::Workflow,
-        };
-        if info.sticky_task_queue.is_empty()
-            || !self.matching.has_poller(&sticky, STICKY_POLLER_WINDOW)
-        {
+        if info.sticky_task_queue.is_empty() {
             TaskQueue {
                 name: info.task_queue.clone(),
                 kind: TaskQueueKind::Normal as i32,
@@ -42,6 +35,28 @@ impl Txn {
                 name: info.sticky_task_queue.clone(),
                 kind: TaskQueueKind::Sticky as i32,
                 normal_name: info.task_queue.clone(),
+            }
+        }
+    }
+
+    /// Where a task scheduled on `queue` is dispatched: a sticky queue nobody polls is
+    /// passed over for the normal queue at once, as Temporal's matching does.
+    pub fn dispatch_queue(&self, queue: TaskQueue) -> TaskQueue {
+        if queue.kind != TaskQueueKind::Sticky as i32 {
+            return queue;
+        }
+        let key = QueueKey {
+            namespace_id: self.info().namespace_id.clone(),
+            name: queue.name.clone(),
+            kind: QueueKind::Workflow,
+        };
+        if self.matching.has_poller(&key, STICKY_POLLER_WINDOW) {
+            queue
+        } else {
+            TaskQueue {
+                name: queue.normal_name,
+                kind: TaskQueueKind::Normal as i32,
+                ..Default::default()
             }
         }
     }

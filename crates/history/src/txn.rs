@@ -187,9 +187,10 @@ impl Txn {
             .workflow_task_timeout
             .unwrap_or_else(|| time::duration(limits::DEFAULT_WORKFLOW_TASK_TIMEOUT));
         let queue = self.next_workflow_task_queue();
+        let target = self.dispatch_queue(queue.clone());
         let mut task = WorkflowTaskInfo {
             attempt,
-            task_queue: queue.name.clone(),
+            task_queue: target.name.clone(),
             scheduled_time: Some(time::timestamp(self.now)),
             timeout: Some(timeout),
             ..Default::default()
@@ -205,11 +206,11 @@ impl Txn {
         };
         task.task_id = self.dispatch(
             QueueKind::Workflow,
-            &queue.name,
+            &target.name,
             task.scheduled_event_id,
             attempt,
         );
-        self.arm_sticky_timeout(&queue, task.scheduled_event_id, attempt);
+        self.arm_sticky_timeout(&target, task.scheduled_event_id, attempt);
         self.state.workflow_task = Some(task);
     }
 
@@ -368,6 +369,7 @@ impl Txn {
             timers_added: !self.timers.is_empty(),
             progress,
             updates: self.update_effects,
+            task: crate::queries::TaskState::of(&self.state),
         };
         Ok((write, effects))
     }
@@ -381,6 +383,7 @@ struct Effects {
     timers_added: bool,
     progress: Progress,
     updates: Vec<crate::updates::UpdateEffect>,
+    task: crate::queries::TaskState,
 }
 
 impl History {
@@ -492,6 +495,9 @@ impl History {
             if effect.progress.closed {
                 self.inner.updates.fail_all(&effect.key);
             }
+            self.inner
+                .queries
+                .settle(&effect.key, effect.task, &self.inner.matching);
             self.inner.watch.publish(&effect.key, effect.progress);
         }
         Ok(())

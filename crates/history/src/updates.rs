@@ -3,8 +3,9 @@
 //! next workflow task. The worker's acceptance and response become history events (ordered
 //! by ProtocolMessage commands), which makes them durable; a rejection leaves no event.
 
+use crate::start::NewRun;
 use crate::txn::Txn;
-use crate::{History, HistoryError, Result};
+use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
 use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::history_event::Attributes as A;
@@ -18,7 +19,8 @@ use chronicle_api::update::v1::{
 use chronicle_api::wkt::Any;
 use chronicle_api::workflowservice::{
     PollWorkflowExecutionUpdateRequest, PollWorkflowExecutionUpdateResponse,
-    UpdateWorkflowExecutionRequest, UpdateWorkflowExecutionResponse,
+    StartWorkflowExecutionRequest, StartWorkflowExecutionResponse, UpdateWorkflowExecutionRequest,
+    UpdateWorkflowExecutionResponse,
 };
 use chronicle_common::ExecutionKey;
 use prost::{Message as _, Name};
@@ -66,7 +68,7 @@ impl Updates {
     }
 
     /// Admits the update unless it is known; returns its progress receiver either way.
-    fn admit(&self, key: &ExecutionKey, request: Request) -> (watch::Receiver<Progress>, bool) {
+    pub fn admit(&self, key: &ExecutionKey, request: Request) -> (watch::Receiver<Progress>, bool) {
         let mut runs = self.runs();
         let run = runs.entry(key.clone()).or_default();
         let id = update_id(&request);
@@ -313,6 +315,47 @@ impl History {
             })
             .await?;
         Ok(response(&key, id, wait(receiver, wanted, deadline).await))
+    }
+
+    /// Update-with-start: the update rides with the first workflow task of the run the start
+    /// creates, or goes to the run the start found.
+    pub async fn update_with_start(
+        &self,
+        namespace: &NamespaceRef,
+        start: StartWorkflowExecutionRequest,
+        mut update: UpdateWorkflowExecutionRequest,
+        deadline: Instant,
+    ) -> Result<(
+        StartWorkflowExecutionResponse,
+        UpdateWorkflowExecutionResponse,
+    )> {
+        let (reuse, conflict) = (
+            start.workflow_id_reuse_policy,
+            start.workflow_id_conflict_policy,
+        );
+        let new_run = NewRun::from_request(namespace, start)?;
+        let request = update.request.clone().unwrap_or_default();
+        let id = update_id(&request);
+        let wanted = Stage::try_from(update.wait_policy.map_or(0, |w| w.lifecycle_stage))
+            .unwrap_or(Stage::Admitted);
+        let (started, admitted) = self
+            .start_run_with(new_run, reuse, conflict, None, Some(request))
+            .await?;
+        let execution = update
+            .workflow_execution
+            .get_or_insert_with(Default::default);
+        execution.run_id.clone_from(&started.run_id);
+        let updated = match admitted {
+            Some(receiver) => {
+                let key = ExecutionKey::new(&namespace.id, &execution.workflow_id, &started.run_id);
+                response(&key, id, wait(receiver, wanted, deadline).await)
+            }
+            None => {
+                self.update_workflow(&namespace.id, update, deadline)
+                    .await?
+            }
+        };
+        Ok((started, updated))
     }
 
     pub async fn poll_update(

@@ -6,7 +6,7 @@ use crate::commands::Commands;
 use crate::state::WorkflowTaskInfo;
 use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
-use crate::updates::{Updates, request_messages};
+use crate::updates::request_messages;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::enums::v1::{TimeoutType, WorkflowTaskFailedCause};
 use chronicle_api::failure::v1::Failure;
@@ -251,7 +251,7 @@ impl History {
                     return Err(HistoryError::StaleTask);
                 }
                 let wft = txn.start_workflow_task(identity, request_id);
-                let response = workflow_task_response(txn, &wft, &self.inner.updates);
+                let response = workflow_task_response(txn, &wft, self);
                 // A sticky worker has the workflow cached: it needs only what is new.
                 let sticky = wft.task_queue != txn.info().task_queue;
                 let from = if sticky {
@@ -296,6 +296,7 @@ impl History {
             .await;
         let mut txn = self.load_running(&key).await?;
         let wft = txn.started_workflow_task(&token)?;
+        self.inner.queries.answer_all(r.query_results);
         let commands = Commands::new(r.commands, r.messages);
         if commands.closes_run() && !txn.state.buffered_events.is_empty() {
             // New events arrived while the worker decided to close: it must see them first.
@@ -339,7 +340,7 @@ impl History {
                 // Workflow task heartbeat: the worker gets the next task in this response.
                 let wft = txn.start_workflow_task(&r.identity, &uuid::Uuid::new_v4().to_string());
                 inline = Some((
-                    workflow_task_response(&txn, &wft, &self.inner.updates),
+                    workflow_task_response(&txn, &wft, self),
                     txn.state.next_event_id,
                 ));
             }
@@ -442,12 +443,17 @@ fn unhandled_command(identity: &str) -> WorkflowTaskEnding {
     }
 }
 
-/// Everything of the poll response but the history.
+/// Everything of the poll response but the history; the run's buffered queries and
+/// undecided updates ride along.
 fn workflow_task_response(
     txn: &Txn,
     wft: &WorkflowTaskInfo,
-    updates: &Updates,
+    history: &History,
 ) -> PollWorkflowTaskQueueResponse {
+    let inner = &history.inner;
+    let queries = inner
+        .queries
+        .take_buffered(&txn.key, (wft.scheduled_event_id, wft.attempt));
     let info = txn.info();
     let token = TaskToken {
         namespace_id: info.namespace_id.clone(),
@@ -472,7 +478,8 @@ fn workflow_task_response(
         workflow_execution_task_queue: Some(txn.task_queue_named(&info.task_queue)),
         scheduled_time: wft.scheduled_time,
         started_time: wft.started_time,
-        messages: request_messages(updates.undecided(&txn.key), wft.started_event_id),
+        messages: request_messages(inner.updates.undecided(&txn.key), wft.started_event_id),
+        queries,
         ..Default::default()
     }
 }
