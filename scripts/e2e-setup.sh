@@ -2,9 +2,13 @@
 # Idempotently create .venv with the pinned end-to-end test dependencies.
 # Reinstalls only when tests/e2e/requirements.txt changes (its hash is kept
 # in the venv). Needs python3 (>= 3.10) and PyPI.
+# Also installs the TypeScript smoke test's npm packages (scripts/ts-setup.sh,
+# likewise idempotent: `npm ci` only when tests/ts/package-lock.json changes).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/ts-setup.sh"
+
 VENV="$ROOT/.venv"
 REQ="$ROOT/tests/e2e/requirements.txt"
 STAMP="$VENV/.e2e-requirements.sha256"

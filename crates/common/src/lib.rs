@@ -2,6 +2,9 @@
 
 pub mod ids;
 pub mod limits;
+pub mod payload;
+pub mod query;
+pub mod search_attributes;
 pub mod status;
 pub mod task;
 pub mod time;

@@ -18,6 +18,8 @@ pub enum FrontendError {
     NamespaceAlreadyExists,
     #[error(transparent)]
     History(#[from] HistoryError),
+    #[error(transparent)]
+    Worker(#[from] chronicle_worker::WorkerError),
     /// Update-with-start failed at its start; the update was not attempted.
     #[error("MultiOperation could not be executed.")]
     StartOfMultiOperation(Box<Status>),
@@ -77,6 +79,7 @@ impl From<FrontendError> for Status {
                 &details::NamespaceAlreadyExistsFailure {},
             ),
             FrontendError::History(e) => e.into(),
+            FrontendError::Worker(e) => e.into(),
             FrontendError::StartOfMultiOperation(start) => multi_operation_failure(message, *start),
         }
     }

@@ -5,6 +5,7 @@ use chronicle_api::workflowservice::get_system_info_response::Capabilities;
 use chronicle_api::workflowservice::{GetClusterInfoResponse, GetSystemInfoResponse};
 use chronicle_history::History;
 use chronicle_matching::Matching;
+use chronicle_worker::Worker;
 
 /// The Temporal server version whose API Chronicle serves; SDKs and the CLI read it.
 pub const SERVER_VERSION: &str = "1.29.0";
@@ -22,6 +23,7 @@ pub struct Handler {
     pub namespaces: Namespaces,
     pub history: History,
     pub matching: Matching,
+    pub worker: Worker,
     pub facts: ClusterFacts,
 }
 

@@ -1,6 +1,7 @@
 //! The frontend: the gRPC gateway SDKs and the CLI talk to. It validates requests, resolves
 //! namespaces and routes to history (which owns executions) and matching (task queues).
 
+mod batch;
 mod deadline;
 mod error;
 mod executions;
@@ -9,8 +10,10 @@ mod health;
 mod namespaces;
 mod operator;
 mod service;
+mod task_queues;
 mod tasks;
 mod validate;
+mod visibility;
 
 pub use error::FrontendError;
 pub use handler::{ClusterFacts, SERVER_VERSION};
@@ -22,6 +25,7 @@ use chronicle_api::workflowservice::workflow_service_server::WorkflowServiceServ
 use chronicle_common::limits::MAX_GRPC_MESSAGE;
 use chronicle_history::History;
 use chronicle_matching::Matching;
+use chronicle_worker::Worker;
 use handler::Handler;
 use std::future::Future;
 use tonic::codec::CompressionEncoding;
@@ -41,6 +45,7 @@ impl Frontend {
         namespaces: Namespaces,
         history: History,
         matching: Matching,
+        worker: Worker,
         facts: ClusterFacts,
     ) -> Self {
         Self {
@@ -48,6 +53,7 @@ impl Frontend {
                 namespaces,
                 history,
                 matching,
+                worker,
                 facts,
             },
         }
@@ -61,15 +67,15 @@ impl Frontend {
     ) -> Result<(), tonic::transport::Error> {
         // The SDKs compress requests with gzip; responses are compressed only for clients
         // that ask for it.
+        let operator = OperatorServiceServer::new(operator::Operator(self.handler.clone()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_GRPC_MESSAGE);
         let workflow = WorkflowServiceServer::new(self.handler)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_GRPC_MESSAGE)
             .max_encoding_message_size(MAX_GRPC_MESSAGE);
-        let operator = OperatorServiceServer::new(operator::Operator)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(MAX_GRPC_MESSAGE);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE))

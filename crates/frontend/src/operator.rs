@@ -1,8 +1,42 @@
-//! OperatorService. Search attributes, namespace deletion and Nexus endpoints come with the
-//! visibility work; until then every RPC answers `Unimplemented` naming itself.
+//! OperatorService: search attribute registration. RPCs not listed here (Nexus endpoints,
+//! remote clusters) answer `Unimplemented` naming themselves.
 
+use crate::handler::Handler;
 use chronicle_api::operatorservice::operator_service_server::OperatorService;
+use chronicle_api::operatorservice::*;
+use tonic::{Request, Response, Status};
 
-pub struct Operator;
+/// The operator service shares the workflow service's handler.
+pub struct Operator(pub Handler);
 
-impl OperatorService for Operator {}
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl OperatorService for Operator {
+    async fn add_search_attributes(
+        &self,
+        request: Request<AddSearchAttributesRequest>,
+    ) -> Reply<AddSearchAttributesResponse> {
+        self.0.add_search_attributes(request.into_inner()).await?;
+        Ok(Response::new(AddSearchAttributesResponse {}))
+    }
+
+    async fn remove_search_attributes(
+        &self,
+        request: Request<RemoveSearchAttributesRequest>,
+    ) -> Reply<RemoveSearchAttributesResponse> {
+        self.0
+            .remove_search_attributes(request.into_inner())
+            .await?;
+        Ok(Response::new(RemoveSearchAttributesResponse {}))
+    }
+
+    async fn list_search_attributes(
+        &self,
+        request: Request<ListSearchAttributesRequest>,
+    ) -> Reply<ListSearchAttributesResponse> {
+        Ok(Response::new(
+            self.0.list_search_attributes(request.into_inner()).await?,
+        ))
+    }
+}

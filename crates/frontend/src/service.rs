@@ -336,6 +336,91 @@ impl WorkflowService for Handler {
         reply(self.reset(request.into_inner()).await)
     }
 
+    async fn list_workflow_executions(
+        &self,
+        request: Request<ListWorkflowExecutionsRequest>,
+    ) -> Reply<ListWorkflowExecutionsResponse> {
+        reply(self.list_workflows(request.into_inner()).await)
+    }
+
+    /// Scan is List without ordering guarantees; List's order serves.
+    async fn scan_workflow_executions(
+        &self,
+        request: Request<ScanWorkflowExecutionsRequest>,
+    ) -> Reply<ScanWorkflowExecutionsResponse> {
+        let r = request.into_inner();
+        let list = ListWorkflowExecutionsRequest {
+            namespace: r.namespace,
+            page_size: r.page_size,
+            next_page_token: r.next_page_token,
+            query: r.query,
+        };
+        reply(
+            self.list_workflows(list)
+                .await
+                .map(|page| ScanWorkflowExecutionsResponse {
+                    executions: page.executions,
+                    next_page_token: page.next_page_token,
+                }),
+        )
+    }
+
+    async fn count_workflow_executions(
+        &self,
+        request: Request<CountWorkflowExecutionsRequest>,
+    ) -> Reply<CountWorkflowExecutionsResponse> {
+        reply(self.count_workflows(request.into_inner()).await)
+    }
+
+    async fn list_open_workflow_executions(
+        &self,
+        request: Request<ListOpenWorkflowExecutionsRequest>,
+    ) -> Reply<ListOpenWorkflowExecutionsResponse> {
+        reply(self.list_open(request.into_inner()).await)
+    }
+
+    async fn list_closed_workflow_executions(
+        &self,
+        request: Request<ListClosedWorkflowExecutionsRequest>,
+    ) -> Reply<ListClosedWorkflowExecutionsResponse> {
+        reply(self.list_closed(request.into_inner()).await)
+    }
+
+    async fn get_search_attributes(
+        &self,
+        _: Request<GetSearchAttributesRequest>,
+    ) -> Reply<GetSearchAttributesResponse> {
+        reply(self.get_search_attributes().await)
+    }
+
+    async fn start_batch_operation(
+        &self,
+        request: Request<StartBatchOperationRequest>,
+    ) -> Reply<StartBatchOperationResponse> {
+        done(self.start_batch(request.into_inner()).await)
+    }
+
+    async fn describe_batch_operation(
+        &self,
+        request: Request<DescribeBatchOperationRequest>,
+    ) -> Reply<DescribeBatchOperationResponse> {
+        reply(self.describe_batch(request.into_inner()).await)
+    }
+
+    async fn list_batch_operations(
+        &self,
+        request: Request<ListBatchOperationsRequest>,
+    ) -> Reply<ListBatchOperationsResponse> {
+        reply(self.list_batches(request.into_inner()).await)
+    }
+
+    async fn stop_batch_operation(
+        &self,
+        request: Request<StopBatchOperationRequest>,
+    ) -> Reply<StopBatchOperationResponse> {
+        done(self.stop_batch(request.into_inner()).await)
+    }
+
     async fn describe_task_queue(
         &self,
         request: Request<DescribeTaskQueueRequest>,

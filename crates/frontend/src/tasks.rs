@@ -4,12 +4,9 @@ use crate::deadline::long_poll_deadline;
 use crate::error::Result;
 use crate::handler::Handler;
 use crate::validate;
-use chronicle_api::enums::v1::TaskQueueType;
-use chronicle_api::taskqueue::v1::{PollerInfo, TaskQueueStats};
 use chronicle_api::workflowservice::*;
-use chronicle_common::{QueueKind, limits, time};
+use chronicle_common::limits;
 use chronicle_history::{ActivityResponse, ActivityTarget, NamespaceRef};
-use chronicle_matching::QueueKey;
 use tonic::metadata::MetadataMap;
 
 /// How a worker's activity call names its attempt.
@@ -167,43 +164,5 @@ impl Handler {
             .history
             .reset_sticky(&namespace.id, r.execution.unwrap_or_default())
             .await?)
-    }
-
-    pub async fn describe_task_queue(
-        &self,
-        r: DescribeTaskQueueRequest,
-    ) -> Result<DescribeTaskQueueResponse> {
-        let namespace = self.namespaces.resolve(&r.namespace).await?;
-        validate::task_queue(r.task_queue.as_ref())?;
-        let kind = if r.task_queue_type == TaskQueueType::Activity as i32 {
-            QueueKind::Activity
-        } else {
-            QueueKind::Workflow
-        };
-        let key = QueueKey {
-            namespace_id: namespace.id,
-            name: r.task_queue.map(|q| q.name).unwrap_or_default(),
-            kind,
-        };
-        let pollers = self
-            .matching
-            .pollers(&key)
-            .into_iter()
-            .map(|p| PollerInfo {
-                last_access_time: Some(time::timestamp(p.last_access_time)),
-                identity: p.identity,
-                ..Default::default()
-            })
-            .collect();
-        // Only the count is known; rates and backlog age are not tracked.
-        let stats = r.report_stats.then(|| TaskQueueStats {
-            approximate_backlog_count: self.matching.backlog_len(&key) as i64,
-            ..Default::default()
-        });
-        Ok(DescribeTaskQueueResponse {
-            pollers,
-            stats,
-            ..Default::default()
-        })
     }
 }

@@ -119,6 +119,12 @@ fn activity_timeouts(
     })
 }
 
+/// A timeout as events and poll responses carry it: zero means none, but it is always set
+/// (SDKs such as TypeScript's require the field).
+fn unlimited(timeout: Option<Duration>) -> Option<chronicle_api::wkt::Duration> {
+    Some(time::duration(timeout.unwrap_or_default()))
+}
+
 fn check_id(value: &str, what: &str) -> Result<()> {
     if value.is_empty() {
         Err(bad_schedule(format!(
@@ -174,10 +180,10 @@ impl Txn {
             }),
             header: a.header,
             input: a.input,
-            schedule_to_close_timeout: timeouts.schedule_to_close.map(time::duration),
-            schedule_to_start_timeout: timeouts.schedule_to_start.map(time::duration),
+            schedule_to_close_timeout: unlimited(timeouts.schedule_to_close),
+            schedule_to_start_timeout: unlimited(timeouts.schedule_to_start),
             start_to_close_timeout: Some(time::duration(timeouts.start_to_close)),
-            heartbeat_timeout: timeouts.heartbeat.map(time::duration),
+            heartbeat_timeout: unlimited(timeouts.heartbeat),
             workflow_task_completed_event_id: completed_event_id,
             retry_policy: Some(retry_policy.clone()),
             priority: a.priority,
@@ -189,10 +195,10 @@ impl Txn {
             activity_id: a.activity_id,
             activity_type,
             task_queue,
-            schedule_to_close_timeout: timeouts.schedule_to_close.map(time::duration),
-            schedule_to_start_timeout: timeouts.schedule_to_start.map(time::duration),
+            schedule_to_close_timeout: unlimited(timeouts.schedule_to_close),
+            schedule_to_start_timeout: unlimited(timeouts.schedule_to_start),
             start_to_close_timeout: Some(time::duration(timeouts.start_to_close)),
-            heartbeat_timeout: timeouts.heartbeat.map(time::duration),
+            heartbeat_timeout: unlimited(timeouts.heartbeat),
             retry_policy: Some(retry_policy),
             attempt: 1,
             scheduled_time: now,

@@ -141,7 +141,8 @@ impl Commands {
                     None
                 }
                 C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
-                    upsert_search_attributes(txn, a.search_attributes, completed_event_id)?;
+                    let attributes = typed(history, txn, a.search_attributes).await?;
+                    upsert_search_attributes(txn, attributes, completed_event_id)?;
                     None
                 }
                 C::ModifyWorkflowPropertiesCommandAttributes(a) => {
@@ -157,7 +158,8 @@ impl Commands {
                 C::CancelWorkflowExecutionCommandAttributes(a) => {
                     Some(Closing::Canceled(a.details))
                 }
-                C::StartChildWorkflowExecutionCommandAttributes(a) => {
+                C::StartChildWorkflowExecutionCommandAttributes(mut a) => {
+                    a.search_attributes = typed(history, txn, a.search_attributes).await?;
                     txn.initiate_child(a, completed_event_id)?;
                     None
                 }
@@ -169,7 +171,8 @@ impl Commands {
                     txn.initiate_cancel_external(a, completed_event_id)?;
                     None
                 }
-                C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+                C::ContinueAsNewWorkflowExecutionCommandAttributes(mut a) => {
+                    a.search_attributes = typed(history, txn, a.search_attributes).await?;
                     Some(Closing::ContinuedAsNew(Box::new(a)))
                 }
                 other => return Err(unsupported(&other)),
@@ -223,6 +226,27 @@ fn request_cancel_activity(
     Ok(true)
 }
 
+/// Stamps the attributes a command carries with their types; a bad one fails the task.
+async fn typed(
+    history: &History,
+    txn: &Txn,
+    attributes: Option<SearchAttributes>,
+) -> Result<Option<SearchAttributes>> {
+    let Some(attributes) = attributes else {
+        return Ok(None);
+    };
+    match history
+        .typed_search_attributes(&txn.key.namespace_id, attributes)
+        .await?
+    {
+        Ok(typed) => Ok(Some(typed)),
+        Err(message) => Err(bad(
+            Cause::BadSearchAttributes,
+            format!("BadSearchAttributes: {message}"),
+        )),
+    }
+}
+
 fn upsert_search_attributes(
     txn: &mut Txn,
     upsert: Option<SearchAttributes>,
@@ -241,7 +265,8 @@ fn upsert_search_attributes(
         .info_mut()
         .search_attributes
         .get_or_insert_with(Default::default);
-    current.indexed_fields.extend(upsert.indexed_fields.clone());
+    crate::state::merge_search_attributes(current, &upsert);
+    txn.touch_visibility();
     txn.append(UpsertWorkflowSearchAttributesEventAttributes {
         workflow_task_completed_event_id: completed_event_id,
         search_attributes: Some(upsert),
@@ -257,6 +282,7 @@ fn upsert_memo(txn: &mut Txn, upsert: Option<Memo>, completed_event_id: i64) {
         .memo
         .get_or_insert_with(Default::default);
     crate::state::merge_memo(current, &upsert);
+    txn.touch_visibility();
     txn.append(WorkflowPropertiesModifiedEventAttributes {
         workflow_task_completed_event_id: completed_event_id,
         upserted_memo: Some(upsert),

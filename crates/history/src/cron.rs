@@ -2,6 +2,7 @@
 //! day-of-week), the `@yearly`/`@monthly`/`@weekly`/`@daily`/`@hourly` nicknames, and
 //! `@every <duration>` with a Go-style duration ("@every 1h30m"). Times are UTC.
 
+use chronicle_common::search_attributes::go_duration;
 use chrono::{DateTime, Utc};
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +17,8 @@ impl Schedule {
         let spec = spec.trim();
         let invalid = |why: String| format!("Invalid CronSchedule {spec:?}: {why}");
         if let Some(every) = spec.strip_prefix("@every ") {
-            let interval = go_duration(every.trim()).map_err(invalid)?;
+            let interval = go_duration(every.trim())
+                .ok_or_else(|| invalid(format!("bad duration {every:?}")))?;
             return if interval.is_zero() {
                 Err(invalid("interval must be positive".into()))
             } else {
@@ -60,52 +62,10 @@ impl Schedule {
     }
 }
 
-/// Go's duration syntax: a sequence of decimal numbers with units ns, us, µs, ms, s, m, h.
-fn go_duration(text: &str) -> Result<Duration, String> {
-    let mut total = 0f64;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err("empty duration".into());
-    }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len]
-            .parse()
-            .map_err(|_| format!("bad number in duration {text:?}"))?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            unit => return Err(format!("unknown unit {unit:?} in duration {text:?}")),
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(go_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(go_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(go_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(go_duration("5x").is_err());
-        assert!(go_duration("").is_err());
-    }
 
     #[test]
     fn every_schedules_step_from_the_start() {

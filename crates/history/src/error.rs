@@ -110,5 +110,6 @@ fn persistence_status(e: PersistenceError) -> Status {
         PersistenceError::AlreadyExists(_) => Status::already_exists(message),
         PersistenceError::NotFound(_) => not_found(message),
         PersistenceError::Database(_) => Status::internal(message),
+        PersistenceError::InvalidArgument(_) => Status::invalid_argument(message),
     }
 }

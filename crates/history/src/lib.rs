@@ -28,6 +28,7 @@ mod timers;
 mod txn;
 mod updates;
 mod user_timer;
+mod visibility;
 mod watch;
 mod workflow_task;
 
@@ -73,6 +74,7 @@ struct Inner {
     watch: watch::Watchers,
     queries: queries::Queries,
     updates: updates::Updates,
+    search_attributes: visibility::Registry,
 }
 
 impl History {
@@ -96,6 +98,7 @@ impl History {
                 watch: watch::Watchers::default(),
                 queries: queries::Queries::default(),
                 updates: updates::Updates::default(),
+                search_attributes: visibility::Registry::default(),
             }),
         })
     }

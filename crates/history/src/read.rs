@@ -10,7 +10,7 @@ use chronicle_api::enums::v1::{
 use chronicle_api::history::v1::{History as EventPage, HistoryEvent};
 use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::workflow::v1::{
-    PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig, WorkflowExecutionInfo,
+    PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
 };
 use chronicle_api::workflowservice::{
     DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse,
@@ -321,44 +321,7 @@ fn describe_response(
         kind: 1,
         ..Default::default()
     };
-    let execution_duration = match (&info.close_time, &info.execution_time) {
-        (Some(close), Some(start)) => time::from_timestamp(close)
-            .duration_since(time::from_timestamp(start))
-            .ok()
-            .map(time::duration),
-        _ => None,
-    };
-    let execution_info = WorkflowExecutionInfo {
-        execution: Some(key.execution()),
-        r#type: Some(chronicle_api::common::v1::WorkflowType {
-            name: info.workflow_type.clone(),
-        }),
-        start_time: info.start_time,
-        close_time: info.close_time,
-        status: info.status,
-        history_length: state.next_event_id - 1,
-        execution_time: info.execution_time,
-        memo: info.memo.clone(),
-        search_attributes: info.search_attributes.clone(),
-        task_queue: info.task_queue.clone(),
-        state_transition_count: version,
-        history_size_bytes: state.history_size_bytes,
-        execution_duration,
-        parent_namespace_id: info
-            .parent
-            .as_ref()
-            .map(|p| p.namespace_id.clone())
-            .unwrap_or_default(),
-        parent_execution: info.parent.as_ref().map(|p| {
-            chronicle_api::common::v1::WorkflowExecution {
-                workflow_id: p.workflow_id.clone(),
-                run_id: p.run_id.clone(),
-            }
-        }),
-        root_execution: Some(key.execution()),
-        first_run_id: info.first_execution_run_id.clone(),
-        ..Default::default()
-    };
+    let execution_info = crate::visibility::execution_info(key, state, version);
     DescribeWorkflowExecutionResponse {
         execution_config: Some(WorkflowExecutionConfig {
             task_queue: Some(task_queue),

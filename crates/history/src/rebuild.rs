@@ -207,7 +207,7 @@ fn apply(state: &mut MutableState, event: &HistoryEvent, attributes: &A) {
                 .info_mut()
                 .search_attributes
                 .get_or_insert_with(Default::default);
-            current.indexed_fields.extend(upsert.indexed_fields);
+            crate::state::merge_search_attributes(current, &upsert);
         }
         A::WorkflowPropertiesModifiedEventAttributes(a) => {
             let upsert = a.upserted_memo.clone().unwrap_or_default();

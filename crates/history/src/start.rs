@@ -6,7 +6,7 @@ use crate::timers::TimerKind;
 use crate::txn::Txn;
 use crate::updates::Progress;
 use crate::{History, HistoryError, NamespaceRef, Result, cron, retry};
-use chronicle_api::common::v1::{Payload, Payloads};
+use chronicle_api::common::v1::{Payloads, SearchAttributes};
 use chronicle_api::enums::v1::{
     ContinueAsNewInitiator, WorkflowExecutionStatus as Status,
     WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
@@ -20,7 +20,7 @@ use chronicle_api::workflowservice::{
     SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
     StartWorkflowExecutionResponse,
 };
-use chronicle_common::{ExecutionKey, ids, limits, time};
+use chronicle_common::{ExecutionKey, ids, limits, payload, time};
 use chronicle_persistence::{CurrentRun, CurrentRunWrite};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
@@ -335,8 +335,11 @@ impl History {
     pub async fn start_workflow(
         &self,
         namespace: &NamespaceRef,
-        request: StartWorkflowExecutionRequest,
+        mut request: StartWorkflowExecutionRequest,
     ) -> Result<StartWorkflowExecutionResponse> {
+        request.search_attributes = self
+            .checked_search_attributes(&namespace.id, request.search_attributes)
+            .await?;
         let (reuse, conflict) = (
             request.workflow_id_reuse_policy,
             request.workflow_id_conflict_policy,
@@ -348,8 +351,11 @@ impl History {
     pub async fn signal_with_start(
         &self,
         namespace: &NamespaceRef,
-        r: SignalWithStartWorkflowExecutionRequest,
+        mut r: SignalWithStartWorkflowExecutionRequest,
     ) -> Result<StartWorkflowExecutionResponse> {
+        r.search_attributes = self
+            .checked_search_attributes(&namespace.id, r.search_attributes)
+            .await?;
         let signal = WorkflowExecutionSignaledEventAttributes {
             signal_name: r.signal_name,
             input: r.signal_input,
@@ -387,6 +393,21 @@ impl History {
             Some(signal),
         )
         .await
+    }
+
+    /// Search attributes of a start request, typed; a bad one refuses the request.
+    pub(crate) async fn checked_search_attributes(
+        &self,
+        namespace_id: &str,
+        attributes: Option<SearchAttributes>,
+    ) -> Result<Option<SearchAttributes>> {
+        let Some(attributes) = attributes else {
+            return Ok(None);
+        };
+        self.typed_search_attributes(namespace_id, attributes)
+            .await?
+            .map(Some)
+            .map_err(HistoryError::InvalidArgument)
     }
 
     pub(crate) async fn start_run(
@@ -448,7 +469,9 @@ impl History {
         let run_id = txn.key.run_id.clone();
         if let Some(old) = txns.first_mut() {
             // As in Temporal: the replaced run names its replacement in the details.
-            let details = json_string_payload(&run_id);
+            let details = Payloads {
+                payloads: vec![payload::json_string(&run_id)],
+            };
             old.terminate(
                 "TerminateIfRunning WorkflowIdReusePolicy",
                 Some(details),
@@ -460,17 +483,6 @@ impl History {
         txns.push(txn);
         self.commit_all(txns).await?;
         Ok((response(run_id, first, true), admitted))
-    }
-}
-
-fn json_string_payload(value: &str) -> Payloads {
-    let payload = Payload {
-        metadata: [("encoding".to_owned(), b"json/plain".to_vec())].into(),
-        data: format!("{value:?}").into_bytes(),
-        ..Default::default()
-    };
-    Payloads {
-        payloads: vec![payload],
     }
 }
 

@@ -314,3 +314,17 @@ pub fn merge_memo(memo: &mut common::Memo, upsert: &common::Memo) {
         }
     }
 }
+
+/// Applies a search attribute upsert: a value that says "no value" unsets its attribute.
+pub fn merge_search_attributes(
+    current: &mut common::SearchAttributes,
+    upsert: &common::SearchAttributes,
+) {
+    for (name, value) in &upsert.indexed_fields {
+        if chronicle_common::search_attributes::unsets(value) {
+            current.indexed_fields.remove(name);
+        } else {
+            current.indexed_fields.insert(name.clone(), value.clone());
+        }
+    }
+}

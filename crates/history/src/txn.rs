@@ -37,6 +37,8 @@ pub(crate) struct Txn {
     unchanged: bool,
     /// Update progress to announce once the change is durable.
     pub update_effects: Vec<crate::updates::UpdateEffect>,
+    /// The change alters what List and Count show (a new run always does).
+    visibility_changed: bool,
 }
 
 impl Txn {
@@ -67,7 +69,13 @@ impl Txn {
             current: CurrentRunWrite::Unchanged,
             unchanged: false,
             update_effects: Vec::new(),
+            visibility_changed: expected_version.is_none(),
         }
+    }
+
+    /// The change alters what List and Count show: closing, search attributes, memo.
+    pub fn touch_visibility(&mut self) {
+        self.visibility_changed = true;
     }
 
     /// This change is a repeat of one already applied: nothing is written.
@@ -312,6 +320,7 @@ impl Txn {
         if !matches!(self.current, CurrentRunWrite::Claim { .. }) {
             self.current = CurrentRunWrite::Update(row);
         }
+        self.touch_visibility();
         self.after_close();
     }
 
@@ -361,6 +370,9 @@ impl Txn {
             new_queue_tasks: queue_rows,
             done_queue_tasks: self.done_queue_tasks,
             new_timers: timer_rows,
+            visibility: self
+                .visibility_changed
+                .then(|| crate::visibility::record(&self.key, &self.state, version)),
         };
         let effects = Effects {
             key: self.key,

@@ -333,6 +333,10 @@ impl History {
             start.workflow_id_reuse_policy,
             start.workflow_id_conflict_policy,
         );
+        let mut start = start;
+        start.search_attributes = self
+            .checked_search_attributes(&namespace.id, start.search_attributes)
+            .await?;
         let new_run = NewRun::from_request(namespace, start)?;
         let request = update.request.clone().unwrap_or_default();
         let id = update_id(&request);

@@ -9,7 +9,7 @@ use crate::txn::Txn;
 use crate::updates::request_messages;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::enums::v1::{TimeoutType, WorkflowTaskFailedCause};
-use chronicle_api::failure::v1::Failure;
+use chronicle_api::failure::v1::{Failure, ServerFailureInfo, failure::FailureInfo};
 use chronicle_api::history::v1::{
     HistoryEvent, WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
     WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
@@ -373,8 +373,12 @@ impl History {
     ) -> Result<RespondWorkflowTaskCompletedResponse> {
         let mut txn = self.load_running(key).await?;
         let wft = txn.started_workflow_task(token)?;
+        // The server found the fault, as Temporal marks it.
         let failure = Failure {
             message: message.clone(),
+            failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+                non_retryable: false,
+            })),
             ..Default::default()
         };
         let ending = WorkflowTaskEnding::Failed {

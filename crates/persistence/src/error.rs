@@ -19,6 +19,9 @@ pub enum PersistenceError {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The request cannot be served as asked (a malformed page token).
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 impl From<sqlx::Error> for PersistenceError {

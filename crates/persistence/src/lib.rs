@@ -4,9 +4,13 @@
 
 mod error;
 mod sqlite;
+mod visibility;
 
 pub use error::{PersistenceError, Result};
 pub use sqlite::{SqliteOptions, SqliteStore};
+pub use visibility::VisibilityRecord;
+
+use chronicle_common::query::Resolved;
 
 use async_trait::async_trait;
 
@@ -69,7 +73,7 @@ pub enum CurrentRunWrite {
 }
 
 /// Everything one state change of one run writes, committed atomically.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExecutionWrite {
     pub namespace_id: String,
     pub workflow_id: String,
@@ -87,6 +91,23 @@ pub struct ExecutionWrite {
     pub new_queue_tasks: Vec<QueueTaskRow>,
     pub done_queue_tasks: Vec<i64>,
     pub new_timers: Vec<TimerRow>,
+    /// The run's visibility record, when the change is one List and Count must see.
+    pub visibility: Option<VisibilityRecord>,
+}
+
+/// A page of List results: encoded WorkflowExecutionInfo rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VisibilityPage {
+    pub rows: Vec<Vec<u8>>,
+    /// Empty on the last page.
+    pub next_page_token: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VisibilityCount {
+    pub count: i64,
+    /// (WorkflowExecutionStatus, count), when grouped by status.
+    pub by_status: Vec<(i32, i64)>,
 }
 
 #[async_trait]
@@ -131,4 +152,45 @@ pub trait Store: Send + Sync + 'static {
     /// The earliest pending timer of a shard, if any.
     async fn next_timer(&self, shard_id: u32) -> Result<Option<i64>>;
     async fn delete_timer(&self, shard_id: u32, fire_time: i64, task_id: i64) -> Result<()>;
+
+    /// Runs matching the query in its order (default: open first, then latest closed).
+    /// The page token continues after the last row, so inserts between pages shift nothing.
+    async fn list_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Resolved,
+        page_size: usize,
+        page_token: &[u8],
+    ) -> Result<VisibilityPage>;
+    async fn count_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Resolved,
+    ) -> Result<VisibilityCount>;
+
+    /// Custom search attributes of a namespace: (name, IndexedValueType).
+    async fn search_attributes(&self, namespace_id: &str) -> Result<Vec<(String, i32)>>;
+    /// Registers attributes; an existing name keeps its type.
+    async fn add_search_attributes(
+        &self,
+        namespace_id: &str,
+        attributes: &[(String, i32)],
+    ) -> Result<()>;
+    async fn remove_search_attributes(&self, namespace_id: &str, names: &[String]) -> Result<()>;
+
+    /// Creates or replaces a system job (a batch operation) with its progress.
+    async fn put_job(&self, job: &JobRow) -> Result<()>;
+    async fn job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobRow>>;
+    /// A namespace's jobs, newest first.
+    async fn jobs(&self, namespace_id: &str) -> Result<Vec<JobRow>>;
+    /// Jobs of every namespace still running (to resume at start).
+    async fn running_jobs(&self) -> Result<Vec<JobRow>>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRow {
+    pub namespace_id: String,
+    pub job_id: String,
+    pub running: bool,
+    pub data: Vec<u8>,
 }

@@ -2,10 +2,11 @@
 //! between writers; reads use a small pool of their own (WAL lets them run beside the writer).
 
 use crate::{
-    CurrentRun, CurrentRunWrite, ExecutionRow, ExecutionWrite, NamespaceRow, PersistenceError,
-    QueueTaskRow, Result, Store, TimerRow,
+    CurrentRun, CurrentRunWrite, ExecutionRow, ExecutionWrite, JobRow, NamespaceRow,
+    PersistenceError, QueueTaskRow, Result, Store, TimerRow, VisibilityCount, VisibilityPage,
 };
 use async_trait::async_trait;
+use chronicle_common::query::Resolved;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -239,6 +240,15 @@ async fn write_outbox(tx: &mut Transaction<'_, Sqlite>, w: &ExecutionWrite) -> R
     Ok(())
 }
 
+fn job_row(row: sqlx::sqlite::SqliteRow) -> JobRow {
+    JobRow {
+        namespace_id: row.get("namespace_id"),
+        job_id: row.get("job_id"),
+        running: row.get("running"),
+        data: row.get("data"),
+    }
+}
+
 fn namespace_row(row: sqlx::sqlite::SqliteRow) -> NamespaceRow {
     NamespaceRow {
         id: row.get("id"),
@@ -363,6 +373,9 @@ impl Store for SqliteStore {
             write_state(&mut tx, write).await?;
             write_current(&mut tx, write).await?;
             write_outbox(&mut tx, write).await?;
+            if let Some(record) = &write.visibility {
+                visibility::write(&mut tx, record).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -459,7 +472,110 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn list_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Resolved,
+        page_size: usize,
+        page_token: &[u8],
+    ) -> Result<VisibilityPage> {
+        visibility::list(&self.reader, namespace_id, query, page_size, page_token).await
+    }
+
+    async fn count_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Resolved,
+    ) -> Result<VisibilityCount> {
+        visibility::count(&self.reader, namespace_id, query).await
+    }
+
+    async fn search_attributes(&self, namespace_id: &str) -> Result<Vec<(String, i32)>> {
+        let rows = sqlx::query(
+            "SELECT name, value_type FROM search_attributes WHERE namespace_id = ? ORDER BY name",
+        )
+        .bind(namespace_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("name"), r.get("value_type")))
+            .collect())
+    }
+
+    async fn add_search_attributes(
+        &self,
+        namespace_id: &str,
+        attributes: &[(String, i32)],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for (name, value_type) in attributes {
+            sqlx::query("INSERT INTO search_attributes (namespace_id, name, value_type) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(namespace_id)
+                .bind(name)
+                .bind(value_type)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_search_attributes(&self, namespace_id: &str, names: &[String]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for name in names {
+            sqlx::query("DELETE FROM search_attributes WHERE namespace_id = ? AND name = ?")
+                .bind(namespace_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_job(&self, job: &JobRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO system_jobs (namespace_id, job_id, running, data) VALUES (?, ?, ?, ?)
+             ON CONFLICT (namespace_id, job_id) DO UPDATE SET running = excluded.running, data = excluded.data",
+        )
+        .bind(&job.namespace_id)
+        .bind(&job.job_id)
+        .bind(job.running)
+        .bind(&job.data)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobRow>> {
+        let row = sqlx::query("SELECT namespace_id, job_id, running, data FROM system_jobs WHERE namespace_id = ? AND job_id = ?")
+            .bind(namespace_id)
+            .bind(job_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(job_row))
+    }
+
+    async fn jobs(&self, namespace_id: &str) -> Result<Vec<JobRow>> {
+        let rows = sqlx::query("SELECT namespace_id, job_id, running, data FROM system_jobs WHERE namespace_id = ? ORDER BY rowid DESC")
+            .bind(namespace_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(job_row).collect())
+    }
+
+    async fn running_jobs(&self) -> Result<Vec<JobRow>> {
+        let rows = sqlx::query(
+            "SELECT namespace_id, job_id, running, data FROM system_jobs WHERE running = 1",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(job_row).collect())
+    }
 }
 
 #[cfg(test)]
 mod tests;
+mod visibility;

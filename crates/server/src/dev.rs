@@ -1,10 +1,12 @@
 //! `chronicle server start-dev`: the flags `temporal server start-dev` users know, one SQLite
 //! file that survives restarts, every service in this process.
 
+use chronicle_common::search_attributes::ValueType;
 use chronicle_frontend::{ClusterFacts, Frontend, Namespaces};
 use chronicle_history::{History, HistoryOptions};
 use chronicle_matching::Matching;
 use chronicle_persistence::{SqliteOptions, SqliteStore, Store};
+use chronicle_worker::Worker;
 use clap::Args;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -31,9 +33,20 @@ pub struct DevArgs {
     /// Namespace to create at start (repeatable); `default` always exists.
     #[arg(long, short = 'n')]
     namespace: Vec<String>,
+    /// Custom search attribute to register in every namespace, as NAME=TYPE (repeatable);
+    /// TYPE is Keyword, Text, Int, Double, Bool, Datetime or KeywordList.
+    #[arg(long = "search-attribute", value_parser = search_attribute)]
+    search_attributes: Vec<(String, ValueType)>,
     /// Log level: debug, info, warn, error or never.
     #[arg(long, default_value = "info", env = "CHRONICLE_LOG_LEVEL")]
     log_level: String,
+}
+
+fn search_attribute(text: &str) -> Result<(String, ValueType), String> {
+    let (name, ty) = text.split_once('=').ok_or("expected NAME=TYPE")?;
+    let ty =
+        ValueType::from_name(ty).ok_or_else(|| format!("unknown search attribute type {ty:?}"))?;
+    Ok((name.to_owned(), ty))
 }
 
 fn init_logging(level: &str) -> Result<(), Error> {
@@ -98,9 +111,20 @@ pub async fn run(args: DevArgs) -> Result<(), Error> {
     let history =
         History::start(HistoryOptions::default(), store.clone(), matching.clone()).await?;
     let _timers = history.run();
-    let namespaces = Namespaces::new(store);
+    let namespaces = Namespaces::new(store.clone());
+    let attributes: std::collections::HashMap<String, i32> = args
+        .search_attributes
+        .iter()
+        .map(|(name, ty)| (name.clone(), ty.indexed() as i32))
+        .collect();
     for name in std::iter::once("default".to_owned()).chain(args.namespace) {
         namespaces.ensure(&name, DEV_RETENTION).await?;
+        if !attributes.is_empty() {
+            let namespace = namespaces.resolve(&name).await?;
+            history
+                .add_search_attributes(&namespace.id, attributes.clone())
+                .await?;
+        }
     }
     let facts = ClusterFacts {
         cluster_id: uuid::Uuid::new_v4().to_string(),
@@ -114,7 +138,12 @@ pub async fn run(args: DevArgs) -> Result<(), Error> {
         "Chronicle {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    Frontend::new(namespaces, history, matching, facts)
+    let worker = Worker::new(history.clone(), store.clone());
+    let resumed = worker.resume().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "batch operations resumed");
+    }
+    Frontend::new(namespaces, history, matching, worker, facts)
         .serve(listener, shutdown_signal())
         .await?;
     Ok(())

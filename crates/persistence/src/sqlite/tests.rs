@@ -38,6 +38,7 @@ fn create(range_id: i64) -> ExecutionWrite {
             task_id: 11,
             data: b"timer".to_vec(),
         }],
+        visibility: None,
     }
 }
 
@@ -157,4 +158,108 @@ async fn namespaces_are_unique_by_name() {
     );
     assert_eq!(s.namespace_by_id("id-1").await.unwrap(), Some(row));
     assert_eq!(s.list_namespaces().await.unwrap().len(), 1);
+}
+
+fn record(
+    run: &str,
+    workflow_id: &str,
+    status: i32,
+    close_time: Option<i64>,
+    keyword: &str,
+) -> ExecutionWrite {
+    use chronicle_common::search_attributes::Value;
+    ExecutionWrite {
+        run_id: run.into(),
+        workflow_id: workflow_id.into(),
+        current: None,
+        events: vec![],
+        new_queue_tasks: vec![],
+        new_timers: vec![],
+        visibility: Some(crate::VisibilityRecord {
+            namespace_id: "ns".into(),
+            run_id: run.into(),
+            workflow_id: workflow_id.into(),
+            workflow_type: "T".into(),
+            task_queue: "q".into(),
+            status,
+            start_time: 100,
+            execution_time: 100,
+            close_time,
+            attributes: vec![("Color".into(), Value::Keyword(keyword.into()))],
+            data: run.as_bytes().to_vec(),
+            ..Default::default()
+        }),
+        ..create(1)
+    }
+}
+
+fn query(text: &str) -> Resolved {
+    let parsed = chronicle_common::query::parse(text).unwrap();
+    let custom = |name: &str| {
+        (name == "Color").then_some(chronicle_common::search_attributes::ValueType::Keyword)
+    };
+    chronicle_common::query::resolve(parsed, &custom).unwrap()
+}
+
+async fn visible() -> SqliteStore {
+    let s = store().await;
+    s.acquire_shard(0).await.unwrap();
+    let writes = vec![
+        record("r1", "a", 2, Some(10), "red"),
+        record("r2", "b", 1, None, "blue"),
+        record("r3", "c'd", 3, Some(20), "red"),
+    ];
+    s.write_executions(writes).await.unwrap();
+    s
+}
+
+#[tokio::test]
+async fn visibility_lists_in_default_order_and_pages_without_repeats() {
+    let s = visible().await;
+    let all = s.list_visibility("ns", &query(""), 10, &[]).await.unwrap();
+    // Open first, then the latest closed.
+    assert_eq!(
+        all.rows,
+        vec![b"r2".to_vec(), b"r3".to_vec(), b"r1".to_vec()]
+    );
+    assert!(all.next_page_token.is_empty());
+    let first = s.list_visibility("ns", &query(""), 2, &[]).await.unwrap();
+    let rest = s
+        .list_visibility("ns", &query(""), 2, &first.next_page_token)
+        .await
+        .unwrap();
+    assert_eq!([first.rows, rest.rows].concat(), all.rows);
+    assert!(
+        s.list_visibility("ns", &query(""), 2, b"junk")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn visibility_filters_count_and_group_with_bound_values() {
+    let s = visible().await;
+    let red = s
+        .list_visibility("ns", &query("Color = 'red' ORDER BY WorkflowId"), 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(red.rows, vec![b"r1".to_vec(), b"r3".to_vec()]);
+    let quoted = s
+        .list_visibility("ns", &query("WorkflowId = 'c''d'"), 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(quoted.rows, vec![b"r3".to_vec()]);
+    let injected = s
+        .count_visibility("ns", &query("WorkflowId = 'a'' OR 1=1 --'"))
+        .await
+        .unwrap();
+    assert_eq!(injected.count, 0);
+    let grouped = s
+        .count_visibility("ns", &query("Color IS NOT NULL GROUP BY ExecutionStatus"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (grouped.count, grouped.by_status),
+        (3, vec![(1, 1), (2, 1), (3, 1)])
+    );
 }

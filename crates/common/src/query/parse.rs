@@ -1,0 +1,504 @@
+//! Temporal's visibility query language, parsed into an AST. Literals never become SQL text:
+//! the translation binds them as parameters, so a quote inside a literal is just a character.
+
+use super::QueryError;
+
+/// A literal as written in the query.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A filter expression over attribute names (not yet resolved to types).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Cmp {
+        attr: String,
+        op: CmpOp,
+        value: Literal,
+    },
+    In {
+        attr: String,
+        values: Vec<Literal>,
+        negated: bool,
+    },
+    Between {
+        attr: String,
+        low: Literal,
+        high: Literal,
+        negated: bool,
+    },
+    StartsWith {
+        attr: String,
+        prefix: String,
+        negated: bool,
+    },
+    IsNull {
+        attr: String,
+        negated: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Query {
+    pub filter: Option<Expr>,
+    pub group_by: Vec<String>,
+    /// (attribute, descending)
+    pub order_by: Vec<(String, bool)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Token {
+    Ident(String),
+    Str(String),
+    Number(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+}
+
+fn err(position: usize, what: impl std::fmt::Display) -> QueryError {
+    QueryError(format!(
+        "malformed SQL query: {what} at position {}",
+        position + 1
+    ))
+}
+
+/// Splits the query into tokens with their byte positions; SQL comments are dropped.
+fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, QueryError> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let start = i;
+        match c {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n)
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..]
+                    .find("*/")
+                    .map(|n| i + 2 + n + 2)
+                    .ok_or_else(|| err(start, "unterminated comment"))?
+            }
+            b'\'' | b'"' => {
+                let (value, end) = string_literal(text, i)?;
+                tokens.push((start, Token::Str(value)));
+                i = end;
+            }
+            b'(' => (tokens.push((start, Token::LParen)), i += 1).1,
+            b')' => (tokens.push((start, Token::RParen)), i += 1).1,
+            b',' => (tokens.push((start, Token::Comma)), i += 1).1,
+            b'=' | b'!' | b'<' | b'>' => {
+                let two = text.get(i..i + 2).unwrap_or("");
+                let (op, width) = match two {
+                    "!=" | "<>" => ("!=", 2),
+                    "<=" => ("<=", 2),
+                    ">=" => (">=", 2),
+                    "==" => return Err(err(start, "syntax error")),
+                    _ if c == b'=' => ("=", 1),
+                    _ if c == b'<' => ("<", 1),
+                    _ if c == b'>' => (">", 1),
+                    _ => return Err(err(start, "syntax error")),
+                };
+                i += width;
+                tokens.push((start, Token::Op(op)));
+            }
+            b'0'..=b'9' | b'-' | b'.' => {
+                i += 1;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_digit()
+                        || bytes[i] == b'.'
+                        || bytes[i] == b'e'
+                        || bytes[i] == b'E')
+                {
+                    i += 1;
+                }
+                tokens.push((start, Token::Number(text[start..i].to_owned())));
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                tokens.push((start, Token::Ident(text[start..i].to_owned())));
+            }
+            _ => {
+                return Err(err(
+                    start,
+                    format!(
+                        "unexpected character {:?}",
+                        text[i..].chars().next().unwrap_or(' ')
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+/// A quoted literal; the quote character doubled stands for itself.
+fn string_literal(text: &str, start: usize) -> Result<(String, usize), QueryError> {
+    let quote = text.as_bytes()[start] as char;
+    let mut value = String::new();
+    let mut chars = text[start + 1..].char_indices().peekable();
+    while let Some((offset, c)) = chars.next() {
+        if c == quote {
+            if chars.peek().map(|(_, next)| *next) == Some(quote) {
+                value.push(quote);
+                chars.next();
+                continue;
+            }
+            return Ok((value, start + 1 + offset + 1));
+        }
+        value.push(c);
+    }
+    Err(err(start, "unterminated string literal"))
+}
+
+struct Parser {
+    tokens: Vec<(usize, Token)>,
+    at: usize,
+    end: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at).map(|(_, t)| t)
+    }
+
+    fn position(&self) -> usize {
+        self.tokens.get(self.at).map_or(self.end, |(p, _)| *p)
+    }
+
+    fn keyword(&self, word: &str) -> bool {
+        matches!(self.peek(), Some(Token::Ident(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn eat_keyword(&mut self, word: &str) -> bool {
+        let found = self.keyword(word);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn expect_keyword(&mut self, word: &str) -> Result<(), QueryError> {
+        if self.eat_keyword(word) {
+            Ok(())
+        } else {
+            Err(err(self.position(), format!("expected {word}")))
+        }
+    }
+
+    fn expect(&mut self, token: Token) -> Result<(), QueryError> {
+        if self.peek() == Some(&token) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(err(self.position(), "syntax error"))
+        }
+    }
+
+    fn or(&mut self) -> Result<Expr, QueryError> {
+        let mut left = self.and()?;
+        while self.eat_keyword("OR") {
+            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr, QueryError> {
+        let mut left = self.not()?;
+        while self.eat_keyword("AND") {
+            left = Expr::And(Box::new(left), Box::new(self.not()?));
+        }
+        Ok(left)
+    }
+
+    fn not(&mut self) -> Result<Expr, QueryError> {
+        if self.eat_keyword("NOT") {
+            return Ok(Expr::Not(Box::new(self.not()?)));
+        }
+        if self.peek() == Some(&Token::LParen) {
+            self.at += 1;
+            let inner = self.or()?;
+            self.expect(Token::RParen)?;
+            return Ok(inner);
+        }
+        self.predicate()
+    }
+
+    fn attribute(&mut self) -> Result<String, QueryError> {
+        match self.peek().cloned() {
+            Some(Token::Ident(name)) if !is_reserved(&name) => {
+                self.at += 1;
+                Ok(name)
+            }
+            _ => Err(err(self.position(), "expected a search attribute name")),
+        }
+    }
+
+    fn literal(&mut self) -> Result<Literal, QueryError> {
+        let position = self.position();
+        let literal = match self.peek().cloned() {
+            Some(Token::Str(s)) => Literal::Str(s),
+            Some(Token::Number(n)) => match n.parse::<i64>() {
+                Ok(i) => Literal::Int(i),
+                Err(_) => Literal::Float(
+                    n.parse()
+                        .map_err(|_| err(position, format!("invalid number {n}")))?,
+                ),
+            },
+            Some(Token::Ident(w)) if w.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Some(Token::Ident(w)) if w.eq_ignore_ascii_case("false") => Literal::Bool(false),
+            _ => return Err(err(position, "expected a value")),
+        };
+        self.at += 1;
+        Ok(literal)
+    }
+
+    fn predicate(&mut self) -> Result<Expr, QueryError> {
+        let attr = self.attribute()?;
+        if let Some(Token::Op(op)) = self.peek().cloned() {
+            self.at += 1;
+            let op = match op {
+                "=" => CmpOp::Eq,
+                "!=" => CmpOp::Ne,
+                "<" => CmpOp::Lt,
+                "<=" => CmpOp::Le,
+                ">" => CmpOp::Gt,
+                _ => CmpOp::Ge,
+            };
+            return Ok(Expr::Cmp {
+                attr,
+                op,
+                value: self.literal()?,
+            });
+        }
+        if self.eat_keyword("IS") {
+            let negated = self.eat_keyword("NOT");
+            self.expect_keyword("NULL")?;
+            return Ok(Expr::IsNull { attr, negated });
+        }
+        let negated = self.eat_keyword("NOT");
+        if self.eat_keyword("IN") {
+            self.expect(Token::LParen)?;
+            let mut values = vec![self.literal()?];
+            while self.peek() == Some(&Token::Comma) {
+                self.at += 1;
+                values.push(self.literal()?);
+            }
+            self.expect(Token::RParen)?;
+            return Ok(Expr::In {
+                attr,
+                values,
+                negated,
+            });
+        }
+        if self.eat_keyword("BETWEEN") {
+            let low = self.literal()?;
+            self.expect_keyword("AND")?;
+            let high = self.literal()?;
+            return Ok(Expr::Between {
+                attr,
+                low,
+                high,
+                negated,
+            });
+        }
+        if self.eat_keyword("STARTS_WITH") {
+            let position = self.position();
+            return match self.literal()? {
+                Literal::Str(prefix) => Ok(Expr::StartsWith {
+                    attr,
+                    prefix,
+                    negated,
+                }),
+                _ => Err(err(position, "STARTS_WITH needs a string")),
+            };
+        }
+        Err(err(self.position(), "syntax error"))
+    }
+
+    /// `GROUP BY a, b` or `ORDER BY a [ASC|DESC], ...`
+    fn clauses(&mut self, query: &mut Query) -> Result<(), QueryError> {
+        while self.at < self.tokens.len() {
+            if self.eat_keyword("GROUP") {
+                self.expect_keyword("BY")?;
+                query.group_by.push(self.attribute()?);
+                while self.peek() == Some(&Token::Comma) {
+                    self.at += 1;
+                    query.group_by.push(self.attribute()?);
+                }
+            } else if self.eat_keyword("ORDER") {
+                self.expect_keyword("BY")?;
+                loop {
+                    let attr = self.attribute()?;
+                    let descending = self.eat_keyword("DESC");
+                    if !descending {
+                        self.eat_keyword("ASC");
+                    }
+                    query.order_by.push((attr, descending));
+                    if self.peek() != Some(&Token::Comma) {
+                        break;
+                    }
+                    self.at += 1;
+                }
+            } else {
+                return Err(err(self.position(), "syntax error"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_reserved(word: &str) -> bool {
+    [
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "BETWEEN",
+        "IS",
+        "NULL",
+        "STARTS_WITH",
+        "ORDER",
+        "GROUP",
+        "BY",
+        "TRUE",
+        "FALSE",
+        "LIMIT",
+        "SELECT",
+        "LIKE",
+    ]
+    .iter()
+    .any(|k| k.eq_ignore_ascii_case(word))
+}
+
+/// Parses a visibility query. An empty query matches everything.
+pub fn parse(text: &str) -> Result<Query, QueryError> {
+    let tokens = tokenize(text)?;
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        end: text.len(),
+    };
+    let mut query = Query::default();
+    let starts_clause = parser.keyword("GROUP") || parser.keyword("ORDER");
+    if parser.at < parser.tokens.len() && !starts_clause {
+        query.filter = Some(parser.or()?);
+    }
+    parser.clauses(&mut query)?;
+    Ok(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmp(attr: &str, op: CmpOp, value: Literal) -> Expr {
+        Expr::Cmp {
+            attr: attr.into(),
+            op,
+            value,
+        }
+    }
+
+    #[test]
+    fn precedence_and_parentheses() {
+        let q = parse("A = 1 OR B = 2 AND NOT C = 'x'").unwrap();
+        let expected = Expr::Or(
+            Box::new(cmp("A", CmpOp::Eq, Literal::Int(1))),
+            Box::new(Expr::And(
+                Box::new(cmp("B", CmpOp::Eq, Literal::Int(2))),
+                Box::new(Expr::Not(Box::new(cmp(
+                    "C",
+                    CmpOp::Eq,
+                    Literal::Str("x".into()),
+                )))),
+            )),
+        );
+        assert_eq!(q.filter, Some(expected));
+        let grouped = parse("(A = 1 OR B = 2) AND C = true").unwrap();
+        assert!(matches!(grouped.filter, Some(Expr::And(..))));
+    }
+
+    #[test]
+    fn every_predicate_form_parses() {
+        for text in [
+            "X IN ('a', 'b')",
+            "X NOT IN (1, 2)",
+            "X BETWEEN 1 AND 2",
+            "X NOT BETWEEN 1.5 AND 2.5",
+            "X STARTS_WITH 'ab'",
+            "X NOT STARTS_WITH 'ab'",
+            "X IS NULL",
+            "X IS NOT NULL",
+            "X <> 'y'",
+            "X >= -3",
+        ] {
+            assert!(parse(text).is_ok(), "{text}");
+        }
+        let q = parse("X = 1 GROUP BY ExecutionStatus ORDER BY StartTime DESC, X").unwrap();
+        assert_eq!(q.group_by, vec!["ExecutionStatus".to_owned()]);
+        assert_eq!(
+            q.order_by,
+            vec![("StartTime".to_owned(), true), ("X".to_owned(), false)]
+        );
+    }
+
+    #[test]
+    fn quotes_inside_literals_stay_literal() {
+        let q = parse("WorkflowId = 'a'' OR 1=1 --'").unwrap();
+        assert_eq!(
+            q.filter,
+            Some(cmp(
+                "WorkflowId",
+                CmpOp::Eq,
+                Literal::Str("a' OR 1=1 --".into())
+            ))
+        );
+        let q = parse("WorkflowId = \"x\" -- trailing comment").unwrap();
+        assert_eq!(
+            q.filter,
+            Some(cmp("WorkflowId", CmpOp::Eq, Literal::Str("x".into())))
+        );
+    }
+
+    #[test]
+    fn malformed_queries_are_rejected() {
+        for text in [
+            "WorkflowId = ",
+            "WorkflowId = 'unterminated",
+            "(WorkflowId = 'x'",
+            "WorkflowId = 'x' AND",
+            "WorkflowId == 'x'",
+            "SELECT * FROM executions",
+            "WorkflowId LIKE 'x%'",
+            "WorkflowId = 'x' LIMIT 5",
+            "WorkflowId = 'x' OR 1=1",
+            "WorkflowId = 'x'; DROP TABLE t",
+        ] {
+            assert!(parse(text).is_err(), "{text}");
+        }
+    }
+}

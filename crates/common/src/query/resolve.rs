@@ -1,0 +1,411 @@
+//! Resolution: every attribute name gets its type (system column or custom attribute) and
+//! every literal becomes a typed value of that type, so the SQL translation only binds values.
+
+use super::QueryError;
+use super::parse::{CmpOp, Expr, Literal, Query};
+use crate::search_attributes::{ValueType, go_duration, parse_datetime, system_type, words};
+
+/// Columns of the visibility table that system attributes are stored in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    WorkflowId,
+    RunId,
+    WorkflowType,
+    TaskQueue,
+    Status,
+    StartTime,
+    CloseTime,
+    ExecutionTime,
+    ExecutionDuration,
+    HistoryLength,
+    HistorySizeBytes,
+    StateTransitionCount,
+    ParentWorkflowId,
+    ParentRunId,
+    RootWorkflowId,
+    RootRunId,
+}
+
+fn column(name: &str) -> Option<Column> {
+    Some(match name {
+        "WorkflowId" => Column::WorkflowId,
+        "RunId" => Column::RunId,
+        "WorkflowType" => Column::WorkflowType,
+        "TaskQueue" => Column::TaskQueue,
+        "ExecutionStatus" => Column::Status,
+        "StartTime" => Column::StartTime,
+        "CloseTime" => Column::CloseTime,
+        "ExecutionTime" => Column::ExecutionTime,
+        "ExecutionDuration" => Column::ExecutionDuration,
+        "HistoryLength" => Column::HistoryLength,
+        "HistorySizeBytes" => Column::HistorySizeBytes,
+        "StateTransitionCount" => Column::StateTransitionCount,
+        "ParentWorkflowId" => Column::ParentWorkflowId,
+        "ParentRunId" => Column::ParentRunId,
+        "RootWorkflowId" => Column::RootWorkflowId,
+        "RootRunId" => Column::RootRunId,
+        _ => return None,
+    })
+}
+
+/// What a predicate is about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    Column(Column),
+    /// Stored in the attribute table by name; multi-valued types match by "contains".
+    Attribute {
+        name: String,
+        ty: ValueType,
+    },
+}
+
+/// A bound value, in the representation of its column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bound {
+    Str(String),
+    /// Int, Bool (0/1), Datetime and durations (nanoseconds), ExecutionStatus.
+    Int(i64),
+    Double(f64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    Cmp {
+        operand: Operand,
+        op: CmpOp,
+        value: Bound,
+    },
+    In {
+        operand: Operand,
+        values: Vec<Bound>,
+        negated: bool,
+    },
+    Between {
+        operand: Operand,
+        low: Bound,
+        high: Bound,
+        negated: bool,
+    },
+    StartsWith {
+        operand: Operand,
+        prefix: String,
+        negated: bool,
+    },
+    IsNull {
+        operand: Operand,
+        negated: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Resolved {
+    pub filter: Option<Filter>,
+    /// `GROUP BY ExecutionStatus`, the only grouping Temporal supports.
+    pub group_by_status: bool,
+    /// (operand, descending); empty means the default order.
+    pub order_by: Vec<(Operand, bool)>,
+}
+
+const STATUSES: &[&str] = &[
+    "Running",
+    "Completed",
+    "Failed",
+    "Canceled",
+    "Terminated",
+    "ContinuedAsNew",
+    "TimedOut",
+];
+
+/// The name ExecutionStatus takes in queries, for a `WorkflowExecutionStatus` value.
+pub fn status_name(status: i32) -> &'static str {
+    usize::try_from(status - 1)
+        .ok()
+        .and_then(|i| STATUSES.get(i))
+        .copied()
+        .unwrap_or("Unspecified")
+}
+
+struct Resolver<'a> {
+    custom: &'a dyn Fn(&str) -> Option<ValueType>,
+}
+
+fn invalid(what: impl std::fmt::Display) -> QueryError {
+    QueryError(what.to_string())
+}
+
+impl Resolver<'_> {
+    fn operand(&self, name: &str) -> Result<(Operand, ValueType), QueryError> {
+        if let Some(ty) = system_type(name) {
+            return Ok(match column(name) {
+                Some(c) => (Operand::Column(c), ty),
+                None => (
+                    Operand::Attribute {
+                        name: name.to_owned(),
+                        ty,
+                    },
+                    ty,
+                ),
+            });
+        }
+        let ty = (self.custom)(name)
+            .ok_or_else(|| invalid(format!("invalid search attribute: {name}")))?;
+        Ok((
+            Operand::Attribute {
+                name: name.to_owned(),
+                ty,
+            },
+            ty,
+        ))
+    }
+
+    fn value(
+        &self,
+        name: &str,
+        operand: &Operand,
+        ty: ValueType,
+        literal: &Literal,
+    ) -> Result<Bound, QueryError> {
+        let wrong = || {
+            invalid(format!(
+                "invalid expression: invalid value type for search attribute {name} of type {}: {literal:?}",
+                ty.name()
+            ))
+        };
+        if *operand == Operand::Column(Column::Status) {
+            return match literal {
+                Literal::Str(s) => STATUSES
+                    .iter()
+                    .position(|n| n == s)
+                    .map(|i| Bound::Int(i as i64 + 1))
+                    .ok_or_else(|| invalid(format!("invalid ExecutionStatus value '{s}'"))),
+                _ => Err(wrong()),
+            };
+        }
+        if *operand == Operand::Column(Column::ExecutionDuration) {
+            return match literal {
+                Literal::Int(i) => Ok(Bound::Int(*i)),
+                Literal::Str(s) => go_duration(s)
+                    .map(|d| Bound::Int(d.as_nanos() as i64))
+                    .ok_or_else(wrong),
+                _ => Err(wrong()),
+            };
+        }
+        match (ty, literal) {
+            (ValueType::Keyword | ValueType::KeywordList, Literal::Str(s)) => {
+                Ok(Bound::Str(s.clone()))
+            }
+            (ValueType::Text, Literal::Str(s)) => Ok(Bound::Str(s.to_lowercase())),
+            (ValueType::Int, Literal::Int(i)) => Ok(Bound::Int(*i)),
+            (ValueType::Double, Literal::Int(i)) => Ok(Bound::Double(*i as f64)),
+            (ValueType::Double, Literal::Float(f)) => Ok(Bound::Double(*f)),
+            (ValueType::Bool, Literal::Bool(b)) => Ok(Bound::Int(i64::from(*b))),
+            (ValueType::Datetime, Literal::Str(s)) => {
+                parse_datetime(s).map(Bound::Int).ok_or_else(wrong)
+            }
+            (ValueType::Datetime, Literal::Int(i)) => Ok(Bound::Int(*i)),
+            _ => Err(wrong()),
+        }
+    }
+
+    fn filter(&self, expr: Expr) -> Result<Filter, QueryError> {
+        Ok(match expr {
+            Expr::And(a, b) => Filter::And(Box::new(self.filter(*a)?), Box::new(self.filter(*b)?)),
+            Expr::Or(a, b) => Filter::Or(Box::new(self.filter(*a)?), Box::new(self.filter(*b)?)),
+            Expr::Not(a) => Filter::Not(Box::new(self.filter(*a)?)),
+            Expr::Cmp { attr, op, value } => {
+                let (operand, ty) = self.operand(&attr)?;
+                let ordered = !matches!(op, CmpOp::Eq | CmpOp::Ne);
+                if ordered && ty.is_multi_valued() {
+                    return Err(invalid(format!(
+                        "operator not supported for {} search attribute {attr}",
+                        ty.name()
+                    )));
+                }
+                if ty == ValueType::Text
+                    && let Literal::Str(text) = &value
+                {
+                    return Ok(text_match(operand, text, op == CmpOp::Ne));
+                }
+                let value = self.value(&attr, &operand, ty, &value)?;
+                Filter::Cmp { operand, op, value }
+            }
+            Expr::In {
+                attr,
+                values,
+                negated,
+            } => {
+                let (operand, ty) = self.operand(&attr)?;
+                if ty == ValueType::Text {
+                    return Err(invalid(format!(
+                        "IN is not supported for Text search attribute {attr}"
+                    )));
+                }
+                let values = values
+                    .iter()
+                    .map(|v| self.value(&attr, &operand, ty, v))
+                    .collect::<Result<_, _>>()?;
+                Filter::In {
+                    operand,
+                    values,
+                    negated,
+                }
+            }
+            Expr::Between {
+                attr,
+                low,
+                high,
+                negated,
+            } => {
+                let (operand, ty) = self.operand(&attr)?;
+                if ty.is_multi_valued() {
+                    return Err(invalid(format!(
+                        "BETWEEN is not supported for {} search attribute {attr}",
+                        ty.name()
+                    )));
+                }
+                let low = self.value(&attr, &operand, ty, &low)?;
+                let high = self.value(&attr, &operand, ty, &high)?;
+                Filter::Between {
+                    operand,
+                    low,
+                    high,
+                    negated,
+                }
+            }
+            Expr::StartsWith {
+                attr,
+                prefix,
+                negated,
+            } => {
+                let (operand, ty) = self.operand(&attr)?;
+                if ty != ValueType::Keyword || operand == Operand::Column(Column::Status) {
+                    return Err(invalid(format!(
+                        "STARTS_WITH is only supported for Keyword search attributes, not {attr}"
+                    )));
+                }
+                Filter::StartsWith {
+                    operand,
+                    prefix,
+                    negated,
+                }
+            }
+            Expr::IsNull { attr, negated } => Filter::IsNull {
+                operand: self.operand(&attr)?.0,
+                negated,
+            },
+        })
+    }
+}
+
+/// `Text = 'a b'`: every word of the value is among the attribute's words.
+fn text_match(operand: Operand, text: &str, negated: bool) -> Filter {
+    let mut words = words(text).into_iter().map(|w| Filter::Cmp {
+        operand: operand.clone(),
+        op: CmpOp::Eq,
+        value: Bound::Str(w),
+    });
+    let first = words.next().unwrap_or(Filter::Cmp {
+        operand: operand.clone(),
+        op: CmpOp::Eq,
+        value: Bound::Str(String::new()),
+    });
+    let all = words.fold(first, |acc, w| Filter::And(Box::new(acc), Box::new(w)));
+    if negated {
+        Filter::Not(Box::new(all))
+    } else {
+        all
+    }
+}
+
+/// Resolves a parsed query against the system attributes and `custom` (the namespace's).
+pub fn resolve(
+    query: Query,
+    custom: &dyn Fn(&str) -> Option<ValueType>,
+) -> Result<Resolved, QueryError> {
+    let resolver = Resolver { custom };
+    let filter = query.filter.map(|f| resolver.filter(f)).transpose()?;
+    let group_by_status = match query.group_by.as_slice() {
+        [] => false,
+        [only] if only == "ExecutionStatus" => true,
+        _ => {
+            return Err(invalid(
+                "'GROUP BY' clause is only supported for ExecutionStatus",
+            ));
+        }
+    };
+    let mut order_by = Vec::new();
+    for (name, descending) in query.order_by {
+        let (operand, ty) = resolver.operand(&name)?;
+        if ty.is_multi_valued() {
+            return Err(invalid(format!(
+                "cannot ORDER BY {} search attribute {name}",
+                ty.name()
+            )));
+        }
+        order_by.push((operand, descending));
+    }
+    Ok(Resolved {
+        filter,
+        group_by_status,
+        order_by,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse;
+    use super::*;
+
+    fn custom(name: &str) -> Option<ValueType> {
+        match name {
+            "VisInt" => Some(ValueType::Int),
+            "VisText" => Some(ValueType::Text),
+            "VisList" => Some(ValueType::KeywordList),
+            "VisBool" => Some(ValueType::Bool),
+            _ => None,
+        }
+    }
+
+    fn resolved(text: &str) -> Result<Resolved, QueryError> {
+        resolve(parse(text)?, &custom)
+    }
+
+    #[test]
+    fn literals_take_their_attribute_type() {
+        let r = resolved("ExecutionStatus = 'Completed' AND StartTime > '2024-01-01T00:00:00Z' AND ExecutionDuration < '1h'").unwrap();
+        let text = format!("{r:?}");
+        assert!(text.contains("Int(2)"), "{text}");
+        assert!(text.contains("Int(1704067200000000000)"), "{text}");
+        assert!(text.contains("Int(3600000000000)"), "{text}");
+        assert!(resolved("VisBool = true").is_ok());
+        assert!(
+            resolved("ExecutionStatus = 'Running' GROUP BY ExecutionStatus")
+                .unwrap()
+                .group_by_status
+        );
+    }
+
+    #[test]
+    fn type_and_name_errors_are_caught() {
+        for text in [
+            "NoSuch = 'x'",
+            "workflowid = 'x'",
+            "VisInt = 'abc'",
+            "VisBool = 'true'",
+            "WorkflowId = 12",
+            "StartTime > '2024-01-01'",
+            "ExecutionStatus = 'COMPLETED'",
+            "VisText STARTS_WITH 'qu'",
+            "VisText IN ('fox')",
+            "VisList STARTS_WITH 'x'",
+            "VisList > 'x'",
+            "X = 1 GROUP BY WorkflowType",
+            "X = 1 ORDER BY VisList",
+        ] {
+            assert!(resolved(text).is_err(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Visibility on SQLite: writing records within an execution's transaction, List and Count.
+
+use crate::visibility::{KeyKind, Placeholders, Sql, VisibilityRecord, attribute_rows, sort_keys};
+use crate::{PersistenceError, Result, VisibilityCount, VisibilityPage};
+use chronicle_common::query::{Bound, Resolved};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+fn bind_all<'q>(mut query: Query<'q>, params: &'q [Bound]) -> Query<'q> {
+    for param in params {
+        query = match param {
+            Bound::Str(s) => query.bind(s.as_str()),
+            Bound::Int(i) => query.bind(*i),
+            Bound::Double(d) => query.bind(*d),
+        };
+    }
+    query
+}
+
+pub(super) async fn write(tx: &mut Transaction<'_, Sqlite>, r: &VisibilityRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO executions_visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue, status,
+            start_time, execution_time, close_time, execution_duration, history_length, history_size_bytes,
+            state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, data)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (namespace_id, run_id) DO UPDATE SET
+            workflow_type = excluded.workflow_type, task_queue = excluded.task_queue, status = excluded.status,
+            start_time = excluded.start_time, execution_time = excluded.execution_time,
+            close_time = excluded.close_time, execution_duration = excluded.execution_duration,
+            history_length = excluded.history_length, history_size_bytes = excluded.history_size_bytes,
+            state_transition_count = excluded.state_transition_count, data = excluded.data",
+    )
+    .bind(&r.namespace_id)
+    .bind(&r.run_id)
+    .bind(&r.workflow_id)
+    .bind(&r.workflow_type)
+    .bind(&r.task_queue)
+    .bind(r.status)
+    .bind(r.start_time)
+    .bind(r.execution_time)
+    .bind(r.close_time)
+    .bind(r.execution_duration)
+    .bind(r.history_length)
+    .bind(r.history_size_bytes)
+    .bind(r.state_transition_count)
+    .bind(&r.parent_workflow_id)
+    .bind(&r.parent_run_id)
+    .bind(&r.root_workflow_id)
+    .bind(&r.root_run_id)
+    .bind(&r.data)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM visibility_attributes WHERE namespace_id = ? AND run_id = ?")
+        .bind(&r.namespace_id)
+        .bind(&r.run_id)
+        .execute(&mut **tx)
+        .await?;
+    for (name, value) in &r.attributes {
+        for (sval, ival, dval) in attribute_rows(value) {
+            sqlx::query("INSERT INTO visibility_attributes (namespace_id, run_id, name, sval, ival, dval) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(&r.namespace_id)
+                .bind(&r.run_id)
+                .bind(name)
+                .bind(sval)
+                .bind(ival)
+                .bind(dval)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The page token: the sort key values of the last row returned, as JSON.
+fn decode_token(token: &[u8], kinds: &[KeyKind]) -> Result<Option<Vec<Bound>>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || PersistenceError::InvalidArgument("invalid next page token".into());
+    let values: Vec<serde_json::Value> = serde_json::from_slice(token).map_err(|_| invalid())?;
+    if values.len() != kinds.len() {
+        return Err(invalid());
+    }
+    let bound = values
+        .iter()
+        .zip(kinds)
+        .map(|(v, kind)| match kind {
+            KeyKind::Int => v.as_i64().map(Bound::Int),
+            KeyKind::Double => v.as_f64().map(Bound::Double),
+            KeyKind::Str => v.as_str().map(|s| Bound::Str(s.to_owned())),
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(invalid)?;
+    Ok(Some(bound))
+}
+
+fn row_keys(row: &SqliteRow, kinds: &[KeyKind]) -> Vec<serde_json::Value> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| match kind {
+            KeyKind::Int => row.get::<i64, _>(i + 1).into(),
+            KeyKind::Double => row.get::<f64, _>(i + 1).into(),
+            KeyKind::Str => row.get::<String, _>(i + 1).into(),
+        })
+        .collect()
+}
+
+pub(super) async fn list(
+    pool: &SqlitePool,
+    namespace_id: &str,
+    query: &Resolved,
+    page_size: usize,
+    token: &[u8],
+) -> Result<VisibilityPage> {
+    let keys = sort_keys(query);
+    let kinds: Vec<KeyKind> = keys.iter().map(|k| k.kind).collect();
+    let last = decode_token(token, &kinds)?;
+    let mut sql = Sql::new(Placeholders::Question);
+    sql.push("SELECT v.data");
+    for key in &keys {
+        sql.push(", ");
+        sql.sort_key(key);
+    }
+    sql.push(" FROM executions_visibility v");
+    sql.where_clause(namespace_id, query.filter.clone());
+    if let Some(last) = &last {
+        sql.after(&keys, last);
+    }
+    sql.order_by(&keys);
+    sql.push(" LIMIT ").bind(Bound::Int(page_size as i64 + 1));
+    let mut rows = bind_all(sqlx::query(&sql.text), &sql.params)
+        .fetch_all(pool)
+        .await?;
+    let more = rows.len() > page_size;
+    rows.truncate(page_size);
+    let next_page_token = match rows.last().filter(|_| more) {
+        Some(row) => serde_json::to_vec(&row_keys(row, &kinds)).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    Ok(VisibilityPage {
+        rows: rows.iter().map(|r| r.get("data")).collect(),
+        next_page_token,
+    })
+}
+
+pub(super) async fn count(
+    pool: &SqlitePool,
+    namespace_id: &str,
+    query: &Resolved,
+) -> Result<VisibilityCount> {
+    let mut sql = Sql::new(Placeholders::Question);
+    let grouped = query.group_by_status;
+    sql.push(if grouped {
+        "SELECT v.status, COUNT(*) FROM executions_visibility v"
+    } else {
+        "SELECT COUNT(*) FROM executions_visibility v"
+    });
+    sql.where_clause(namespace_id, query.filter.clone());
+    if !grouped {
+        let count: i64 = bind_all(sqlx::query(&sql.text), &sql.params)
+            .fetch_one(pool)
+            .await?
+            .get(0);
+        return Ok(VisibilityCount {
+            count,
+            by_status: Vec::new(),
+        });
+    }
+    sql.push(" GROUP BY v.status ORDER BY v.status");
+    let rows = bind_all(sqlx::query(&sql.text), &sql.params)
+        .fetch_all(pool)
+        .await?;
+    let by_status: Vec<(i32, i64)> = rows
+        .iter()
+        .map(|r| (r.get::<i32, _>(0), r.get::<i64, _>(1)))
+        .collect();
+    Ok(VisibilityCount {
+        count: by_status.iter().map(|(_, c)| c).sum(),
+        by_status,
+    })
+}

@@ -1,0 +1,407 @@
+//! Visibility records and the translation of resolved queries into SQL. The SQL text is built
+//! from the query's structure only; every value is a bound parameter. Backends differ only
+//! in their placeholder syntax.
+
+use chronicle_common::query::{Bound, CmpOp, Column, Filter, Operand, Resolved};
+use chronicle_common::search_attributes::{Value, ValueType, words};
+
+/// A run as List and Count see it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VisibilityRecord {
+    pub namespace_id: String,
+    pub run_id: String,
+    pub workflow_id: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub status: i32,
+    /// Unix nanoseconds.
+    pub start_time: i64,
+    pub execution_time: i64,
+    pub close_time: Option<i64>,
+    pub execution_duration: Option<i64>,
+    pub history_length: Option<i64>,
+    pub history_size_bytes: Option<i64>,
+    pub state_transition_count: Option<i64>,
+    pub parent_workflow_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub root_workflow_id: Option<String>,
+    pub root_run_id: Option<String>,
+    pub attributes: Vec<(String, Value)>,
+    /// Encoded WorkflowExecutionInfo, returned by List as stored.
+    pub data: Vec<u8>,
+}
+
+/// One stored attribute value: (sval, ival, dval).
+pub(crate) type AttributeRow = (Option<String>, Option<i64>, Option<f64>);
+
+/// The rows an attribute value is stored as.
+pub(crate) fn attribute_rows(value: &Value) -> Vec<AttributeRow> {
+    match value {
+        Value::Keyword(s) => vec![(Some(s.clone()), None, None)],
+        Value::Text(s) => words(s)
+            .into_iter()
+            .map(|w| (Some(w), None, None))
+            .collect(),
+        Value::KeywordList(items) => items
+            .iter()
+            .map(|s| (Some(s.clone()), None, None))
+            .collect(),
+        Value::Int(i) | Value::Datetime(i) => vec![(None, Some(*i), None)],
+        Value::Bool(b) => vec![(None, Some(i64::from(*b)), None)],
+        Value::Double(d) => vec![(None, None, Some(*d))],
+    }
+}
+
+/// Placeholder syntax of a backend (PostgreSQL's `$n` joins with its backend).
+#[derive(Clone, Copy)]
+pub(crate) enum Placeholders {
+    /// `?` (SQLite, MySQL)
+    Question,
+}
+
+/// SQL text with its parameters, in order.
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Bound>,
+    style: Placeholders,
+}
+
+/// How a sort key is read back from a row, for the page token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    Int,
+    Double,
+    Str,
+}
+
+/// What a list query sorts by.
+pub(crate) enum KeySource {
+    /// Close time, open runs (no close time) first when descending.
+    CloseTime,
+    StartTime,
+    Operand(Operand),
+    RunId,
+}
+
+/// A sort key of a list query; its SQL value is never NULL.
+pub(crate) struct SortKey {
+    pub source: KeySource,
+    pub kind: KeyKind,
+    pub descending: bool,
+}
+
+fn column_sql(c: Column) -> &'static str {
+    match c {
+        Column::WorkflowId => "v.workflow_id",
+        Column::RunId => "v.run_id",
+        Column::WorkflowType => "v.workflow_type",
+        Column::TaskQueue => "v.task_queue",
+        Column::Status => "v.status",
+        Column::StartTime => "v.start_time",
+        Column::CloseTime => "v.close_time",
+        Column::ExecutionTime => "v.execution_time",
+        Column::ExecutionDuration => "v.execution_duration",
+        Column::HistoryLength => "v.history_length",
+        Column::HistorySizeBytes => "v.history_size_bytes",
+        Column::StateTransitionCount => "v.state_transition_count",
+        Column::ParentWorkflowId => "v.parent_workflow_id",
+        Column::ParentRunId => "v.parent_run_id",
+        Column::RootWorkflowId => "v.root_workflow_id",
+        Column::RootRunId => "v.root_run_id",
+    }
+}
+
+fn value_column(ty: ValueType) -> &'static str {
+    match ty {
+        ValueType::Int | ValueType::Bool | ValueType::Datetime => "a.ival",
+        ValueType::Double => "a.dval",
+        _ => "a.sval",
+    }
+}
+
+fn key_kind(operand: &Operand) -> KeyKind {
+    match operand {
+        Operand::Column(c) => match c {
+            Column::WorkflowId
+            | Column::RunId
+            | Column::WorkflowType
+            | Column::TaskQueue
+            | Column::ParentWorkflowId
+            | Column::ParentRunId
+            | Column::RootWorkflowId
+            | Column::RootRunId => KeyKind::Str,
+            _ => KeyKind::Int,
+        },
+        Operand::Attribute { ty, .. } => match ty {
+            ValueType::Double => KeyKind::Double,
+            ValueType::Int | ValueType::Bool | ValueType::Datetime => KeyKind::Int,
+            _ => KeyKind::Str,
+        },
+    }
+}
+
+const ATTRIBUTE_ROWS: &str = "FROM visibility_attributes a WHERE a.namespace_id = v.namespace_id AND a.run_id = v.run_id AND a.name = ";
+
+impl Sql {
+    pub fn new(style: Placeholders) -> Self {
+        Self {
+            text: String::new(),
+            params: Vec::new(),
+            style,
+        }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    pub fn bind(&mut self, value: Bound) -> &mut Self {
+        self.params.push(value);
+        match self.style {
+            Placeholders::Question => self.text.push('?'),
+        }
+        self
+    }
+
+    /// A scalar operand's value (NULL when the attribute is unset).
+    fn scalar(&mut self, operand: &Operand) {
+        match operand {
+            Operand::Column(c) => {
+                self.push(column_sql(*c));
+            }
+            Operand::Attribute { name, ty } => {
+                self.push("(SELECT ")
+                    .push(value_column(*ty))
+                    .push(" ")
+                    .push(ATTRIBUTE_ROWS);
+                self.bind(Bound::Str(name.clone())).push(")");
+            }
+        }
+    }
+
+    /// `value IN (the attribute's values)`: "contains", for multi-valued attributes.
+    fn contains(&mut self, name: &str, value: Bound) {
+        self.bind(value)
+            .push(" IN (SELECT a.sval ")
+            .push(ATTRIBUTE_ROWS);
+        self.bind(Bound::Str(name.to_owned())).push(")");
+    }
+
+    fn list(&mut self, values: Vec<Bound>) {
+        self.push("(");
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+        self.push(")");
+    }
+
+    pub fn filter(&mut self, filter: Filter) {
+        match filter {
+            Filter::And(a, b) => self.binary(*a, " AND ", *b),
+            Filter::Or(a, b) => self.binary(*a, " OR ", *b),
+            Filter::Not(a) => {
+                self.push("NOT (");
+                self.filter(*a);
+                self.push(")");
+            }
+            Filter::Cmp { operand, op, value } => self.compare(operand, op, value),
+            Filter::In {
+                operand,
+                values,
+                negated,
+            } => {
+                if let Operand::Attribute { name, ty } = &operand
+                    && ty.is_multi_valued()
+                {
+                    self.push(if negated {
+                        "NOT EXISTS (SELECT 1 "
+                    } else {
+                        "EXISTS (SELECT 1 "
+                    })
+                    .push(ATTRIBUTE_ROWS);
+                    self.bind(Bound::Str(name.clone())).push(" AND a.sval IN ");
+                    self.list(values);
+                    self.push(")");
+                } else {
+                    self.scalar(&operand);
+                    self.push(if negated { " NOT IN " } else { " IN " });
+                    self.list(values);
+                }
+            }
+            Filter::Between {
+                operand,
+                low,
+                high,
+                negated,
+            } => {
+                self.scalar(&operand);
+                self.push(if negated {
+                    " NOT BETWEEN "
+                } else {
+                    " BETWEEN "
+                });
+                self.bind(low).push(" AND ").bind(high);
+            }
+            Filter::StartsWith {
+                operand,
+                prefix,
+                negated,
+            } => {
+                // substr compares exactly: no LIKE wildcards, no case folding.
+                self.push(if negated { "NOT (substr(" } else { "(substr(" });
+                self.scalar(&operand);
+                self.push(", 1, ")
+                    .bind(Bound::Int(prefix.chars().count() as i64))
+                    .push(") = ")
+                    .bind(Bound::Str(prefix))
+                    .push(")");
+            }
+            Filter::IsNull { operand, negated } => match &operand {
+                Operand::Attribute { name, ty } if ty.is_multi_valued() => {
+                    self.push(if negated {
+                        "EXISTS (SELECT 1 "
+                    } else {
+                        "NOT EXISTS (SELECT 1 "
+                    })
+                    .push(ATTRIBUTE_ROWS);
+                    self.bind(Bound::Str(name.clone())).push(")");
+                }
+                _ => {
+                    self.scalar(&operand);
+                    self.push(if negated { " IS NOT NULL" } else { " IS NULL" });
+                }
+            },
+        }
+    }
+
+    fn binary(&mut self, a: Filter, op: &str, b: Filter) {
+        self.push("(");
+        self.filter(a);
+        self.push(op);
+        self.filter(b);
+        self.push(")");
+    }
+
+    fn compare(&mut self, operand: Operand, op: CmpOp, value: Bound) {
+        if let Operand::Attribute { name, ty } = &operand
+            && ty.is_multi_valued()
+        {
+            if op == CmpOp::Ne {
+                self.push("NOT (");
+                self.contains(name, value);
+                self.push(")");
+            } else {
+                self.contains(name, value);
+            }
+            return;
+        }
+        self.scalar(&operand);
+        self.push(match op {
+            CmpOp::Eq => " = ",
+            CmpOp::Ne => " <> ",
+            CmpOp::Lt => " < ",
+            CmpOp::Le => " <= ",
+            CmpOp::Gt => " > ",
+            CmpOp::Ge => " >= ",
+        });
+        self.bind(value);
+    }
+
+    /// `namespace AND (filter)`, the WHERE of every visibility query.
+    pub fn where_clause(&mut self, namespace_id: &str, filter: Option<Filter>) {
+        self.push(" WHERE v.namespace_id = ")
+            .bind(Bound::Str(namespace_id.to_owned()));
+        if let Some(filter) = filter {
+            self.push(" AND (");
+            self.filter(filter);
+            self.push(")");
+        }
+    }
+}
+
+/// The sort keys of a list query; the run id always comes last, so keys are unique.
+pub(crate) fn sort_keys(query: &Resolved) -> Vec<SortKey> {
+    let mut keys = Vec::new();
+    if query.order_by.is_empty() {
+        // Temporal's default: open runs first, then the latest closed.
+        keys.push(SortKey {
+            source: KeySource::CloseTime,
+            kind: KeyKind::Int,
+            descending: true,
+        });
+        keys.push(SortKey {
+            source: KeySource::StartTime,
+            kind: KeyKind::Int,
+            descending: true,
+        });
+    }
+    for (operand, descending) in &query.order_by {
+        let kind = key_kind(operand);
+        keys.push(SortKey {
+            source: KeySource::Operand(operand.clone()),
+            kind,
+            descending: *descending,
+        });
+    }
+    keys.push(SortKey {
+        source: KeySource::RunId,
+        kind: KeyKind::Str,
+        descending: false,
+    });
+    keys
+}
+
+impl Sql {
+    pub fn sort_key(&mut self, key: &SortKey) {
+        match &key.source {
+            KeySource::CloseTime => self.push(&format!("COALESCE(v.close_time, {})", i64::MAX)),
+            KeySource::StartTime => self.push("v.start_time"),
+            KeySource::RunId => self.push("v.run_id"),
+            KeySource::Operand(operand) => {
+                // NULLs sort as the lowest value, so every key compares.
+                self.push("COALESCE(");
+                self.scalar(operand);
+                self.push(match key.kind {
+                    KeyKind::Int => ", -9223372036854775808)",
+                    KeyKind::Double => ", -1e308)",
+                    KeyKind::Str => ", '')",
+                })
+            }
+        };
+    }
+
+    pub fn order_by(&mut self, keys: &[SortKey]) {
+        self.push(" ORDER BY ");
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.sort_key(key);
+            self.push(if key.descending { " DESC" } else { " ASC" });
+        }
+    }
+
+    /// Rows strictly after `last` in the order of `keys`: (k1 after) OR (k1 = AND k2 after) …
+    pub fn after(&mut self, keys: &[SortKey], last: &[Bound]) {
+        self.push(" AND (");
+        for i in 0..keys.len() {
+            if i > 0 {
+                self.push(" OR ");
+            }
+            self.push("(");
+            for (key, value) in keys[..i].iter().zip(last) {
+                self.sort_key(key);
+                self.push(" = ").bind(value.clone()).push(" AND ");
+            }
+            self.sort_key(&keys[i]);
+            self.push(if keys[i].descending { " < " } else { " > " })
+                .bind(last[i].clone());
+            self.push(")");
+        }
+        self.push(")");
+    }
+}

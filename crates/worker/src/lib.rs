@@ -1,0 +1,183 @@
+//! The internal worker: system jobs that run inside the server, beside the services that
+//! serve clients. Batch operations for now (what `temporal workflow terminate --query` uses).
+
+mod batch;
+
+use batch::{BatchJob, Runner, operation_type};
+use chronicle_api::batch::v1::BatchOperationInfo;
+use chronicle_api::enums::v1::BatchOperationState;
+use chronicle_api::workflowservice::{
+    DescribeBatchOperationResponse, ListBatchOperationsResponse, StartBatchOperationRequest,
+};
+use chronicle_common::time;
+use chronicle_history::{History, HistoryError};
+use chronicle_persistence::{PersistenceError, Store};
+use prost::Message;
+use std::sync::Arc;
+use tonic::Status;
+
+pub type Result<T> = std::result::Result<T, WorkerError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+impl From<PersistenceError> for WorkerError {
+    fn from(e: PersistenceError) -> Self {
+        Self::History(e.into())
+    }
+}
+
+impl From<WorkerError> for Status {
+    fn from(e: WorkerError) -> Self {
+        match e {
+            WorkerError::InvalidArgument(m) => Status::invalid_argument(m),
+            WorkerError::NotFound(m) => chronicle_history::not_found(m),
+            WorkerError::AlreadyExists(m) => Status::already_exists(m),
+            WorkerError::History(e) => e.into(),
+        }
+    }
+}
+
+/// Cheap-to-clone handle to the internal worker.
+#[derive(Clone)]
+pub struct Worker {
+    history: History,
+    store: Arc<dyn Store>,
+}
+
+fn decode(data: &[u8]) -> Result<BatchJob> {
+    BatchJob::decode(data)
+        .map_err(|e| PersistenceError::Database(format!("corrupt batch job: {e}")).into())
+}
+
+impl Worker {
+    pub fn new(history: History, store: Arc<dyn Store>) -> Self {
+        Self { history, store }
+    }
+
+    fn runner(&self, namespace_id: &str) -> Runner {
+        Runner {
+            history: self.history.clone(),
+            store: self.store.clone(),
+            namespace_id: namespace_id.to_owned(),
+        }
+    }
+
+    /// Resumes the jobs a previous process left running.
+    pub async fn resume(&self) -> Result<usize> {
+        let rows = self.store.running_jobs().await?;
+        let count = rows.len();
+        for row in rows {
+            let job = decode(&row.data)?;
+            tokio::spawn(self.runner(&row.namespace_id).run(job));
+        }
+        Ok(count)
+    }
+
+    pub async fn start_batch(
+        &self,
+        namespace_id: &str,
+        r: StartBatchOperationRequest,
+    ) -> Result<()> {
+        let operation_type = operation_type(r.operation.as_ref())?;
+        if r.job_id.is_empty() {
+            return Err(WorkerError::InvalidArgument(
+                "JobId is not set on request.".into(),
+            ));
+        }
+        if r.visibility_query.is_empty() {
+            return Err(WorkerError::InvalidArgument(
+                "VisibilityQuery is not set on request.".into(),
+            ));
+        }
+        if self.store.job(namespace_id, &r.job_id).await?.is_some() {
+            return Err(WorkerError::AlreadyExists(format!(
+                "Batch job {} already exists.",
+                r.job_id
+            )));
+        }
+        let total = self
+            .history
+            .count_workflows(namespace_id, &r.visibility_query)
+            .await?
+            .count;
+        let identity = match &r.operation {
+            Some(chronicle_api::workflowservice::start_batch_operation_request::Operation::TerminationOperation(op)) => op.identity.clone(),
+            _ => String::new(),
+        };
+        let status = DescribeBatchOperationResponse {
+            operation_type: operation_type as i32,
+            job_id: r.job_id.clone(),
+            state: BatchOperationState::Running as i32,
+            start_time: Some(time::timestamp(time::now())),
+            total_operation_count: total,
+            identity,
+            reason: r.reason.clone(),
+            query: r.visibility_query.clone(),
+            ..Default::default()
+        };
+        let job = BatchJob {
+            request: Some(r),
+            status: Some(status),
+            page_token: Vec::new(),
+        };
+        let runner = self.runner(namespace_id);
+        runner.save(&job).await?;
+        tokio::spawn(runner.run(job));
+        Ok(())
+    }
+
+    pub async fn describe_batch(
+        &self,
+        namespace_id: &str,
+        job_id: &str,
+    ) -> Result<DescribeBatchOperationResponse> {
+        let row = self.store.job(namespace_id, job_id).await?;
+        let row =
+            row.ok_or_else(|| WorkerError::NotFound(format!("Batch job {job_id} not found.")))?;
+        Ok(decode(&row.data)?.status().clone())
+    }
+
+    pub async fn list_batches(&self, namespace_id: &str) -> Result<ListBatchOperationsResponse> {
+        let mut operation_info = Vec::new();
+        for row in self.store.jobs(namespace_id).await? {
+            let status = decode(&row.data)?.status().clone();
+            operation_info.push(BatchOperationInfo {
+                job_id: status.job_id,
+                state: status.state,
+                start_time: status.start_time,
+                close_time: status.close_time,
+                operation_type: status.operation_type,
+            });
+        }
+        Ok(ListBatchOperationsResponse {
+            operation_info,
+            next_page_token: Vec::new(),
+        })
+    }
+
+    /// Stops a running job: no further run is touched after its current one.
+    pub async fn stop_batch(&self, namespace_id: &str, job_id: &str, reason: &str) -> Result<()> {
+        let row = self.store.job(namespace_id, job_id).await?;
+        let row =
+            row.ok_or_else(|| WorkerError::NotFound(format!("Batch job {job_id} not found.")))?;
+        let mut job = decode(&row.data)?;
+        if !job.running() {
+            return Ok(());
+        }
+        let status = job.status.get_or_insert_with(Default::default);
+        status.state = BatchOperationState::Failed as i32;
+        status.close_time = Some(time::timestamp(time::now()));
+        status.reason = format!("stopped: {reason}");
+        self.runner(namespace_id).save(&job).await
+    }
+}
