@@ -1,5 +1,6 @@
 //! The frontend's errors and the one place they become gRPC statuses.
 
+use chronicle_api::enums::v1::NamespaceState;
 use chronicle_api::errordetails::v1 as details;
 use chronicle_common::status::with_details;
 use chronicle_history::HistoryError;
@@ -16,6 +17,9 @@ pub enum FrontendError {
     NamespaceNotFound(String),
     #[error("Namespace already exists.")]
     NamespaceAlreadyExists,
+    /// Deprecated namespaces take no new workflows.
+    #[error("Namespace {0} is deprecated: it accepts no new workflows.")]
+    NamespaceDeprecated(String),
     #[error(transparent)]
     History(#[from] HistoryError),
     #[error(transparent)]
@@ -77,6 +81,15 @@ impl From<FrontendError> for Status {
                 Code::AlreadyExists,
                 message,
                 &details::NamespaceAlreadyExistsFailure {},
+            ),
+            FrontendError::NamespaceDeprecated(namespace) => with_details(
+                Code::FailedPrecondition,
+                message,
+                &details::NamespaceInvalidStateFailure {
+                    namespace,
+                    state: NamespaceState::Deprecated as i32,
+                    allowed_states: vec![NamespaceState::Registered as i32],
+                },
             ),
             FrontendError::History(e) => e.into(),
             FrontendError::Worker(e) => e.into(),

@@ -75,7 +75,7 @@ impl Handler {
         &self,
         mut r: StartWorkflowExecutionRequest,
     ) -> Result<StartWorkflowExecutionResponse> {
-        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        let namespace = self.namespaces.resolve_for_start(&r.namespace).await?;
         validate_start(&mut r)?;
         Ok(self.history.start_workflow(&namespace, r).await?)
     }
@@ -84,7 +84,7 @@ impl Handler {
         &self,
         mut r: SignalWithStartWorkflowExecutionRequest,
     ) -> Result<SignalWithStartWorkflowExecutionResponse> {
-        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        let namespace = self.namespaces.resolve_for_start(&r.namespace).await?;
         start_fields(
             &r.workflow_id,
             r.workflow_type.as_ref(),
@@ -218,7 +218,7 @@ impl Handler {
             ));
         }
         validate_update_request(update.request.as_ref())?;
-        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        let namespace = self.namespaces.resolve_for_start(&r.namespace).await?;
         validate_start(&mut start)?;
         let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
         let (started, updated) = self

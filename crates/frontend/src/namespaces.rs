@@ -23,8 +23,6 @@ use std::time::Duration;
 pub const CLUSTER_NAME: &str = "active";
 /// Temporal rejects shorter retention periods.
 const MIN_RETENTION: Duration = Duration::from_secs(3600);
-/// Retention of a namespace registered without one (what `temporal operator namespace create` sends).
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
 const DEFAULT_PAGE_SIZE: usize = 100;
 
 #[derive(Clone)]
@@ -99,8 +97,9 @@ impl Namespaces {
                 limits::MAX_ID_LENGTH
             )));
         }
+        // As in Temporal, a namespace is never registered without a retention period.
         let retention = validate_retention(r.workflow_execution_retention_period.as_ref())?
-            .unwrap_or(DEFAULT_RETENTION);
+            .ok_or_else(|| invalid("A valid retention period is not set on request."))?;
         let id = uuid::Uuid::new_v4().to_string();
         let described = DescribeNamespaceResponse {
             namespace_info: Some(NamespaceInfo {
@@ -176,6 +175,57 @@ impl Namespaces {
         })
     }
 
+    /// The namespace a request that starts workflows names: it must not be deprecated.
+    pub async fn resolve_for_start(&self, name: &str) -> Result<NamespaceRef> {
+        let namespace = self.resolve(name).await?;
+        let described = self.by_name(name).await?;
+        if info(&described).state == NamespaceState::Deprecated as i32 {
+            return Err(FrontendError::NamespaceDeprecated(namespace.name));
+        }
+        Ok(namespace)
+    }
+
+    async fn save(&self, described: DescribeNamespaceResponse) -> Result<()> {
+        let info = info(&described);
+        let row = NamespaceRow {
+            id: info.id.clone(),
+            name: info.name.clone(),
+            data: described.encode_to_vec(),
+        };
+        self.store.update_namespace(&row).await?;
+        self.cache(Arc::new(described));
+        Ok(())
+    }
+
+    /// Running workflows go on; new ones are refused.
+    pub async fn deprecate(&self, name: &str) -> Result<()> {
+        let mut described = self.by_name(name).await?.as_ref().clone();
+        described
+            .namespace_info
+            .get_or_insert_with(Default::default)
+            .state = NamespaceState::Deprecated as i32;
+        self.save(described).await
+    }
+
+    /// Marks the namespace deleted and frees its name; returns (id, the name it now has).
+    /// Its workflows are deleted by the caller.
+    pub async fn delete(&self, name: &str) -> Result<(String, String)> {
+        if name == "default" {
+            return Err(invalid("The default namespace cannot be deleted."));
+        }
+        let mut described = self.by_name(name).await?.as_ref().clone();
+        let info = described
+            .namespace_info
+            .get_or_insert_with(Default::default);
+        let id = info.id.clone();
+        let renamed = format!("{name}-deleted-{}", &id[..id.len().min(5)]);
+        info.state = NamespaceState::Deleted as i32;
+        info.name.clone_from(&renamed);
+        self.by_name.write().expect("namespace cache").remove(name);
+        self.save(described).await?;
+        Ok((id, renamed))
+    }
+
     pub async fn describe(&self, r: DescribeNamespaceRequest) -> Result<DescribeNamespaceResponse> {
         if !r.id.is_empty() {
             let row = self.store.namespace_by_id(&r.id).await?;
@@ -198,8 +248,15 @@ impl Namespaces {
             .unwrap_or(DEFAULT_PAGE_SIZE);
         let rows = self.store.list_namespaces().await?;
         let mut namespaces = Vec::new();
-        for row in rows.iter().filter(|row| row.name > after).take(size + 1) {
-            namespaces.push(decode(row)?);
+        let include_deleted = r.namespace_filter.is_some_and(|f| f.include_deleted);
+        for row in rows.iter().filter(|row| row.name > after) {
+            let described = decode(row)?;
+            if include_deleted || info(&described).state != NamespaceState::Deleted as i32 {
+                namespaces.push(described);
+            }
+            if namespaces.len() > size {
+                break;
+            }
         }
         let next_page_token = if namespaces.len() > size {
             namespaces.truncate(size);
@@ -245,13 +302,6 @@ impl Namespaces {
                 .get_or_insert_with(Default::default)
                 .workflow_execution_retention_ttl = Some(time::duration(retention));
         }
-        let info = described.namespace_info.clone().unwrap_or_default();
-        let row = NamespaceRow {
-            id: info.id.clone(),
-            name: info.name.clone(),
-            data: described.encode_to_vec(),
-        };
-        self.store.update_namespace(&row).await?;
         let response = UpdateNamespaceResponse {
             namespace_info: described.namespace_info.clone(),
             config: described.config.clone(),
@@ -259,7 +309,7 @@ impl Namespaces {
             failover_version: described.failover_version,
             is_global_namespace: described.is_global_namespace,
         };
-        self.cache(Arc::new(described));
+        self.save(described).await?;
         Ok(response)
     }
 }
@@ -287,6 +337,7 @@ mod tests {
         let again = ns
             .register(RegisterNamespaceRequest {
                 namespace: "default".into(),
+                workflow_execution_retention_period: Some(time::duration(Duration::from_secs(7200))),
                 ..Default::default()
             })
             .await;
@@ -294,6 +345,7 @@ mod tests {
         ns.register(RegisterNamespaceRequest {
             namespace: "b".into(),
             description: "first".into(),
+            workflow_execution_retention_period: Some(time::duration(Duration::from_secs(7200))),
             ..Default::default()
         })
         .await
@@ -349,6 +401,30 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(info(&rest.namespaces[0]).name, "default");
+    }
+
+    #[tokio::test]
+    async fn deprecated_namespaces_refuse_starts_and_deleted_ones_free_their_name() {
+        let ns = registry().await;
+        ns.ensure("old", Duration::from_secs(86_400)).await.unwrap();
+        ns.deprecate("old").await.unwrap();
+        assert!(ns.resolve("old").await.is_ok());
+        assert!(matches!(
+            ns.resolve_for_start("old").await,
+            Err(FrontendError::NamespaceDeprecated(_))
+        ));
+
+        let (_, renamed) = ns.delete("old").await.unwrap();
+        assert!(renamed.starts_with("old-deleted-"));
+        assert!(matches!(
+            ns.resolve("old").await,
+            Err(FrontendError::NamespaceNotFound(_))
+        ));
+        let listed = ns.list(ListNamespacesRequest::default()).await.unwrap();
+        assert!(listed.namespaces.iter().all(|n| info(n).name != renamed));
+        ns.ensure("old", Duration::from_secs(86_400)).await.unwrap();
+        assert!(ns.resolve_for_start("old").await.is_ok());
+        assert!(ns.delete("default").await.is_err());
     }
 
     #[tokio::test]

@@ -31,6 +31,23 @@ impl OperatorService for Operator {
         Ok(Response::new(RemoveSearchAttributesResponse {}))
     }
 
+    /// The namespace is renamed and marked deleted at once (its name is free again); its
+    /// workflows are deleted in the background.
+    async fn delete_namespace(
+        &self,
+        request: Request<DeleteNamespaceRequest>,
+    ) -> Reply<DeleteNamespaceResponse> {
+        let r = request.into_inner();
+        let (id, deleted_namespace) = self.0.namespaces.delete(&r.namespace).await?;
+        let history = self.0.history.clone();
+        tokio::spawn(async move {
+            if let Err(e) = history.delete_namespace_data(&id).await {
+                tracing::error!(namespace_id = id, "namespace data not deleted: {e}");
+            }
+        });
+        Ok(Response::new(DeleteNamespaceResponse { deleted_namespace }))
+    }
+
     async fn list_search_attributes(
         &self,
         request: Request<ListSearchAttributesRequest>,

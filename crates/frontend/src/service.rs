@@ -58,6 +58,17 @@ impl WorkflowService for Handler {
         reply(self.namespaces.update(request.into_inner()).await)
     }
 
+    async fn deprecate_namespace(
+        &self,
+        request: Request<DeprecateNamespaceRequest>,
+    ) -> Reply<DeprecateNamespaceResponse> {
+        done(
+            self.namespaces
+                .deprecate(&request.into_inner().namespace)
+                .await,
+        )
+    }
+
     async fn get_system_info(
         &self,
         _: Request<GetSystemInfoRequest>,

@@ -231,6 +231,21 @@ impl History {
         Ok(())
     }
 
+    /// Deletes a (deleted) namespace's workflows. Timers still queued for them find nothing
+    /// and do nothing.
+    pub async fn delete_namespace_data(&self, namespace_id: &str) -> Result<()> {
+        self.store()
+            .delete_namespace_executions(namespace_id)
+            .await?;
+        self.inner
+            .search_attributes
+            .0
+            .write()
+            .expect("registry")
+            .remove(namespace_id);
+        Ok(())
+    }
+
     pub async fn remove_search_attributes(
         &self,
         namespace_id: &str,

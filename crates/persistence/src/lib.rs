@@ -178,6 +178,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     async fn remove_search_attributes(&self, namespace_id: &str, names: &[String]) -> Result<()>;
 
+    /// Deletes every run of a namespace with all it owns (history, tasks, timers, visibility).
+    async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()>;
+
     /// Creates or replaces a system job (a batch operation) with its progress.
     async fn put_job(&self, job: &JobRow) -> Result<()>;
     async fn job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobRow>>;

@@ -535,6 +535,27 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for statement in [
+            "DELETE FROM history_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
+            "DELETE FROM executions WHERE namespace_id = ?",
+            "DELETE FROM current_executions WHERE namespace_id = ?",
+            "DELETE FROM queue_tasks WHERE namespace_id = ?",
+            "DELETE FROM executions_visibility WHERE namespace_id = ?",
+            "DELETE FROM visibility_attributes WHERE namespace_id = ?",
+            "DELETE FROM search_attributes WHERE namespace_id = ?",
+            "DELETE FROM system_jobs WHERE namespace_id = ?",
+        ] {
+            sqlx::query(statement)
+                .bind(namespace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn put_job(&self, job: &JobRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO system_jobs (namespace_id, job_id, running, data) VALUES (?, ?, ?, ?)
