@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+import backends
 from cli import cli_path
 from helpers import CUSTOM_SEARCH_ATTRIBUTES, run_sync
 
@@ -92,6 +93,10 @@ class ServerHandle:
         self.log_path = tmp_dir / "server.log"
         self._extra_ports = (_free_port(), _free_port())  # reference: http, metrics
         self._proc: subprocess.Popen | None = None
+        # Chronicle on PostgreSQL/MySQL: a database and a config file of this server's own.
+        self.backend = "sqlite" if target == "reference" else backends.backend()
+        self._database: str | None = None
+        self._config_path = tmp_dir / "chronicle.toml"
 
     def command(self) -> list[str]:
         common = ["--ip", "127.0.0.1", "--port", str(self.port), "--db-filename", str(self.db_path)]
@@ -102,10 +107,26 @@ class ServerHandle:
                 "--http-port", str(http_port), "--metrics-port", str(metrics_port),
                 "--log-level", "warn", *self.extra_args,
             ]
+        if self.backend != "sqlite":
+            return [_chronicle_bin(), "server", "start", "--config", str(self._config_path), *self.extra_args]
         return [
             _chronicle_bin(), "server", "start-dev", *common, "--log-level", "info",
             *self.extra_args,
         ]
+
+    def _prepare_database(self) -> None:
+        """Creates the database and applies the schema, once per server."""
+        if self.backend == "sqlite" or self._database is not None:
+            return
+        self._database, dsn = backends.create_database(self.backend)
+        self._config_path.write_text(backends.config(self.backend, dsn, self.port))
+        migrate = [_chronicle_bin(), "schema", "migrate", "--config", str(self._config_path)]
+        subprocess.run(migrate, check=True, capture_output=True, timeout=60)
+
+    def drop_database(self) -> None:
+        if self._database is not None:
+            backends.drop_database(self.backend, self._database)
+            self._database = None
 
     @property
     def is_reference(self) -> bool:
@@ -115,6 +136,7 @@ class ServerHandle:
 
     def start(self) -> None:
         assert self._proc is None or self._proc.poll() is not None, "already running"
+        self._prepare_database()
         cmd = self.command()
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== {time.strftime('%H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
@@ -198,6 +220,7 @@ def _start_server(prefix: str, extra_args: Sequence[str] = ()) -> ServerHandle:
 
 def _dispose(handle: ServerHandle, keep_dir: bool) -> None:
     handle.stop()
+    handle.drop_database()
     if not keep_dir and not os.environ.get("CHRONICLE_KEEP_TMP"):
         shutil.rmtree(handle.tmp_dir, ignore_errors=True)
 
@@ -255,4 +278,4 @@ def pytest_report_header(config: pytest.Config) -> str:
     if _target() == "reference":
         return "e2e target: reference (temporal server start-dev)"
     path = os.environ.get("CHRONICLE_BIN") or REPO_ROOT / "target" / "release" / "chronicle"
-    return f"e2e target: chronicle ({path})"
+    return f"e2e target: chronicle ({path}) on {backends.backend()}"

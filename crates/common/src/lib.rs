@@ -1,5 +1,6 @@
 //! Vocabulary shared by the frontend, history, matching and persistence crates.
 
+pub mod config;
 pub mod ids;
 pub mod limits;
 pub mod payload;

@@ -317,11 +317,13 @@ impl Namespaces {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chronicle_persistence::{SqliteOptions, SqliteStore};
+    use chronicle_persistence::{Backend, Schema, SqlStore};
 
     async fn registry() -> Namespaces {
         Namespaces::new(Arc::new(
-            SqliteStore::open(&SqliteOptions::Memory).await.unwrap(),
+            SqlStore::open(&Backend::SqliteMemory, Schema::Migrate)
+                .await
+                .unwrap(),
         ))
     }
 
@@ -337,7 +339,9 @@ mod tests {
         let again = ns
             .register(RegisterNamespaceRequest {
                 namespace: "default".into(),
-                workflow_execution_retention_period: Some(time::duration(Duration::from_secs(7200))),
+                workflow_execution_retention_period: Some(time::duration(Duration::from_secs(
+                    7200,
+                ))),
                 ..Default::default()
             })
             .await;

@@ -48,6 +48,9 @@ pub struct NamespaceRef {
     pub name: String,
 }
 
+/// Task ids reserve 12 bits for the shard (see `shard.rs`).
+const MAX_SHARDS: u32 = 4096;
+
 #[derive(Clone, Debug)]
 pub struct HistoryOptions {
     /// Fixed for the life of a database: placement of workflows depends on it.
@@ -84,8 +87,21 @@ impl History {
         store: Arc<dyn Store>,
         matching: Matching,
     ) -> Result<Self> {
+        let count = options.shard_count.max(1);
+        if count > MAX_SHARDS {
+            return Err(HistoryError::InvalidArgument(format!(
+                "shard_count {count} exceeds {MAX_SHARDS}"
+            )));
+        }
+        let existing = store.shard_count().await?;
+        if existing != 0 && existing != count {
+            // Workflows are placed by the shard count: changing it would lose them.
+            return Err(HistoryError::InvalidArgument(format!(
+                "the database has {existing} history shards; shard_count must stay {existing} (configured: {count})"
+            )));
+        }
         let mut shards = Vec::new();
-        for id in 0..options.shard_count.max(1) {
+        for id in 0..count {
             let range_id = store.acquire_shard(id).await?;
             shards.push(Arc::new(Shard::new(id, range_id)));
         }

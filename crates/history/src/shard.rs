@@ -3,6 +3,10 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::Notify;
 
+/// Task id layout (63 bits): lease range id | shard id | sequence within the lease.
+const SEQ_BITS: u32 = 32;
+const SHARD_BITS: u32 = 12;
+
 pub(crate) struct Shard {
     pub id: u32,
     pub range_id: i64,
@@ -21,9 +25,33 @@ impl Shard {
         }
     }
 
-    /// Task ids are unique across restarts and nodes without a database round trip: the high
-    /// bits are the lease's range id, which no other lease of this shard ever had.
+    /// Task ids are unique across shards, restarts and nodes without a database round trip:
+    /// the high bits are the lease's range id (no other lease of this shard ever had it) and
+    /// the shard's id.
     pub fn next_task_id(&self) -> i64 {
-        (self.range_id << 32) | self.next_seq.fetch_add(1, Ordering::Relaxed)
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) & ((1 << SEQ_BITS) - 1);
+        let shard = i64::from(self.id) & ((1 << SHARD_BITS) - 1);
+        (self.range_id << (SEQ_BITS + SHARD_BITS)) | (shard << SEQ_BITS) | seq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_ids_differ_across_shards_and_leases() {
+        let a = Shard::new(0, 1);
+        let b = Shard::new(1, 1);
+        let c = Shard::new(0, 2);
+        let ids = [
+            a.next_task_id(),
+            b.next_task_id(),
+            c.next_task_id(),
+            a.next_task_id(),
+        ];
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        assert!(ids.iter().all(|id| *id > 0));
     }
 }

@@ -3,11 +3,11 @@
 //! fenced by the shard's range id and the state's version.
 
 mod error;
-mod sqlite;
+mod sql;
 mod visibility;
 
 pub use error::{PersistenceError, Result};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sql::{Backend, Dialect, Schema, SqlStore};
 pub use visibility::VisibilityRecord;
 
 use chronicle_common::query::Resolved;
@@ -114,6 +114,8 @@ pub struct VisibilityCount {
 pub trait Store: Send + Sync + 'static {
     /// Takes the shard over: bumps and returns its range id, fencing out any older owner.
     async fn acquire_shard(&self, shard_id: u32) -> Result<i64>;
+    /// How many shards the database has (0 for a new one).
+    async fn shard_count(&self) -> Result<u32>;
 
     async fn create_namespace(&self, row: &NamespaceRow) -> Result<()>;
     async fn update_namespace(&self, row: &NamespaceRow) -> Result<()>;

@@ -2,6 +2,7 @@
 //! from the query's structure only; every value is a bound parameter. Backends differ only
 //! in their placeholder syntax.
 
+use crate::sql::Dialect;
 use chronicle_common::query::{Bound, CmpOp, Column, Filter, Operand, Resolved};
 use chronicle_common::search_attributes::{Value, ValueType, words};
 
@@ -31,39 +32,43 @@ pub struct VisibilityRecord {
     pub data: Vec<u8>,
 }
 
-/// One stored attribute value: (sval, ival, dval).
-pub(crate) type AttributeRow = (Option<String>, Option<i64>, Option<f64>);
+/// One stored attribute value, in the column of its kind.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum AttributeRow {
+    Str(String),
+    Int(i64),
+    Double(f64),
+}
+
+impl AttributeRow {
+    /// The column the value is stored in. Rows are inserted naming only that column, so
+    /// no statement binds a NULL whose type a backend could get wrong.
+    pub fn column(&self) -> &'static str {
+        match self {
+            Self::Str(_) => "sval",
+            Self::Int(_) => "ival",
+            Self::Double(_) => "dval",
+        }
+    }
+}
 
 /// The rows an attribute value is stored as.
 pub(crate) fn attribute_rows(value: &Value) -> Vec<AttributeRow> {
     match value {
-        Value::Keyword(s) => vec![(Some(s.clone()), None, None)],
-        Value::Text(s) => words(s)
-            .into_iter()
-            .map(|w| (Some(w), None, None))
-            .collect(),
-        Value::KeywordList(items) => items
-            .iter()
-            .map(|s| (Some(s.clone()), None, None))
-            .collect(),
-        Value::Int(i) | Value::Datetime(i) => vec![(None, Some(*i), None)],
-        Value::Bool(b) => vec![(None, Some(i64::from(*b)), None)],
-        Value::Double(d) => vec![(None, None, Some(*d))],
+        Value::Keyword(s) => vec![AttributeRow::Str(s.clone())],
+        Value::Text(s) => words(s).into_iter().map(AttributeRow::Str).collect(),
+        Value::KeywordList(items) => items.iter().cloned().map(AttributeRow::Str).collect(),
+        Value::Int(i) | Value::Datetime(i) => vec![AttributeRow::Int(*i)],
+        Value::Bool(b) => vec![AttributeRow::Int(i64::from(*b))],
+        Value::Double(d) => vec![AttributeRow::Double(*d)],
     }
 }
 
-/// Placeholder syntax of a backend (PostgreSQL's `$n` joins with its backend).
-#[derive(Clone, Copy)]
-pub(crate) enum Placeholders {
-    /// `?` (SQLite, MySQL)
-    Question,
-}
-
-/// SQL text with its parameters, in order.
+/// SQL text with `?` placeholders (the dialect adapts them) and its parameters, in order.
 pub(crate) struct Sql {
     pub text: String,
     pub params: Vec<Bound>,
-    style: Placeholders,
+    dialect: Dialect,
 }
 
 /// How a sort key is read back from a row, for the page token.
@@ -143,11 +148,11 @@ fn key_kind(operand: &Operand) -> KeyKind {
 const ATTRIBUTE_ROWS: &str = "FROM visibility_attributes a WHERE a.namespace_id = v.namespace_id AND a.run_id = v.run_id AND a.name = ";
 
 impl Sql {
-    pub fn new(style: Placeholders) -> Self {
+    pub fn new(dialect: Dialect) -> Self {
         Self {
             text: String::new(),
             params: Vec::new(),
-            style,
+            dialect,
         }
     }
 
@@ -158,9 +163,7 @@ impl Sql {
 
     pub fn bind(&mut self, value: Bound) -> &mut Self {
         self.params.push(value);
-        match self.style {
-            Placeholders::Question => self.text.push('?'),
-        }
+        self.text.push('?');
         self
     }
 
@@ -254,11 +257,12 @@ impl Sql {
                 // substr compares exactly: no LIKE wildcards, no case folding.
                 self.push(if negated { "NOT (substr(" } else { "(substr(" });
                 self.scalar(&operand);
-                self.push(", 1, ")
-                    .bind(Bound::Int(prefix.chars().count() as i64))
-                    .push(") = ")
-                    .bind(Bound::Str(prefix))
-                    .push(")");
+                // The length is computed by the database, in characters, so the parameter's
+                // type is text on every backend.
+                let length = self.dialect.char_length();
+                self.push(", 1, ").push(length).push("(");
+                self.bind(Bound::Str(prefix.clone())).push(")) = ");
+                self.bind(Bound::Str(prefix)).push(")");
             }
             Filter::IsNull { operand, negated } => match &operand {
                 Operand::Attribute { name, ty } if ty.is_multi_valued() => {

@@ -1,6 +1,7 @@
 //! `chronicle`: the command line. Every service runs in this one process.
 
 mod dev;
+mod node;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,12 +24,68 @@ enum Command {
         #[command(subcommand)]
         command: ServerCommand,
     },
+    /// Manage the database schema.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
 }
 
 #[derive(Subcommand)]
 enum ServerCommand {
     /// Everything in one process on a local SQLite file, ready in milliseconds.
     StartDev(dev::DevArgs),
+    /// A node configured by a file (PostgreSQL, MySQL/MariaDB or SQLite).
+    Start(StartArgs),
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Apply the schema migrations the database lacks; safe to run again.
+    Migrate(ConfigArg),
+}
+
+#[derive(clap::Args)]
+struct StartArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Custom search attribute to register in every configured namespace, as NAME=TYPE.
+    #[arg(long = "search-attribute", value_parser = dev::search_attribute)]
+    search_attributes: Vec<(String, chronicle_common::search_attributes::ValueType)>,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// TOML configuration; every key can be overridden by CHRONICLE_<SECTION>_<KEY>.
+    #[arg(long, short = 'c')]
+    config: std::path::PathBuf,
+}
+
+async fn execute(command: Command) -> Result<(), node::Error> {
+    use chronicle_common::config::Config;
+    match command {
+        Command::Server {
+            command: ServerCommand::StartDev(args),
+        } => dev::run(args).await,
+        Command::Server {
+            command: ServerCommand::Start(args),
+        } => {
+            let config = Config::load(&args.config.config)?;
+            node::init_logging(&config.server.log_level)?;
+            let extras = node::Extras {
+                search_attributes: args.search_attributes,
+            };
+            node::run(config, extras).await
+        }
+        Command::Schema {
+            command: SchemaCommand::Migrate(arg),
+        } => {
+            let config = Config::load(&arg.config)?;
+            node::migrate(&config).await?;
+            println!("schema is up to date");
+            Ok(())
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -43,11 +100,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Command::Server {
-            command: ServerCommand::StartDev(args),
-        } => runtime.block_on(dev::run(args)),
-    };
+    let result = runtime.block_on(execute(cli.command));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

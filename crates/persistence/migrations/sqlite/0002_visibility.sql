@@ -54,6 +54,8 @@ CREATE TABLE system_jobs (
     namespace_id TEXT NOT NULL,
     job_id       TEXT NOT NULL,
     running      INTEGER NOT NULL,
+    -- unix nanoseconds when the job was created; lists show the newest first
+    created      INTEGER NOT NULL,
     data         BLOB NOT NULL,
     PRIMARY KEY (namespace_id, job_id)
-);
+) WITHOUT ROWID;

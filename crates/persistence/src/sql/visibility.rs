@@ -1,12 +1,13 @@
-//! Visibility on SQLite: writing records within an execution's transaction, List and Count.
+//! Visibility queries: List (keyset pages) and Count (optionally grouped by status).
 
-use crate::visibility::{KeyKind, Placeholders, Sql, VisibilityRecord, attribute_rows, sort_keys};
+use super::SqlStore;
+use crate::visibility::{KeyKind, Sql, sort_keys};
 use crate::{PersistenceError, Result, VisibilityCount, VisibilityPage};
 use chronicle_common::query::{Bound, Resolved};
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, Row};
 
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
 
 fn bind_all<'q>(mut query: Query<'q>, params: &'q [Bound]) -> Query<'q> {
     for param in params {
@@ -17,60 +18,6 @@ fn bind_all<'q>(mut query: Query<'q>, params: &'q [Bound]) -> Query<'q> {
         };
     }
     query
-}
-
-pub(super) async fn write(tx: &mut Transaction<'_, Sqlite>, r: &VisibilityRecord) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO executions_visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue, status,
-            start_time, execution_time, close_time, execution_duration, history_length, history_size_bytes,
-            state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, data)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (namespace_id, run_id) DO UPDATE SET
-            workflow_type = excluded.workflow_type, task_queue = excluded.task_queue, status = excluded.status,
-            start_time = excluded.start_time, execution_time = excluded.execution_time,
-            close_time = excluded.close_time, execution_duration = excluded.execution_duration,
-            history_length = excluded.history_length, history_size_bytes = excluded.history_size_bytes,
-            state_transition_count = excluded.state_transition_count, data = excluded.data",
-    )
-    .bind(&r.namespace_id)
-    .bind(&r.run_id)
-    .bind(&r.workflow_id)
-    .bind(&r.workflow_type)
-    .bind(&r.task_queue)
-    .bind(r.status)
-    .bind(r.start_time)
-    .bind(r.execution_time)
-    .bind(r.close_time)
-    .bind(r.execution_duration)
-    .bind(r.history_length)
-    .bind(r.history_size_bytes)
-    .bind(r.state_transition_count)
-    .bind(&r.parent_workflow_id)
-    .bind(&r.parent_run_id)
-    .bind(&r.root_workflow_id)
-    .bind(&r.root_run_id)
-    .bind(&r.data)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("DELETE FROM visibility_attributes WHERE namespace_id = ? AND run_id = ?")
-        .bind(&r.namespace_id)
-        .bind(&r.run_id)
-        .execute(&mut **tx)
-        .await?;
-    for (name, value) in &r.attributes {
-        for (sval, ival, dval) in attribute_rows(value) {
-            sqlx::query("INSERT INTO visibility_attributes (namespace_id, run_id, name, sval, ival, dval) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(&r.namespace_id)
-                .bind(&r.run_id)
-                .bind(name)
-                .bind(sval)
-                .bind(ival)
-                .bind(dval)
-                .execute(&mut **tx)
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 /// The page token: the sort key values of the last row returned, as JSON.
@@ -96,7 +43,7 @@ fn decode_token(token: &[u8], kinds: &[KeyKind]) -> Result<Option<Vec<Bound>>> {
     Ok(Some(bound))
 }
 
-fn row_keys(row: &SqliteRow, kinds: &[KeyKind]) -> Vec<serde_json::Value> {
+fn row_keys(row: &AnyRow, kinds: &[KeyKind]) -> Vec<serde_json::Value> {
     kinds
         .iter()
         .enumerate()
@@ -109,7 +56,7 @@ fn row_keys(row: &SqliteRow, kinds: &[KeyKind]) -> Vec<serde_json::Value> {
 }
 
 pub(super) async fn list(
-    pool: &SqlitePool,
+    store: &SqlStore,
     namespace_id: &str,
     query: &Resolved,
     page_size: usize,
@@ -118,7 +65,7 @@ pub(super) async fn list(
     let keys = sort_keys(query);
     let kinds: Vec<KeyKind> = keys.iter().map(|k| k.kind).collect();
     let last = decode_token(token, &kinds)?;
-    let mut sql = Sql::new(Placeholders::Question);
+    let mut sql = Sql::new(store.dialect);
     sql.push("SELECT v.data");
     for key in &keys {
         sql.push(", ");
@@ -131,8 +78,8 @@ pub(super) async fn list(
     }
     sql.order_by(&keys);
     sql.push(" LIMIT ").bind(Bound::Int(page_size as i64 + 1));
-    let mut rows = bind_all(sqlx::query(&sql.text), &sql.params)
-        .fetch_all(pool)
+    let mut rows = bind_all(sqlx::query(&store.dialect.sql(&sql.text)), &sql.params)
+        .fetch_all(&store.reader)
         .await?;
     let more = rows.len() > page_size;
     rows.truncate(page_size);
@@ -147,11 +94,11 @@ pub(super) async fn list(
 }
 
 pub(super) async fn count(
-    pool: &SqlitePool,
+    store: &SqlStore,
     namespace_id: &str,
     query: &Resolved,
 ) -> Result<VisibilityCount> {
-    let mut sql = Sql::new(Placeholders::Question);
+    let mut sql = Sql::new(store.dialect);
     let grouped = query.group_by_status;
     sql.push(if grouped {
         "SELECT v.status, COUNT(*) FROM executions_visibility v"
@@ -160,8 +107,8 @@ pub(super) async fn count(
     });
     sql.where_clause(namespace_id, query.filter.clone());
     if !grouped {
-        let count: i64 = bind_all(sqlx::query(&sql.text), &sql.params)
-            .fetch_one(pool)
+        let count: i64 = bind_all(sqlx::query(&store.dialect.sql(&sql.text)), &sql.params)
+            .fetch_one(&store.reader)
             .await?
             .get(0);
         return Ok(VisibilityCount {
@@ -170,8 +117,8 @@ pub(super) async fn count(
         });
     }
     sql.push(" GROUP BY v.status ORDER BY v.status");
-    let rows = bind_all(sqlx::query(&sql.text), &sql.params)
-        .fetch_all(pool)
+    let rows = bind_all(sqlx::query(&store.dialect.sql(&sql.text)), &sql.params)
+        .fetch_all(&store.reader)
         .await?;
     let by_status: Vec<(i32, i64)> = rows
         .iter()

@@ -1,0 +1,189 @@
+//! The server's configuration: one typed struct, read from a TOML file, every key overridable
+//! by an environment variable `CHRONICLE_<SECTION>_<KEY>` (e.g. CHRONICLE_PERSISTENCE_DSN,
+//! CHRONICLE_SERVER_PORT). Unknown keys, in the file or the environment, are refused by name.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::Path;
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub persistence: PersistenceConfig,
+    #[serde(default)]
+    pub history: HistoryConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the frontend listens on.
+    pub ip: IpAddr,
+    /// Frontend gRPC port.
+    pub port: u16,
+    /// debug, info, warn, error or never.
+    pub log_level: String,
+    /// Namespaces created at start if missing; `default` always exists.
+    pub namespaces: Vec<String>,
+    /// Retention of the namespaces created at start, in hours.
+    pub namespace_retention_hours: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 7233,
+            log_level: "info".into(),
+            namespaces: vec!["default".into()],
+            namespace_retention_hours: 72,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PersistenceConfig {
+    pub backend: BackendKind,
+    /// SQLite: a file path (`:memory:` keeps nothing). PostgreSQL/MySQL: a connection URL.
+    pub dsn: String,
+    /// Connections in the pool (PostgreSQL/MySQL).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    16
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Fixed for the life of a database: workflows are placed by it.
+    pub shard_count: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self { shard_count: 4 }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+const SECTIONS: &[&str] = &["server", "persistence", "history"];
+const PREFIX: &str = "CHRONICLE_";
+
+/// A TOML value written in an environment variable: a TOML literal, else a plain string.
+fn env_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+impl Config {
+    /// Parses `text`, then applies the overrides in `env` (name, value).
+    pub fn parse(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError(e.message().to_owned()))?;
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(PREFIX) else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = rest.split_once('_') else {
+                continue;
+            };
+            if !SECTIONS.contains(&section) {
+                continue;
+            }
+            let entry = table
+                .entry(section.to_owned())
+                .or_insert_with(|| toml::Value::Table(Default::default()));
+            let toml::Value::Table(section_table) = entry else {
+                return Err(ConfigError(format!("[{section}] must be a table")));
+            };
+            section_table.insert(key.to_owned(), env_value(&value));
+        }
+        table
+            .try_into::<Config>()
+            .map_err(|e| ConfigError(e.message().to_owned()))
+    }
+
+    /// Reads the file and applies this process's environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text, std::env::vars())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+        [server]
+        port = 7300
+        [persistence]
+        backend = "postgres"
+        dsn = "postgres://localhost/chronicle"
+    "#;
+
+    #[test]
+    fn file_values_and_defaults() {
+        let config = Config::parse(FILE, []).unwrap();
+        assert_eq!(config.server.port, 7300);
+        assert_eq!(config.server.namespaces, vec!["default".to_owned()]);
+        assert_eq!(config.persistence.backend, BackendKind::Postgres);
+        assert_eq!(config.persistence.max_connections, 16);
+        assert_eq!(config.history.shard_count, 4);
+    }
+
+    #[test]
+    fn environment_overrides_every_key() {
+        let env = [
+            ("CHRONICLE_SERVER_PORT", "7400"),
+            ("CHRONICLE_PERSISTENCE_DSN", "postgres://other/db"),
+            ("CHRONICLE_HISTORY_SHARD_COUNT", "8"),
+            ("CHRONICLE_SERVER_NAMESPACES", r#"["a", "b"]"#),
+            ("CHRONICLE_LOG_LEVEL", "ignored: not a section"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = Config::parse(FILE, env).unwrap();
+        assert_eq!(config.server.port, 7400);
+        assert_eq!(config.persistence.dsn, "postgres://other/db");
+        assert_eq!(config.history.shard_count, 8);
+        assert_eq!(
+            config.server.namespaces,
+            vec!["a".to_owned(), "b".to_owned()]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse(&format!("{FILE}\n[history]\nshards = 3"), []).unwrap_err();
+        assert!(err.0.contains("shards"), "{err}");
+        let env = [("CHRONICLE_SERVER_PROT".to_owned(), "1".to_owned())];
+        let err = Config::parse(FILE, env).unwrap_err();
+        assert!(err.0.contains("prot"), "{err}");
+        assert!(Config::parse("[persistence]\nbackend = \"oracle\"\ndsn = \"x\"", []).is_err());
+    }
+}

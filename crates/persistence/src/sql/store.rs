@@ -1,0 +1,418 @@
+//! The store on SQL: each method one statement or one transaction.
+
+use super::SqlStore;
+use super::write::Writer;
+use crate::{
+    CurrentRun, ExecutionRow, ExecutionWrite, JobRow, NamespaceRow, PersistenceError, QueueTaskRow,
+    Result, Store, TimerRow, VisibilityCount, VisibilityPage,
+};
+use async_trait::async_trait;
+use chronicle_common::query::Resolved;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
+use std::borrow::Cow;
+
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+fn job_row(row: AnyRow) -> JobRow {
+    JobRow {
+        namespace_id: row.get("namespace_id"),
+        job_id: row.get("job_id"),
+        running: row.get::<i64, _>("running") != 0,
+        data: row.get("data"),
+    }
+}
+
+fn namespace_row(row: AnyRow) -> NamespaceRow {
+    NamespaceRow {
+        id: row.get("id"),
+        name: row.get("name"),
+        data: row.get("data"),
+    }
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or_default()
+}
+
+impl SqlStore {
+    fn q<'s>(&self, text: &'s str) -> Cow<'s, str> {
+        self.dialect.sql(text)
+    }
+
+    /// Runs a statement on the writer pool (statements owned by the caller).
+    async fn exec(&self, query: Query<'_>) -> Result<u64> {
+        Ok(query.execute(&self.writer).await?.rows_affected())
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn acquire_shard(&self, shard_id: u32) -> Result<i64> {
+        let shard = i64::from(shard_id);
+        let mut tx = self.writer.begin().await?;
+        let bumped =
+            sqlx::query(&self.q("UPDATE shards SET range_id = range_id + 1 WHERE shard_id = ?"))
+                .bind(shard)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if bumped == 0 {
+            sqlx::query(&self.q("INSERT INTO shards (shard_id, range_id) VALUES (?, 1)"))
+                .bind(shard)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let range: i64 =
+            sqlx::query_scalar(&self.q("SELECT range_id FROM shards WHERE shard_id = ?"))
+                .bind(shard)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(range)
+    }
+
+    async fn shard_count(&self) -> Result<u32> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM shards")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(count as u32)
+    }
+
+    async fn create_namespace(&self, row: &NamespaceRow) -> Result<()> {
+        let sql = self.q("INSERT INTO namespaces (id, name, data) VALUES (?, ?, ?)");
+        self.exec(
+            sqlx::query(&sql)
+                .bind(&row.id)
+                .bind(&row.name)
+                .bind(&row.data),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_namespace(&self, row: &NamespaceRow) -> Result<()> {
+        let sql = self.q("UPDATE namespaces SET name = ?, data = ? WHERE id = ?");
+        match self
+            .exec(
+                sqlx::query(&sql)
+                    .bind(&row.name)
+                    .bind(&row.data)
+                    .bind(&row.id),
+            )
+            .await?
+        {
+            1 => Ok(()),
+            _ => Err(PersistenceError::NotFound(format!(
+                "namespace {}",
+                row.name
+            ))),
+        }
+    }
+
+    async fn namespace_by_name(&self, name: &str) -> Result<Option<NamespaceRow>> {
+        let sql = self.q("SELECT id, name, data FROM namespaces WHERE name = ?");
+        Ok(sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(namespace_row))
+    }
+
+    async fn namespace_by_id(&self, id: &str) -> Result<Option<NamespaceRow>> {
+        let sql = self.q("SELECT id, name, data FROM namespaces WHERE id = ?");
+        Ok(sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(namespace_row))
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceRow>> {
+        let rows = sqlx::query("SELECT id, name, data FROM namespaces ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(namespace_row).collect())
+    }
+
+    async fn current_run(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+    ) -> Result<Option<CurrentRun>> {
+        let sql = self.q("SELECT run_id, running, status, start_request_id FROM current_executions WHERE namespace_id = ? AND workflow_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(namespace_id)
+            .bind(workflow_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| CurrentRun {
+            run_id: r.get("run_id"),
+            running: r.get::<i64, _>("running") != 0,
+            status: r.get("status"),
+            start_request_id: r.get("start_request_id"),
+        }))
+    }
+
+    async fn execution(
+        &self,
+        namespace_id: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> Result<Option<ExecutionRow>> {
+        let sql = self.q("SELECT shard_id, db_version, state FROM executions WHERE namespace_id = ? AND workflow_id = ? AND run_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(namespace_id)
+            .bind(workflow_id)
+            .bind(run_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| ExecutionRow {
+            shard_id: r.get::<i64, _>("shard_id") as u32,
+            db_version: r.get("db_version"),
+            state: r.get("state"),
+        }))
+    }
+
+    async fn write_executions(&self, writes: Vec<ExecutionWrite>) -> Result<()> {
+        let writer = Writer {
+            dialect: &self.dialect,
+        };
+        let mut tx = self.writer.begin().await?;
+        for write in &writes {
+            writer.check_fence(&mut tx, write).await?;
+            writer.write_state(&mut tx, write).await?;
+            writer.write_current(&mut tx, write).await?;
+            writer.write_outbox(&mut tx, write).await?;
+            if let Some(record) = &write.visibility {
+                writer.write_visibility(&mut tx, record).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read_events(
+        &self,
+        run_id: &str,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>> {
+        let sql = self.q("SELECT event_id, data FROM history_events WHERE run_id = ? AND event_id >= ? AND event_id < ? ORDER BY event_id LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(run_id)
+            .bind(from)
+            .bind(to)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("event_id"), r.get("data")))
+            .collect())
+    }
+
+    async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>> {
+        let sql = self.q("SELECT task_id, namespace_id, task_queue, kind, data FROM queue_tasks WHERE task_id > ? ORDER BY task_id LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(after_task_id)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| QueueTaskRow {
+                task_id: r.get("task_id"),
+                namespace_id: r.get("namespace_id"),
+                task_queue: r.get("task_queue"),
+                kind: r.get("kind"),
+                data: r.get("data"),
+            })
+            .collect())
+    }
+
+    async fn delete_queue_task(&self, task_id: i64) -> Result<()> {
+        let sql = self.q("DELETE FROM queue_tasks WHERE task_id = ?");
+        self.exec(sqlx::query(&sql).bind(task_id)).await?;
+        Ok(())
+    }
+
+    async fn due_timers(&self, shard_id: u32, until: i64, limit: usize) -> Result<Vec<TimerRow>> {
+        let sql = self.q("SELECT fire_time, task_id, data FROM timer_tasks WHERE shard_id = ? AND fire_time <= ? ORDER BY fire_time, task_id LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(shard_id))
+            .bind(until)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TimerRow {
+                shard_id,
+                fire_time: r.get("fire_time"),
+                task_id: r.get("task_id"),
+                data: r.get("data"),
+            })
+            .collect())
+    }
+
+    async fn next_timer(&self, shard_id: u32) -> Result<Option<i64>> {
+        let sql = self.q("SELECT MIN(fire_time) FROM timer_tasks WHERE shard_id = ?");
+        Ok(sqlx::query_scalar(&sql)
+            .bind(i64::from(shard_id))
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    async fn delete_timer(&self, shard_id: u32, fire_time: i64, task_id: i64) -> Result<()> {
+        let sql =
+            self.q("DELETE FROM timer_tasks WHERE shard_id = ? AND fire_time = ? AND task_id = ?");
+        self.exec(
+            sqlx::query(&sql)
+                .bind(i64::from(shard_id))
+                .bind(fire_time)
+                .bind(task_id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn list_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Resolved,
+        page_size: usize,
+        page_token: &[u8],
+    ) -> Result<VisibilityPage> {
+        super::visibility::list(self, namespace_id, query, page_size, page_token).await
+    }
+
+    async fn count_visibility(
+        &self,
+        namespace_id: &str,
+        query: &Resolved,
+    ) -> Result<VisibilityCount> {
+        super::visibility::count(self, namespace_id, query).await
+    }
+
+    async fn search_attributes(&self, namespace_id: &str) -> Result<Vec<(String, i32)>> {
+        let sql = self.q(
+            "SELECT name, value_type FROM search_attributes WHERE namespace_id = ? ORDER BY name",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(namespace_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("name"), r.get("value_type")))
+            .collect())
+    }
+
+    async fn add_search_attributes(
+        &self,
+        namespace_id: &str,
+        attributes: &[(String, i32)],
+    ) -> Result<()> {
+        let (insert, ignore) = self.dialect.insert_or_ignore();
+        let sql = format!(
+            "{insert} search_attributes (namespace_id, name, value_type) VALUES (?, ?, ?){ignore}"
+        );
+        let sql = self.q(&sql);
+        let mut tx = self.writer.begin().await?;
+        for (name, value_type) in attributes {
+            sqlx::query(&sql)
+                .bind(namespace_id)
+                .bind(name)
+                .bind(*value_type)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_search_attributes(&self, namespace_id: &str, names: &[String]) -> Result<()> {
+        let sql = self.q("DELETE FROM search_attributes WHERE namespace_id = ? AND name = ?");
+        let mut tx = self.writer.begin().await?;
+        for name in names {
+            sqlx::query(&sql)
+                .bind(namespace_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for statement in [
+            "DELETE FROM history_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
+            "DELETE FROM executions WHERE namespace_id = ?",
+            "DELETE FROM current_executions WHERE namespace_id = ?",
+            "DELETE FROM queue_tasks WHERE namespace_id = ?",
+            "DELETE FROM executions_visibility WHERE namespace_id = ?",
+            "DELETE FROM visibility_attributes WHERE namespace_id = ?",
+            "DELETE FROM search_attributes WHERE namespace_id = ?",
+            "DELETE FROM system_jobs WHERE namespace_id = ?",
+        ] {
+            sqlx::query(&self.q(statement))
+                .bind(namespace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_job(&self, job: &JobRow) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO system_jobs (namespace_id, job_id, running, created, data) VALUES (?, ?, ?, ?, ?){}",
+            self.dialect
+                .upsert("namespace_id, job_id", &["running", "data"])
+        );
+        let sql = self.q(&sql);
+        let query = sqlx::query(&sql)
+            .bind(&job.namespace_id)
+            .bind(&job.job_id)
+            .bind(i64::from(job.running))
+            .bind(now_nanos())
+            .bind(&job.data);
+        self.exec(query).await?;
+        Ok(())
+    }
+
+    async fn job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobRow>> {
+        let sql = self.q("SELECT namespace_id, job_id, running, data FROM system_jobs WHERE namespace_id = ? AND job_id = ?");
+        Ok(sqlx::query(&sql)
+            .bind(namespace_id)
+            .bind(job_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(job_row))
+    }
+
+    async fn jobs(&self, namespace_id: &str) -> Result<Vec<JobRow>> {
+        let sql = self.q("SELECT namespace_id, job_id, running, data FROM system_jobs WHERE namespace_id = ? ORDER BY created DESC");
+        let rows = sqlx::query(&sql)
+            .bind(namespace_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(job_row).collect())
+    }
+
+    async fn running_jobs(&self) -> Result<Vec<JobRow>> {
+        let rows = sqlx::query(
+            "SELECT namespace_id, job_id, running, data FROM system_jobs WHERE running = 1",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(job_row).collect())
+    }
+}

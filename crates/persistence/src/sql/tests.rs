@@ -1,0 +1,490 @@
+//! The storage conformance suite: one set of tests, run against every backend. PostgreSQL
+//! and MySQL/MariaDB are reached at CHRONICLE_TEST_POSTGRES / CHRONICLE_TEST_MYSQL (defaults:
+//! the local servers of the development machines); each test gets a database of its own.
+//! Where a server is unreachable the test is skipped with a note, except in CI (`CI=true`),
+//! where that is a failure.
+
+use super::{Backend, Schema, SqlStore};
+use crate::*;
+use chronicle_common::query::Resolved;
+use sqlx::{ConnectOptions, Connection, Executor};
+use std::str::FromStr;
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+const MYSQL: &str = "mysql://root@127.0.0.1:3306/test";
+
+/// A database of one test's own, dropped when the test passes.
+struct TestDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn drop_database(self) {
+        let force = if self.admin.starts_with("postgres") {
+            " WITH (FORCE)"
+        } else {
+            ""
+        };
+        if let Ok(mut conn) = sqlx::any::AnyConnectOptions::from_str(&self.admin)
+            .expect("url")
+            .connect()
+            .await
+        {
+            let _ = conn
+                .execute(format!("DROP DATABASE {}{force}", self.name).as_str())
+                .await;
+        }
+    }
+}
+
+/// A fresh database on the server at `env`'s URL (or `default`), or None when unreachable.
+async fn fresh_database(env: &str, default: &str) -> Option<TestDatabase> {
+    sqlx::any::install_default_drivers();
+    let admin = std::env::var(env).unwrap_or_else(|_| default.to_owned());
+    let options = match sqlx::any::AnyConnectOptions::from_str(&admin) {
+        Ok(options) => options,
+        Err(e) => panic!("{env}={admin} is not a database URL: {e}"),
+    };
+    let mut conn = match options.connect().await {
+        Ok(conn) => conn,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{admin} unreachable in CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {admin} unreachable ({e})");
+            return None;
+        }
+    };
+    let name = format!("chronicle_t_{}", uuid::Uuid::new_v4().simple());
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let _ = conn.close().await;
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    let url = format!("{base}/{name}");
+    Some(TestDatabase { admin, name, url })
+}
+
+async fn open(backend: Backend) -> SqlStore {
+    SqlStore::open(&backend, Schema::Migrate)
+        .await
+        .expect("open store")
+}
+
+/// Runs each conformance test on every backend.
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$test(open(Backend::SqliteMemory).await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = fresh_database("CHRONICLE_TEST_POSTGRES", POSTGRES).await {
+                    let url = db.url.clone();
+                    super::$test(open(Backend::Postgres { url, max_connections: 4 }).await).await;
+                    db.drop_database().await;
+                }
+            }
+
+            #[tokio::test]
+            async fn mysql() {
+                if let Some(db) = fresh_database("CHRONICLE_TEST_MYSQL", MYSQL).await {
+                    let url = db.url.clone();
+                    super::$test(open(Backend::MySql { url, max_connections: 4 }).await).await;
+                    db.drop_database().await;
+                }
+            }
+        }
+    )*};
+}
+
+conformance!(
+    a_write_lands_whole_and_reads_back,
+    a_stale_shard_lease_cannot_write,
+    a_stale_version_conflicts_and_changes_nothing,
+    the_current_run_pointer_is_claimed_conditionally,
+    namespaces_are_unique_by_name,
+    visibility_lists_in_default_order_and_pages_without_repeats,
+    visibility_filters_count_and_group_with_bound_values,
+    timers_and_backlog_come_back_in_order,
+    search_attributes_and_jobs_round_trip,
+    a_deleted_namespace_leaves_nothing,
+);
+
+fn create(range_id: i64) -> ExecutionWrite {
+    ExecutionWrite {
+        namespace_id: "ns".into(),
+        workflow_id: "wf".into(),
+        run_id: "run-1".into(),
+        shard_id: 0,
+        range_id,
+        expected_version: None,
+        new_version: 1,
+        state: b"v1".to_vec(),
+        current: Some(CurrentRunWrite::Claim {
+            previous_run_id: None,
+            row: CurrentRun {
+                run_id: "run-1".into(),
+                running: true,
+                status: 1,
+                start_request_id: "req".into(),
+            },
+        }),
+        events: vec![(1, b"e1".to_vec()), (2, b"e2".to_vec())],
+        new_queue_tasks: vec![QueueTaskRow {
+            task_id: 10,
+            namespace_id: "ns".into(),
+            task_queue: "q".into(),
+            kind: 1,
+            data: b"t".to_vec(),
+        }],
+        done_queue_tasks: vec![],
+        new_timers: vec![TimerRow {
+            shard_id: 0,
+            fire_time: 500,
+            task_id: 11,
+            data: b"timer".to_vec(),
+        }],
+        visibility: None,
+    }
+}
+
+async fn a_write_lands_whole_and_reads_back(s: SqlStore) {
+    let range = s.acquire_shard(0).await.unwrap();
+    s.write_executions(vec![create(range)]).await.unwrap();
+
+    let row = s.execution("ns", "wf", "run-1").await.unwrap().unwrap();
+    assert_eq!((row.db_version, row.state.as_slice()), (1, &b"v1"[..]));
+    let current = s.current_run("ns", "wf").await.unwrap().unwrap();
+    assert_eq!(current.run_id, "run-1");
+    assert!(current.running);
+    let events = s.read_events("run-1", 1, 100, 1).await.unwrap();
+    assert_eq!(events, vec![(1, b"e1".to_vec())]);
+    let events = s.read_events("run-1", 2, 100, 10).await.unwrap();
+    assert_eq!(events, vec![(2, b"e2".to_vec())]);
+    assert_eq!(s.queue_tasks(0, 10).await.unwrap().len(), 1);
+    assert_eq!(s.next_timer(0).await.unwrap(), Some(500));
+    assert!(s.due_timers(0, 499, 10).await.unwrap().is_empty());
+    assert_eq!(s.due_timers(0, 500, 10).await.unwrap()[0].task_id, 11);
+}
+
+async fn a_stale_shard_lease_cannot_write(s: SqlStore) {
+    let old = s.acquire_shard(0).await.unwrap();
+    let new = s.acquire_shard(0).await.unwrap();
+    assert!(new > old);
+    let err = s.write_executions(vec![create(old)]).await.unwrap_err();
+    assert!(matches!(err, PersistenceError::ShardOwnershipLost { .. }));
+    assert!(s.execution("ns", "wf", "run-1").await.unwrap().is_none());
+    assert!(s.queue_tasks(0, 10).await.unwrap().is_empty());
+}
+
+async fn a_stale_version_conflicts_and_changes_nothing(s: SqlStore) {
+    let range = s.acquire_shard(0).await.unwrap();
+    s.write_executions(vec![create(range)]).await.unwrap();
+    let update = |expected, event| ExecutionWrite {
+        expected_version: Some(expected),
+        new_version: expected + 1,
+        state: b"v2".to_vec(),
+        current: None,
+        events: vec![(event, b"e".to_vec())],
+        new_queue_tasks: vec![],
+        done_queue_tasks: vec![10],
+        new_timers: vec![],
+        ..create(range)
+    };
+    s.write_executions(vec![update(1, 3)]).await.unwrap();
+    let err = s.write_executions(vec![update(1, 4)]).await.unwrap_err();
+    assert!(matches!(err, PersistenceError::Conflict(_)));
+    assert!(s.read_events("run-1", 4, 5, 10).await.unwrap().is_empty());
+    assert!(s.queue_tasks(0, 10).await.unwrap().is_empty());
+}
+
+async fn the_current_run_pointer_is_claimed_conditionally(s: SqlStore) {
+    let range = s.acquire_shard(0).await.unwrap();
+    s.write_executions(vec![create(range)]).await.unwrap();
+    let second = |previous: Option<&str>| ExecutionWrite {
+        run_id: "run-2".into(),
+        current: Some(CurrentRunWrite::Claim {
+            previous_run_id: previous.map(str::to_owned),
+            row: CurrentRun {
+                run_id: "run-2".into(),
+                running: true,
+                status: 1,
+                start_request_id: "req-2".into(),
+            },
+        }),
+        events: vec![],
+        new_queue_tasks: vec![],
+        new_timers: vec![],
+        ..create(range)
+    };
+    let err = s.write_executions(vec![second(None)]).await.unwrap_err();
+    assert!(matches!(err, PersistenceError::Conflict(_)), "{err:?}");
+    let err = s
+        .write_executions(vec![second(Some("other"))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PersistenceError::Conflict(_)), "{err:?}");
+    s.write_executions(vec![second(Some("run-1"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.current_run("ns", "wf").await.unwrap().unwrap().run_id,
+        "run-2"
+    );
+}
+
+async fn namespaces_are_unique_by_name(s: SqlStore) {
+    let row = NamespaceRow {
+        id: "id-1".into(),
+        name: "default".into(),
+        data: vec![1],
+    };
+    s.create_namespace(&row).await.unwrap();
+    let dup = NamespaceRow {
+        id: "id-2".into(),
+        ..row.clone()
+    };
+    assert!(matches!(
+        s.create_namespace(&dup).await,
+        Err(PersistenceError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        s.namespace_by_name("default").await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(s.namespace_by_id("id-1").await.unwrap(), Some(row));
+    assert_eq!(s.list_namespaces().await.unwrap().len(), 1);
+}
+
+fn record(
+    run: &str,
+    workflow_id: &str,
+    status: i32,
+    close_time: Option<i64>,
+    keyword: &str,
+) -> ExecutionWrite {
+    use chronicle_common::search_attributes::Value;
+    ExecutionWrite {
+        run_id: run.into(),
+        workflow_id: workflow_id.into(),
+        current: None,
+        events: vec![],
+        new_queue_tasks: vec![],
+        new_timers: vec![],
+        visibility: Some(crate::VisibilityRecord {
+            namespace_id: "ns".into(),
+            run_id: run.into(),
+            workflow_id: workflow_id.into(),
+            workflow_type: "T".into(),
+            task_queue: "q".into(),
+            status,
+            start_time: 100,
+            execution_time: 100,
+            close_time,
+            attributes: vec![("Color".into(), Value::Keyword(keyword.into()))],
+            data: run.as_bytes().to_vec(),
+            ..Default::default()
+        }),
+        ..create(1)
+    }
+}
+
+fn query(text: &str) -> Resolved {
+    let parsed = chronicle_common::query::parse(text).unwrap();
+    let custom = |name: &str| {
+        (name == "Color").then_some(chronicle_common::search_attributes::ValueType::Keyword)
+    };
+    chronicle_common::query::resolve(parsed, &custom).unwrap()
+}
+
+async fn visible(s: SqlStore) -> SqlStore {
+    s.acquire_shard(0).await.unwrap();
+    let writes = vec![
+        record("r1", "a", 2, Some(10), "red"),
+        record("r2", "b", 1, None, "blue"),
+        record("r3", "c'd", 3, Some(20), "red"),
+    ];
+    s.write_executions(writes).await.unwrap();
+    s
+}
+
+async fn visibility_lists_in_default_order_and_pages_without_repeats(s: SqlStore) {
+    let s = visible(s).await;
+    let all = s.list_visibility("ns", &query(""), 10, &[]).await.unwrap();
+    // Open first, then the latest closed.
+    assert_eq!(
+        all.rows,
+        vec![b"r2".to_vec(), b"r3".to_vec(), b"r1".to_vec()]
+    );
+    assert!(all.next_page_token.is_empty());
+    let first = s.list_visibility("ns", &query(""), 2, &[]).await.unwrap();
+    let rest = s
+        .list_visibility("ns", &query(""), 2, &first.next_page_token)
+        .await
+        .unwrap();
+    assert_eq!([first.rows, rest.rows].concat(), all.rows);
+    assert!(
+        s.list_visibility("ns", &query(""), 2, b"junk")
+            .await
+            .is_err()
+    );
+}
+
+async fn visibility_filters_count_and_group_with_bound_values(s: SqlStore) {
+    let s = visible(s).await;
+    let red = s
+        .list_visibility("ns", &query("Color = 'red' ORDER BY WorkflowId"), 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(red.rows, vec![b"r1".to_vec(), b"r3".to_vec()]);
+    let quoted = s
+        .list_visibility("ns", &query("WorkflowId = 'c''d'"), 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(quoted.rows, vec![b"r3".to_vec()]);
+    let injected = s
+        .count_visibility("ns", &query("WorkflowId = 'a'' OR 1=1 --'"))
+        .await
+        .unwrap();
+    assert_eq!(injected.count, 0);
+    let grouped = s
+        .count_visibility("ns", &query("Color IS NOT NULL GROUP BY ExecutionStatus"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (grouped.count, grouped.by_status),
+        (3, vec![(1, 1), (2, 1), (3, 1)])
+    );
+}
+
+async fn timers_and_backlog_come_back_in_order(s: SqlStore) {
+    let range = s.acquire_shard(0).await.unwrap();
+    let mut write = create(range);
+    write.new_timers = vec![
+        TimerRow {
+            shard_id: 0,
+            fire_time: 300,
+            task_id: 2,
+            data: b"b".to_vec(),
+        },
+        TimerRow {
+            shard_id: 0,
+            fire_time: 100,
+            task_id: 1,
+            data: b"a".to_vec(),
+        },
+    ];
+    s.write_executions(vec![write]).await.unwrap();
+    let due: Vec<i64> = s
+        .due_timers(0, 1_000, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.fire_time)
+        .collect();
+    assert_eq!(due, vec![100, 300]);
+    s.delete_timer(0, 100, 1).await.unwrap();
+    assert_eq!(s.next_timer(0).await.unwrap(), Some(300));
+    assert_eq!(s.next_timer(1).await.unwrap(), None);
+    let backlog = s.queue_tasks(i64::MIN, 10).await.unwrap();
+    assert_eq!(
+        backlog.iter().map(|t| t.task_id).collect::<Vec<_>>(),
+        vec![10]
+    );
+    s.delete_queue_task(10).await.unwrap();
+    assert!(s.queue_tasks(i64::MIN, 10).await.unwrap().is_empty());
+    let events = s.read_events("run-1", 1, 3, 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+}
+
+async fn search_attributes_and_jobs_round_trip(s: SqlStore) {
+    s.add_search_attributes("ns", &[("Color".into(), 2), ("Size".into(), 3)])
+        .await
+        .unwrap();
+    s.add_search_attributes("ns", &[("Color".into(), 7)])
+        .await
+        .unwrap();
+    let attrs = s.search_attributes("ns").await.unwrap();
+    assert_eq!(attrs, vec![("Color".to_owned(), 2), ("Size".to_owned(), 3)]);
+    s.remove_search_attributes("ns", &["Size".into()])
+        .await
+        .unwrap();
+    assert_eq!(s.search_attributes("ns").await.unwrap().len(), 1);
+
+    let job = JobRow {
+        namespace_id: "ns".into(),
+        job_id: "j1".into(),
+        running: true,
+        data: vec![1],
+    };
+    s.put_job(&job).await.unwrap();
+    s.put_job(&JobRow {
+        job_id: "j2".into(),
+        ..job.clone()
+    })
+    .await
+    .unwrap();
+    s.put_job(&JobRow {
+        running: false,
+        data: vec![2],
+        ..job.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.job("ns", "j1")
+            .await
+            .unwrap()
+            .map(|j| (j.running, j.data)),
+        Some((false, vec![2]))
+    );
+    assert_eq!(
+        s.running_jobs()
+            .await
+            .unwrap()
+            .iter()
+            .map(|j| j.job_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["j2"]
+    );
+    assert_eq!(s.jobs("ns").await.unwrap().len(), 2);
+}
+
+async fn a_deleted_namespace_leaves_nothing(s: SqlStore) {
+    let s = visible(s).await;
+    s.delete_namespace_executions("ns").await.unwrap();
+    assert!(s.current_run("ns", "a").await.unwrap().is_none());
+    assert!(s.read_events("run-1", 1, 100, 10).await.unwrap().is_empty());
+    assert_eq!(s.count_visibility("ns", &query("")).await.unwrap().count, 0);
+}
+
+#[tokio::test]
+async fn a_database_with_an_unknown_migration_is_refused() {
+    let dir = std::env::temp_dir().join(format!("chronicle-schema-{}", uuid::Uuid::new_v4()));
+    let path = dir.join("db.sqlite");
+    let backend = Backend::SqliteFile(path.clone());
+    let store = SqlStore::open(&backend, Schema::Migrate).await.unwrap();
+    SqlStore::open(&backend, Schema::Check)
+        .await
+        .expect("an up-to-date schema passes the check");
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (9999, 'future', CURRENT_TIMESTAMP, 1, x'00', 0)")
+        .execute(&store.writer)
+        .await
+        .unwrap();
+    let refused = SqlStore::open(&backend, Schema::Check)
+        .await
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("newer chronicle"), "{refused}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,248 @@
+//! The one write of a state change: fence, state, current run, history, tasks, timers and
+//! visibility, inside one transaction.
+
+use super::Dialect;
+use crate::visibility::{AttributeRow, VisibilityRecord, attribute_rows};
+use crate::{CurrentRunWrite, ExecutionWrite, PersistenceError, Result};
+use sqlx::{Any, Transaction};
+
+pub(super) type Tx<'a> = Transaction<'a, Any>;
+
+fn conflict(what: impl Into<String>) -> PersistenceError {
+    PersistenceError::Conflict(what.into())
+}
+
+/// Maps a unique-key violation inside a conditional write to a conflict.
+fn as_conflict(what: &'static str) -> impl Fn(sqlx::Error) -> PersistenceError {
+    move |e| match PersistenceError::from(e) {
+        PersistenceError::AlreadyExists(_) => conflict(what),
+        other => other,
+    }
+}
+
+pub(super) struct Writer<'d> {
+    pub dialect: &'d Dialect,
+}
+
+impl Writer<'_> {
+    fn q<'s>(&self, text: &'s str) -> std::borrow::Cow<'s, str> {
+        self.dialect.sql(text)
+    }
+
+    /// The shard's lease must still be the writer's. The row stays locked until commit, so a
+    /// node taking the shard over waits for this write and then fences out the next.
+    pub async fn check_fence(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
+        let sql = format!(
+            "SELECT range_id FROM shards WHERE shard_id = ?{}",
+            self.dialect.for_update()
+        );
+        let current: Option<i64> = sqlx::query_scalar(&self.q(&sql))
+            .bind(i64::from(w.shard_id))
+            .fetch_optional(&mut **tx)
+            .await?;
+        if current == Some(w.range_id) {
+            Ok(())
+        } else {
+            Err(PersistenceError::ShardOwnershipLost {
+                shard_id: w.shard_id,
+                range_id: w.range_id,
+            })
+        }
+    }
+
+    pub async fn write_state(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
+        let Some(expected) = w.expected_version else {
+            sqlx::query(&self.q("INSERT INTO executions (namespace_id, workflow_id, run_id, shard_id, db_version, state) VALUES (?, ?, ?, ?, ?, ?)"))
+                .bind(&w.namespace_id)
+                .bind(&w.workflow_id)
+                .bind(&w.run_id)
+                .bind(i64::from(w.shard_id))
+                .bind(w.new_version)
+                .bind(&w.state)
+                .execute(&mut **tx)
+                .await
+                .map_err(as_conflict("run already exists"))?;
+            return Ok(());
+        };
+        let done = sqlx::query(&self.q(
+            "UPDATE executions SET db_version = ?, state = ? WHERE namespace_id = ? AND workflow_id = ? AND run_id = ? AND db_version = ?",
+        ))
+        .bind(w.new_version)
+        .bind(&w.state)
+        .bind(&w.namespace_id)
+        .bind(&w.workflow_id)
+        .bind(&w.run_id)
+        .bind(expected)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(conflict(format!(
+                "mutable state of {} moved past version {expected}",
+                w.run_id
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn write_current(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
+        let (row, condition) = match &w.current {
+            None | Some(CurrentRunWrite::Unchanged) => return Ok(()),
+            Some(CurrentRunWrite::Claim {
+                previous_run_id: None,
+                row,
+            }) => {
+                sqlx::query(&self.q(
+                    "INSERT INTO current_executions (namespace_id, workflow_id, run_id, running, status, start_request_id) VALUES (?, ?, ?, ?, ?, ?)",
+                ))
+                .bind(&w.namespace_id)
+                .bind(&w.workflow_id)
+                .bind(&row.run_id)
+                .bind(i64::from(row.running))
+                .bind(row.status)
+                .bind(&row.start_request_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(as_conflict("workflow id already has a current run"))?;
+                return Ok(());
+            }
+            Some(CurrentRunWrite::Claim {
+                previous_run_id: Some(previous),
+                row,
+            }) => (row, previous),
+            Some(CurrentRunWrite::Update(row)) => (row, &w.run_id),
+        };
+        let done = sqlx::query(&self.q(
+            "UPDATE current_executions SET run_id = ?, running = ?, status = ?, start_request_id = ? WHERE namespace_id = ? AND workflow_id = ? AND run_id = ?",
+        ))
+        .bind(&row.run_id)
+        .bind(i64::from(row.running))
+        .bind(row.status)
+        .bind(&row.start_request_id)
+        .bind(&w.namespace_id)
+        .bind(&w.workflow_id)
+        .bind(condition)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(conflict(format!(
+                "current run of {} is no longer {condition}",
+                w.workflow_id
+            )))
+        }
+    }
+
+    pub async fn write_outbox(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
+        for (event_id, data) in &w.events {
+            sqlx::query(
+                &self.q("INSERT INTO history_events (run_id, event_id, data) VALUES (?, ?, ?)"),
+            )
+            .bind(&w.run_id)
+            .bind(*event_id)
+            .bind(data)
+            .execute(&mut **tx)
+            .await
+            .map_err(as_conflict("history event already written"))?;
+        }
+        for t in &w.new_queue_tasks {
+            sqlx::query(&self.q("INSERT INTO queue_tasks (task_id, namespace_id, task_queue, kind, data) VALUES (?, ?, ?, ?, ?)"))
+                .bind(t.task_id)
+                .bind(&t.namespace_id)
+                .bind(&t.task_queue)
+                .bind(t.kind)
+                .bind(&t.data)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for task_id in &w.done_queue_tasks {
+            sqlx::query(&self.q("DELETE FROM queue_tasks WHERE task_id = ?"))
+                .bind(*task_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for t in &w.new_timers {
+            sqlx::query(&self.q(
+                "INSERT INTO timer_tasks (shard_id, fire_time, task_id, data) VALUES (?, ?, ?, ?)",
+            ))
+            .bind(i64::from(t.shard_id))
+            .bind(t.fire_time)
+            .bind(t.task_id)
+            .bind(&t.data)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn write_visibility(&self, tx: &mut Tx<'_>, r: &VisibilityRecord) -> Result<()> {
+        let columns = [
+            "workflow_type",
+            "task_queue",
+            "status",
+            "start_time",
+            "execution_time",
+            "close_time",
+            "execution_duration",
+            "history_length",
+            "history_size_bytes",
+            "state_transition_count",
+            "data",
+        ];
+        let sql = format!(
+            "INSERT INTO executions_visibility (namespace_id, run_id, workflow_id, workflow_type, task_queue, status,
+                start_time, execution_time, close_time, execution_duration, history_length, history_size_bytes,
+                state_transition_count, parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, data)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){}",
+            self.dialect.upsert("namespace_id, run_id", &columns)
+        );
+        sqlx::query(&self.q(&sql))
+            .bind(&r.namespace_id)
+            .bind(&r.run_id)
+            .bind(&r.workflow_id)
+            .bind(&r.workflow_type)
+            .bind(&r.task_queue)
+            .bind(r.status)
+            .bind(r.start_time)
+            .bind(r.execution_time)
+            .bind(r.close_time)
+            .bind(r.execution_duration)
+            .bind(r.history_length)
+            .bind(r.history_size_bytes)
+            .bind(r.state_transition_count)
+            .bind(r.parent_workflow_id.clone())
+            .bind(r.parent_run_id.clone())
+            .bind(r.root_workflow_id.clone())
+            .bind(r.root_run_id.clone())
+            .bind(&r.data)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            &self.q("DELETE FROM visibility_attributes WHERE namespace_id = ? AND run_id = ?"),
+        )
+        .bind(&r.namespace_id)
+        .bind(&r.run_id)
+        .execute(&mut **tx)
+        .await?;
+        for (name, value) in &r.attributes {
+            for row in attribute_rows(value) {
+                let sql = format!(
+                    "INSERT INTO visibility_attributes (namespace_id, run_id, name, {}) VALUES (?, ?, ?, ?)",
+                    row.column()
+                );
+                let sql = self.q(&sql);
+                let query = sqlx::query(&sql)
+                    .bind(&r.namespace_id)
+                    .bind(&r.run_id)
+                    .bind(name);
+                let query = match row {
+                    AttributeRow::Str(s) => query.bind(s),
+                    AttributeRow::Int(i) => query.bind(i),
+                    AttributeRow::Double(d) => query.bind(d),
+                };
+                query.execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! One Chronicle node: every service in this process, assembled from the configuration.
+
+use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
+use chronicle_common::search_attributes::ValueType;
+use chronicle_frontend::{ClusterFacts, Frontend, Namespaces};
+use chronicle_history::{History, HistoryOptions};
+use chronicle_matching::Matching;
+use chronicle_persistence::{Backend, Schema, SqlStore, Store};
+use chronicle_worker::Worker;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub type Error = Box<dyn std::error::Error>;
+
+/// What start-dev adds to a configuration.
+#[derive(Default)]
+pub struct Extras {
+    pub search_attributes: Vec<(String, ValueType)>,
+}
+
+pub fn backend(config: &PersistenceConfig) -> Backend {
+    match config.backend {
+        BackendKind::Sqlite if config.dsn == ":memory:" => Backend::SqliteMemory,
+        BackendKind::Sqlite => Backend::SqliteFile(PathBuf::from(&config.dsn)),
+        BackendKind::Postgres => Backend::Postgres {
+            url: config.dsn.clone(),
+            max_connections: config.max_connections,
+        },
+        BackendKind::Mysql => Backend::MySql {
+            url: config.dsn.clone(),
+            max_connections: config.max_connections,
+        },
+    }
+}
+
+/// The embedded database migrates itself; a shared one is migrated by an operator
+/// (`chronicle schema migrate`), and a node refuses a schema that is not its own.
+fn schema_policy(backend: &Backend) -> Schema {
+    match backend {
+        Backend::SqliteFile(_) | Backend::SqliteMemory => Schema::Migrate,
+        _ => Schema::Check,
+    }
+}
+
+pub fn init_logging(level: &str) -> Result<(), Error> {
+    let filter = match level {
+        "never" => "off".to_owned(),
+        "debug" | "info" | "warn" | "error" => {
+            format!("{level},sqlx=warn,h2=warn,tower=warn,hyper=warn")
+        }
+        other => {
+            return Err(
+                format!("unknown log level {other:?} (debug, info, warn, error, never)").into(),
+            );
+        }
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Applies the schema migrations the database lacks (`chronicle schema migrate`).
+pub async fn migrate(config: &Config) -> Result<(), Error> {
+    SqlStore::open(&backend(&config.persistence), Schema::Migrate).await?;
+    Ok(())
+}
+
+/// Runs the node until a shutdown signal.
+pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
+    let began = Instant::now();
+    let address = SocketAddr::new(config.server.ip, config.server.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let backend = backend(&config.persistence);
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&backend, schema_policy(&backend)).await?);
+    let matching = Matching::new();
+    let backlog = matching.restore(store.as_ref()).await?;
+    let options = HistoryOptions {
+        shard_count: config.history.shard_count,
+    };
+    let history = History::start(options, store.clone(), matching.clone()).await?;
+    let _timers = history.run();
+    let namespaces = Namespaces::new(store.clone());
+    let retention = Duration::from_secs(config.server.namespace_retention_hours * 3600);
+    let attributes: HashMap<String, i32> = extras
+        .search_attributes
+        .iter()
+        .map(|(name, ty)| (name.clone(), ty.indexed() as i32))
+        .collect();
+    for name in
+        std::iter::once("default").chain(config.server.namespaces.iter().map(String::as_str))
+    {
+        namespaces.ensure(name, retention).await?;
+        if !attributes.is_empty() {
+            let namespace = namespaces.resolve(name).await?;
+            history
+                .add_search_attributes(&namespace.id, attributes.clone())
+                .await?;
+        }
+    }
+    let worker = Worker::new(history.clone(), store.clone());
+    let resumed = worker.resume().await?;
+    let store_kind = match backend {
+        Backend::SqliteFile(_) | Backend::SqliteMemory => "sqlite",
+        Backend::Postgres { .. } => "postgres",
+        Backend::MySql { .. } => "mysql",
+    };
+    let facts = ClusterFacts {
+        cluster_id: uuid::Uuid::new_v4().to_string(),
+        persistence_store: store_kind.into(),
+    };
+    tracing::info!(
+        %address,
+        database = store_kind,
+        restored_tasks = backlog,
+        resumed_batches = resumed,
+        ready_in_ms = began.elapsed().as_millis() as u64,
+        "Chronicle {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    Frontend::new(namespaces, history, matching, worker, facts)
+        .serve(listener, shutdown_signal())
+        .await?;
+    Ok(())
+}
