@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test of the project, in the order that fails fastest:
-#   formatting and lints, Rust unit tests, then the end-to-end suite, which drives the release
-#   binary with the real Python SDK and the Rust SDK example over gRPC on loopback.
+#   formatting and lints, Rust unit tests (the storage conformance suite among them, on
+#   SQLite, PostgreSQL and MariaDB), then the end-to-end suite once per backend: it drives the
+#   release binary with the real Python SDK, TypeScript SDK, Rust SDK example and `temporal`
+#   CLI over gRPC on loopback.
 # Installs what it needs itself (the Python venv: scripts/e2e-setup.sh). Extra arguments go
 # to pytest, e.g. scripts/test.sh -k timer
 set -euo pipefail
@@ -27,5 +29,8 @@ fi
 step "release build: chronicle and the Rust SDK example"
 cargo build --release --quiet -p chronicle -p chronicle-example-hello
 
-step "end-to-end suite"
-"$ROOT/scripts/e2e.sh" "$@"
+# CHRONICLE_TEST_POSTGRES / CHRONICLE_TEST_MYSQL name other database servers (tests/e2e/backends.py).
+for backend in sqlite postgres mysql; do
+    step "end-to-end suite on $backend"
+    CHRONICLE_TEST_BACKEND=$backend "$ROOT/scripts/e2e.sh" "$@"
+done

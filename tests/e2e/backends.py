@@ -48,19 +48,49 @@ def sql(kind: str, statement: str, database: str | None = None) -> str:
 
 
 def create_database(kind: str) -> tuple[str, str]:
-    """A new, empty database: (its name, its URL)."""
+    """A new, empty database: (its name, its URL). On MySQL the URL names a user of the same
+    name with rights on that database only, as a production node would have, which also
+    lets `block_connections` shut this server out without touching anyone else."""
     name = f"chronicle_e2e_{uuid.uuid4().hex[:12]}"
     sql(kind, f"CREATE DATABASE {name}")
-    base = admin_url(kind).rsplit("/", 1)[0]
-    return name, f"{base}/{name}"
+    url = urlparse(admin_url(kind))
+    if kind == "mysql":
+        sql(kind, f"CREATE USER '{name}'@'%'; GRANT ALL ON {name}.* TO '{name}'@'%'")
+        return name, f"mysql://{name}@{url.hostname}:{url.port or 3306}/{name}"
+    return name, f"{admin_url(kind).rsplit('/', 1)[0]}/{name}"
 
 
 def drop_database(kind: str, name: str) -> None:
-    force = " WITH (FORCE)" if kind == "postgres" else ""
-    try:
-        sql(kind, f"DROP DATABASE IF EXISTS {name}{force}")
-    except subprocess.CalledProcessError:
-        pass  # best effort: a leftover test database harms nothing
+    statements = [f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if kind == "postgres" else "")]
+    if kind == "mysql":
+        statements.append(f"DROP USER IF EXISTS '{name}'@'%'")
+    for statement in statements:
+        try:
+            sql(kind, statement)
+        except subprocess.CalledProcessError:
+            pass  # best effort: a leftover test database harms nothing
+
+
+def block_connections(kind: str, name: str) -> None:
+    """The database goes away for its server: open connections are killed, new ones refused."""
+    if kind == "postgres":
+        sql(kind, f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        sql(kind, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    else:
+        sql(kind, f"ALTER USER '{name}'@'%' ACCOUNT LOCK")
+        ids = sql(kind, f"SELECT id FROM information_schema.processlist WHERE user = '{name}'")
+        for connection in ids.split():
+            try:
+                sql(kind, f"KILL {connection}")
+            except subprocess.CalledProcessError:
+                pass  # it closed by itself meanwhile
+
+
+def allow_connections(kind: str, name: str) -> None:
+    if kind == "postgres":
+        sql(kind, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    else:
+        sql(kind, f"ALTER USER '{name}'@'%' ACCOUNT UNLOCK")
 
 
 def config(kind: str, dsn: str, port: int) -> str:

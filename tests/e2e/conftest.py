@@ -128,6 +128,15 @@ class ServerHandle:
             backends.drop_database(self.backend, self._database)
             self._database = None
 
+    def block_database(self) -> None:
+        """Takes the database away from this server (PostgreSQL/MySQL backends only)."""
+        assert self._database is not None, "only a server on PostgreSQL or MySQL has a database to lose"
+        backends.block_connections(self.backend, self._database)
+
+    def unblock_database(self) -> None:
+        assert self._database is not None
+        backends.allow_connections(self.backend, self._database)
+
     @property
     def is_reference(self) -> bool:
         return self.target == "reference"

@@ -18,6 +18,7 @@ mod poll;
 mod queries;
 mod read;
 mod rebuild;
+mod recovery;
 mod reset;
 mod retry;
 mod shard;
@@ -78,6 +79,7 @@ struct Inner {
     queries: queries::Queries,
     updates: updates::Updates,
     search_attributes: visibility::Registry,
+    backlog_in_doubt: tokio::sync::Notify,
 }
 
 impl History {
@@ -115,16 +117,21 @@ impl History {
                 queries: queries::Queries::default(),
                 updates: updates::Updates::default(),
                 search_attributes: visibility::Registry::default(),
+                backlog_in_doubt: tokio::sync::Notify::new(),
             }),
         })
     }
 
-    /// Runs the timer queues of all shards until the process ends.
+    /// Runs the timer queues of all shards, and the backlog recovery after commits in doubt,
+    /// until the process ends.
     pub fn run(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.inner
+        let timers = self
+            .inner
             .shards
             .iter()
-            .map(|shard| tokio::spawn(timers::run(self.clone(), shard.clone())))
+            .map(|shard| tokio::spawn(timers::run(self.clone(), shard.clone())));
+        timers
+            .chain([tokio::spawn(recovery::run(self.clone()))])
             .collect()
     }
 
@@ -161,3 +168,6 @@ impl History {
         Ok(ExecutionKey::new(namespace_id, workflow_id, current.run_id))
     }
 }
+
+#[cfg(test)]
+mod tests;

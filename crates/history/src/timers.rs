@@ -88,13 +88,23 @@ impl TimerTask {
 const MAX_IDLE: Duration = Duration::from_secs(10);
 const BATCH: usize = 100;
 
+/// Retry delays while the database is unavailable: soon at first, then less often.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(4);
+
 pub(crate) async fn run(history: History, shard: Arc<Shard>) {
+    let mut retry = RETRY_FIRST;
     loop {
         let wait = match fire_due(&history, &shard).await {
-            Ok(wait) => wait,
+            Ok(wait) => {
+                retry = RETRY_FIRST;
+                wait
+            }
             Err(e) => {
-                tracing::warn!(shard = shard.id, "timer queue: {e}");
-                Duration::from_millis(500)
+                tracing::warn!(shard = shard.id, retry_in = ?retry, "timer queue: {e}");
+                let wait = retry;
+                retry = (retry * 2).min(RETRY_MAX);
+                wait
             }
         };
         tokio::select! {

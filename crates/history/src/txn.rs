@@ -495,7 +495,12 @@ impl History {
         if writes.is_empty() {
             return Ok(());
         }
-        self.store().write_executions(writes).await?;
+        if let Err(e) = self.store().write_executions(writes).await {
+            if e.may_have_committed() {
+                self.commit_in_doubt();
+            }
+            return Err(e.into());
+        }
         for effect in effects {
             for task in effect.tasks {
                 self.inner.matching.add(task);

@@ -1,8 +1,10 @@
 //! Task queues. A task reaches matching after the transaction that scheduled it committed (its
 //! backlog row is written in that same transaction), so matching itself never writes: it hands
 //! tasks to waiting pollers (sync match) or keeps them queued in memory, and rebuilds that
-//! memory from the backlog table at start-up. The row is deleted by the history transaction
-//! that starts the task, so a task is never lost between the two.
+//! memory from the backlog table at start-up, and again after a commit whose outcome is
+//! unknown (the database went away mid-commit: its tasks may be in the table only). The row is
+//! deleted by the history transaction that starts the task, so a task is never lost between
+//! the two; a task loaded twice is harmless, as starting it a second time finds it stale.
 
 mod queue;
 
@@ -11,7 +13,7 @@ pub use queue::{PollerRecord, TaskGrant};
 use chronicle_common::{DispatchTask, QueueKind};
 use chronicle_persistence::{Result, Store};
 use queue::TaskQueue;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -45,16 +47,19 @@ impl Matching {
         Self::default()
     }
 
-    /// Loads the persisted backlog; call once before serving polls.
+    /// Loads the persisted backlog tasks that are not queued in memory already; returns how
+    /// many. Call before serving polls, and whenever a commit may have written tasks that
+    /// never reached `add`.
     pub async fn restore(&self, store: &dyn Store) -> Result<usize> {
         const PAGE: usize = 1000;
+        let queued = self.queued_task_ids();
         let mut after = i64::MIN;
         let mut restored = 0;
         loop {
             let rows = store.queue_tasks(after, PAGE).await?;
             let Some(last) = rows.last() else { break };
             after = last.task_id;
-            for row in &rows {
+            for row in rows.iter().filter(|row| !queued.contains(&row.task_id)) {
                 match <DispatchTask as prost::Message>::decode(row.data.as_slice()) {
                     Ok(task) => {
                         self.add(task);
@@ -67,6 +72,11 @@ impl Matching {
             }
         }
         Ok(restored)
+    }
+
+    fn queued_task_ids(&self) -> HashSet<i64> {
+        let queues = self.queues.lock().expect("matching lock");
+        queues.values().flat_map(TaskQueue::task_ids).collect()
     }
 
     /// Hands the task to the longest-waiting poller, or queues it.

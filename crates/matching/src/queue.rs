@@ -83,6 +83,10 @@ impl TaskQueue {
         self.tasks.pop_front()
     }
 
+    pub(crate) fn task_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.tasks.iter().map(|task| task.task_id)
+    }
+
     pub(crate) fn into_tasks(self) -> Vec<DispatchTask> {
         self.tasks.into()
     }

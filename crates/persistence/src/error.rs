@@ -1,3 +1,5 @@
+use sqlx::error::DatabaseError;
+use sqlx::mysql::MySqlDatabaseError;
 use thiserror::Error;
 
 pub type Result<T> = std::result::Result<T, PersistenceError>;
@@ -27,21 +29,44 @@ pub enum PersistenceError {
     InvalidArgument(String),
 }
 
+impl PersistenceError {
+    /// Whether a failed commit may nevertheless have landed: the connection broke after the
+    /// statement was sent, so only the database knows. Rejections (conflicts, lost shards)
+    /// are certain not to have.
+    pub fn may_have_committed(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Database(_))
+    }
+}
+
 /// Database errors that say the database is (for now) out of reach rather than that the
-/// statement is wrong: PostgreSQL classes 08 (connection), 53 (resources), 57 (operator
-/// intervention, e.g. a terminated connection) and "not accepting connections"; MySQL's
-/// lost/refused connections, shutdowns, lock waits and deadlocks; SQLite's busy/locked.
-fn is_transient(code: &str) -> bool {
-    const POSTGRES_CLASSES: &[&str] = &["08", "53", "57"];
-    const MYSQL_CODES: &[&str] = &[
-        "1040", "1053", "1205", "1213", "1927", "2002", "2003", "2006", "2013",
+/// statement is wrong.
+fn is_transient(db: &dyn DatabaseError) -> bool {
+    // MySQL's SQLSTATE is mostly the catch-all HY000; its error number tells them apart.
+    if let Some(mysql) = db.try_downcast_ref::<MySqlDatabaseError>() {
+        return mysql_transient(mysql.number());
+    }
+    db.code().is_some_and(|code| code_transient(&code))
+}
+
+/// Lost or refused connections, refused logins and locked accounts, too many connections,
+/// shutdowns, lock wait timeouts and deadlocks.
+fn mysql_transient(number: u16) -> bool {
+    const NUMBERS: &[u16] = &[
+        1040, 1044, 1045, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 3118, 4151,
     ];
+    NUMBERS.contains(&number)
+}
+
+/// PostgreSQL's SQLSTATE classes 08 (connection), 28 (login refused: a role disabled or a
+/// database closed to connections), 53 (resources) and 57 (operator intervention, e.g. a
+/// terminated connection), and 55000 ("not accepting connections"); SQLite's busy/locked.
+fn code_transient(code: &str) -> bool {
+    const POSTGRES_CLASSES: &[&str] = &["08", "28", "53", "57"];
     const SQLITE_CODES: &[&str] = &["5", "6", "261", "517"];
     POSTGRES_CLASSES
         .iter()
         .any(|class| code.len() == 5 && code.starts_with(class))
         || code == "55000"
-        || MYSQL_CODES.contains(&code)
         || SQLITE_CODES.contains(&code)
 }
 
@@ -57,7 +82,7 @@ impl From<sqlx::Error> for PersistenceError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::AlreadyExists(db.message().to_owned())
             }
-            sqlx::Error::Database(db) if db.code().is_some_and(|c| is_transient(&c)) => {
+            sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
                 Self::Unavailable(e.to_string())
             }
             _ => Self::Database(e.to_string()),
@@ -67,15 +92,21 @@ impl From<sqlx::Error> for PersistenceError {
 
 #[cfg(test)]
 mod tests {
-    use super::is_transient;
+    use super::{code_transient, mysql_transient};
 
     #[test]
     fn outages_are_told_from_bad_statements() {
-        for code in ["08006", "57P01", "57P03", "55000", "2013", "1213", "5"] {
-            assert!(is_transient(code), "{code}");
+        for code in ["08006", "28000", "57P01", "57P03", "55000", "5"] {
+            assert!(code_transient(code), "{code}");
         }
-        for code in ["42601", "23505", "1064", "1"] {
-            assert!(!is_transient(code), "{code}");
+        for code in ["42601", "23505", "HY000", "1"] {
+            assert!(!code_transient(code), "{code}");
+        }
+        for number in [2013, 1213, 1205, 4151] {
+            assert!(mysql_transient(number), "{number}");
+        }
+        for number in [1064, 1062, 1146] {
+            assert!(!mysql_transient(number), "{number}");
         }
     }
 }
