@@ -176,6 +176,13 @@ impl SqlStore {
         {
             return Err(schema_error(MigrateError::VersionMissing(unknown.version)));
         }
+        if let Some(changed) = applied.iter().find(|a| {
+            migrator
+                .iter()
+                .any(|m| m.version == a.version && m.checksum != a.checksum)
+        }) {
+            return Err(schema_error(MigrateError::VersionMismatch(changed.version)));
+        }
         let missing: Vec<i64> = migrator
             .iter()
             .filter(|m| !applied.iter().any(|a| a.version == m.version))

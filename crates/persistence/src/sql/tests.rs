@@ -8,6 +8,7 @@ use super::{Backend, Schema, SqlStore};
 use crate::*;
 use chronicle_common::query::Resolved;
 use sqlx::{ConnectOptions, Connection, Executor};
+use std::future::Future;
 use std::str::FromStr;
 
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -75,40 +76,70 @@ async fn open(backend: Backend) -> SqlStore {
         .expect("open store")
 }
 
-/// Runs each conformance test on every backend.
+async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce(Backend) -> F) {
+    if let Some(db) = fresh_database("CHRONICLE_TEST_POSTGRES", POSTGRES).await {
+        let url = db.url.clone();
+        test(Backend::Postgres {
+            url,
+            max_connections: 4,
+        })
+        .await;
+        db.drop_database().await;
+    }
+}
+
+async fn on_mysql<F: Future<Output = ()>>(test: impl FnOnce(Backend) -> F) {
+    if let Some(db) = fresh_database("CHRONICLE_TEST_MYSQL", MYSQL).await {
+        let url = db.url.clone();
+        test(Backend::MySql {
+            url,
+            max_connections: 4,
+        })
+        .await;
+        db.drop_database().await;
+    }
+}
+
+async fn on_sqlite_file<F: Future<Output = ()>>(test: impl FnOnce(Backend) -> F) {
+    let dir = std::env::temp_dir().join(format!("chronicle-test-{}", uuid::Uuid::new_v4()));
+    test(Backend::SqliteFile(dir.join("db.sqlite"))).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs each conformance test on every backend: `store` tests get a migrated store, `backend`
+/// tests an empty database to open themselves.
 macro_rules! conformance {
-    ($($test:ident),* $(,)?) => {$(
+    (store: $($test:ident),* $(,)?) => {$(
+        conformance!(@each $test, |backend| async move { super::$test(open(backend).await).await });
+    )*};
+    (backend: $($test:ident),* $(,)?) => {$(
+        conformance!(@each $test, super::$test);
+    )*};
+    (@each $test:ident, $run:expr) => {
         mod $test {
             use super::*;
 
             #[tokio::test]
             async fn sqlite() {
-                super::$test(open(Backend::SqliteMemory).await).await;
+                on_sqlite_file($run).await;
             }
 
             #[tokio::test]
             async fn postgres() {
-                if let Some(db) = fresh_database("CHRONICLE_TEST_POSTGRES", POSTGRES).await {
-                    let url = db.url.clone();
-                    super::$test(open(Backend::Postgres { url, max_connections: 4 }).await).await;
-                    db.drop_database().await;
-                }
+                on_postgres($run).await;
             }
 
             #[tokio::test]
             async fn mysql() {
-                if let Some(db) = fresh_database("CHRONICLE_TEST_MYSQL", MYSQL).await {
-                    let url = db.url.clone();
-                    super::$test(open(Backend::MySql { url, max_connections: 4 }).await).await;
-                    db.drop_database().await;
-                }
+                on_mysql($run).await;
             }
         }
-    )*};
+    };
 }
 
-conformance!(
+conformance!(store:
     a_write_lands_whole_and_reads_back,
+    events_append_across_writes_and_read_back_in_pages,
     a_stale_shard_lease_cannot_write,
     a_stale_version_conflicts_and_changes_nothing,
     the_current_run_pointer_is_claimed_conditionally,
@@ -118,6 +149,10 @@ conformance!(
     timers_and_backlog_come_back_in_order,
     search_attributes_and_jobs_round_trip,
     a_deleted_namespace_leaves_nothing,
+);
+
+conformance!(backend:
+    a_schema_that_is_not_this_versions_is_refused,
 );
 
 fn create(range_id: i64) -> ExecutionWrite {
@@ -175,6 +210,53 @@ async fn a_write_lands_whole_and_reads_back(s: SqlStore) {
     assert_eq!(s.next_timer(0).await.unwrap(), Some(500));
     assert!(s.due_timers(0, 499, 10).await.unwrap().is_empty());
     assert_eq!(s.due_timers(0, 500, 10).await.unwrap()[0].task_id, 11);
+}
+
+async fn events_append_across_writes_and_read_back_in_pages(s: SqlStore) {
+    let range = s.acquire_shard(0).await.unwrap();
+    s.write_executions(vec![create(range)]).await.unwrap();
+    let append = |version: i64, ids: std::ops::Range<i64>| ExecutionWrite {
+        expected_version: Some(version),
+        new_version: version + 1,
+        current: None,
+        events: ids.map(|id| (id, format!("e{id}").into_bytes())).collect(),
+        new_queue_tasks: vec![],
+        new_timers: vec![],
+        ..create(range)
+    };
+    s.write_executions(vec![append(1, 3..8)]).await.unwrap();
+    s.write_executions(vec![append(2, 8..9)]).await.unwrap();
+
+    let mut pages = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = s.read_events("run-1", from, i64::MAX, 3).await.unwrap();
+        let Some(&(last, _)) = page.last() else { break };
+        pages.push(page.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        from = last + 1;
+    }
+    assert_eq!(pages, vec![vec![1, 2, 3], vec![4, 5, 6], vec![7, 8]]);
+    let window = s.read_events("run-1", 4, 6, 100).await.unwrap();
+    assert_eq!(window, vec![(4, b"e4".to_vec()), (5, b"e5".to_vec())]);
+
+    // History is appended, never rewritten: an event id already taken fails the whole write.
+    let err = s
+        .write_executions(vec![append(3, 8..10)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PersistenceError::AlreadyExists(_) | PersistenceError::Conflict(_)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        s.read_events("run-1", 8, 10, 10).await.unwrap(),
+        vec![(8, b"e8".to_vec())]
+    );
+    let row = s.execution("ns", "wf", "run-1").await.unwrap().unwrap();
+    assert_eq!(row.db_version, 3);
 }
 
 async fn a_stale_shard_lease_cannot_write(s: SqlStore) {
@@ -468,23 +550,51 @@ async fn a_deleted_namespace_leaves_nothing(s: SqlStore) {
     assert_eq!(s.count_visibility("ns", &query("")).await.unwrap().count, 0);
 }
 
-#[tokio::test]
-async fn a_database_with_an_unknown_migration_is_refused() {
-    let dir = std::env::temp_dir().join(format!("chronicle-schema-{}", uuid::Uuid::new_v4()));
-    let path = dir.join("db.sqlite");
-    let backend = Backend::SqliteFile(path.clone());
+async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
+    let unmigrated = SqlStore::open(&backend, Schema::Check)
+        .await
+        .err()
+        .expect("an empty database is refused");
+    assert!(
+        unmigrated.to_string().contains("chronicle schema migrate"),
+        "{unmigrated}"
+    );
     let store = SqlStore::open(&backend, Schema::Migrate).await.unwrap();
+    SqlStore::open(&backend, Schema::Migrate)
+        .await
+        .expect("migrating again changes nothing");
     SqlStore::open(&backend, Schema::Check)
         .await
         .expect("an up-to-date schema passes the check");
-    sqlx::query("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (9999, 'future', CURRENT_TIMESTAMP, 1, x'00', 0)")
+
+    sqlx::query(
+        &store
+            .dialect
+            .sql("UPDATE _sqlx_migrations SET checksum = ? WHERE version = 1"),
+    )
+    .bind(vec![0u8])
+    .execute(&store.writer)
+    .await
+    .unwrap();
+    let changed = SqlStore::open(&backend, Schema::Check)
+        .await
+        .err()
+        .expect("a schema that differs from this version's is refused");
+    assert!(changed.to_string().contains("differs"), "{changed}");
+
+    let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'future', ?, ?, 0)";
+    sqlx::query(&store.dialect.sql(future))
+        .bind(true)
+        .bind(vec![0u8])
         .execute(&store.writer)
         .await
         .unwrap();
-    let refused = SqlStore::open(&backend, Schema::Check)
-        .await
-        .err()
-        .expect("refused");
-    assert!(refused.to_string().contains("newer chronicle"), "{refused}");
-    let _ = std::fs::remove_dir_all(dir);
+    for schema in [Schema::Check, Schema::Migrate] {
+        let refused = SqlStore::open(&backend, schema)
+            .await
+            .err()
+            .expect("a newer schema is refused");
+        assert!(refused.to_string().contains("newer chronicle"), "{refused}");
+    }
+    store.writer.close().await;
 }
