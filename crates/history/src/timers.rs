@@ -8,6 +8,7 @@ use crate::{History, HistoryError};
 use chronicle_common::{ExecutionKey, time};
 use chronicle_persistence::TimerRow;
 use prost::Message;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,12 +121,10 @@ async fn fire_due(history: &History, shard: &Shard) -> crate::Result<Duration> {
         let now = time::unix_nanos(time::now());
         let due = history.store().due_timers(shard.id, now, BATCH).await?;
         let full = due.len() == BATCH;
-        for row in due {
-            fire(history, &row).await?;
-            history
-                .store()
-                .delete_timer(row.shard_id, row.fire_time, row.task_id)
-                .await?;
+        let (fired, failure) = fire_batch(history, due).await;
+        history.store().delete_timers(shard.id, &fired).await?;
+        if let Some(e) = failure {
+            return Err(e);
         }
         if !full {
             break;
@@ -138,30 +137,78 @@ async fn fire_due(history: &History, shard: &Shard) -> crate::Result<Duration> {
     }))
 }
 
-async fn fire(history: &History, row: &TimerRow) -> crate::Result<()> {
-    let Ok(task) = TimerTask::decode(row.data.as_slice()) else {
-        tracing::error!(task_id = row.task_id, "undecodable timer task dropped");
-        return Ok(());
-    };
+/// A due timer row's key: (fire time, task id).
+type TimerKey = (i64, i64);
+
+/// Fires a batch of due timers: the timers of different workflows side by side (so their
+/// commits can share an fsync), each workflow's in order. Returns the timers that are done
+/// with (fired, or not worth keeping) and the storage error that stopped any of the rest.
+async fn fire_batch(
+    history: &History,
+    due: Vec<TimerRow>,
+) -> (Vec<TimerKey>, Option<HistoryError>) {
+    let mut done = Vec::with_capacity(due.len());
+    let mut by_workflow: HashMap<(String, String), Vec<(TimerKey, TimerTask)>> = HashMap::new();
+    for row in due {
+        let key = (row.fire_time, row.task_id);
+        match TimerTask::decode(row.data.as_slice()) {
+            Ok(task) => by_workflow
+                .entry((task.namespace_id.clone(), task.workflow_id.clone()))
+                .or_default()
+                .push((key, task)),
+            Err(e) => {
+                tracing::error!(task_id = row.task_id, "undecodable timer task dropped: {e}");
+                done.push(key);
+            }
+        }
+    }
+    let mut workflows = tokio::task::JoinSet::new();
+    for timers in by_workflow.into_values() {
+        let history = history.clone();
+        workflows.spawn(async move {
+            let mut done = Vec::with_capacity(timers.len());
+            for (key, task) in timers {
+                if let Err(e) = fire(&history, &task).await {
+                    return (done, Some(e));
+                }
+                done.push(key);
+            }
+            (done, None)
+        });
+    }
+    let mut failure = None;
+    while let Some(joined) = workflows.join_next().await {
+        match joined {
+            Ok((fired, error)) => {
+                done.extend(fired);
+                failure = failure.or(error);
+            }
+            Err(e) => tracing::error!("timer task panicked: {e}"),
+        }
+    }
+    (done, failure)
+}
+
+async fn fire(history: &History, task: &TimerTask) -> crate::Result<()> {
     let Some(kind) = TimerKind::from_i32(task.kind) else {
         tracing::error!(kind = task.kind, "unknown timer kind dropped");
         return Ok(());
     };
     let result = match kind {
-        TimerKind::User => history.fire_user_timer(&task).await,
-        TimerKind::ActivityTimeout => history.fire_activity_timeout(&task).await,
-        TimerKind::ActivityHeartbeat => history.fire_activity_heartbeat_check(&task).await,
-        TimerKind::ActivityRetry => history.fire_activity_retry(&task).await,
-        TimerKind::WorkflowTaskTimeout => history.fire_workflow_task_timeout(&task).await,
+        TimerKind::User => history.fire_user_timer(task).await,
+        TimerKind::ActivityTimeout => history.fire_activity_timeout(task).await,
+        TimerKind::ActivityHeartbeat => history.fire_activity_heartbeat_check(task).await,
+        TimerKind::ActivityRetry => history.fire_activity_retry(task).await,
+        TimerKind::WorkflowTaskTimeout => history.fire_workflow_task_timeout(task).await,
         TimerKind::WorkflowRunTimeout | TimerKind::WorkflowExecutionTimeout => {
-            history.fire_workflow_timeout(&task).await
+            history.fire_workflow_timeout(task).await
         }
-        TimerKind::WorkflowBackoff => history.fire_workflow_backoff(&task).await,
-        TimerKind::StartChild => history.fire_start_child(&task).await,
-        TimerKind::RecordChildClosed => history.fire_record_child_closed(&task).await,
-        TimerKind::ParentClosePolicy => history.fire_parent_close_policy(&task).await,
-        TimerKind::ExternalRequest => history.fire_external_request(&task).await,
-        TimerKind::StickyScheduleToStart => history.fire_sticky_timeout(&task).await,
+        TimerKind::WorkflowBackoff => history.fire_workflow_backoff(task).await,
+        TimerKind::StartChild => history.fire_start_child(task).await,
+        TimerKind::RecordChildClosed => history.fire_record_child_closed(task).await,
+        TimerKind::ParentClosePolicy => history.fire_parent_close_policy(task).await,
+        TimerKind::ExternalRequest => history.fire_external_request(task).await,
+        TimerKind::StickyScheduleToStart => history.fire_sticky_timeout(task).await,
     };
     match result {
         Ok(()) => Ok(()),
@@ -171,7 +218,7 @@ async fn fire(history: &History, row: &TimerRow) -> crate::Result<()> {
         Err(e @ HistoryError::Persistence(_)) => Err(e),
         // Anything else would fail the same way again: keeping it would block the queue.
         Err(e) => {
-            tracing::error!(task_id = row.task_id, ?kind, "timer dropped: {e}");
+            tracing::error!(workflow_id = task.workflow_id, ?kind, "timer dropped: {e}");
             Ok(())
         }
     }

@@ -4,7 +4,8 @@ use thiserror::Error;
 
 pub type Result<T> = std::result::Result<T, PersistenceError>;
 
-#[derive(Debug, Error)]
+/// Clone: a group commit's failure is every member's.
+#[derive(Clone, Debug, Error)]
 pub enum PersistenceError {
     /// The shard was taken over by a newer lease; the writer must stop writing it.
     #[error("shard {shard_id} ownership lost (range id {range_id} is stale)")]

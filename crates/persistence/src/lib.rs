@@ -153,7 +153,8 @@ pub trait Store: Send + Sync + 'static {
     async fn due_timers(&self, shard_id: u32, until: i64, limit: usize) -> Result<Vec<TimerRow>>;
     /// The earliest pending timer of a shard, if any.
     async fn next_timer(&self, shard_id: u32) -> Result<Option<i64>>;
-    async fn delete_timer(&self, shard_id: u32, fire_time: i64, task_id: i64) -> Result<()>;
+    /// Deletes fired timers, given as (fire time, task id), in one transaction.
+    async fn delete_timers(&self, shard_id: u32, timers: &[(i64, i64)]) -> Result<()>;
 
     /// Runs matching the query in its order (default: open first, then latest closed).
     /// The page token continues after the last row, so inserts between pages shift nothing.

@@ -3,6 +3,7 @@
 //! placeholders, upserts and row locks. Each backend has its own schema migrations.
 
 mod dialect;
+mod group;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -12,6 +13,7 @@ mod write;
 pub use dialect::Dialect;
 
 use crate::{PersistenceError, Result};
+use group::GroupCommit;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::{AnyPool, ConnectOptions, Executor};
@@ -69,6 +71,9 @@ pub struct SqlStore {
     dialect: Dialect,
     writer: AnyPool,
     reader: AnyPool,
+    /// SQLite's: its one writer commits state changes in groups. PostgreSQL and MySQL commit
+    /// concurrently from the pool and group fsyncs themselves.
+    group_commit: Option<GroupCommit>,
 }
 
 /// SQLite durability: with WAL and `synchronous=FULL` a commit is on disk (the WAL is
@@ -114,6 +119,7 @@ impl SqlStore {
                 let pool = pool("sqlite::memory:", 1, Some(SQLITE_SETUP)).await?;
                 Self {
                     dialect: Dialect::Sqlite,
+                    group_commit: Some(GroupCommit::start(pool.clone(), Dialect::Sqlite)),
                     writer: pool.clone(),
                     reader: pool,
                 }
@@ -135,6 +141,7 @@ impl SqlStore {
                 .await?;
                 Self {
                     dialect: Dialect::Sqlite,
+                    group_commit: Some(GroupCommit::start(writer.clone(), Dialect::Sqlite)),
                     writer,
                     reader,
                 }
@@ -152,6 +159,7 @@ impl SqlStore {
                     dialect: backend.dialect(),
                     writer: pool.clone(),
                     reader: pool,
+                    group_commit: None,
                 }
             }
         };

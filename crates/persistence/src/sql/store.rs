@@ -178,19 +178,14 @@ impl Store for SqlStore {
     }
 
     async fn write_executions(&self, writes: Vec<ExecutionWrite>) -> Result<()> {
+        if let Some(group) = &self.group_commit {
+            return group.write(writes).await;
+        }
         let writer = Writer {
             dialect: &self.dialect,
         };
         let mut tx = self.writer.begin().await?;
-        for write in &writes {
-            writer.check_fence(&mut tx, write).await?;
-            writer.write_state(&mut tx, write).await?;
-            writer.write_current(&mut tx, write).await?;
-            writer.write_outbox(&mut tx, write).await?;
-            if let Some(record) = &write.visibility {
-                writer.write_visibility(&mut tx, record).await?;
-            }
-        }
+        writer.write_all(&mut tx, &writes).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -268,18 +263,25 @@ impl Store for SqlStore {
             .await?)
     }
 
-    async fn delete_timer(&self, shard_id: u32, fire_time: i64, task_id: i64) -> Result<()> {
+    async fn delete_timers(&self, shard_id: u32, timers: &[(i64, i64)]) -> Result<()> {
+        if timers.is_empty() {
+            return Ok(());
+        }
         let sql =
             self.q("DELETE FROM timer_tasks WHERE shard_id = ? AND fire_time = ? AND task_id = ?");
-        self.exec(
+        let mut tx = self.writer.begin().await?;
+        for (fire_time, task_id) in timers {
             sqlx::query(&sql)
                 .bind(i64::from(shard_id))
-                .bind(fire_time)
-                .bind(task_id),
-        )
-        .await?;
+                .bind(*fire_time)
+                .bind(*task_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
+
 
     async fn list_visibility(
         &self,

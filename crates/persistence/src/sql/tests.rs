@@ -140,6 +140,7 @@ macro_rules! conformance {
 conformance!(store:
     a_write_lands_whole_and_reads_back,
     events_append_across_writes_and_read_back_in_pages,
+    concurrent_writes_land_and_a_conflicting_one_fails_alone,
     a_stale_shard_lease_cannot_write,
     a_stale_version_conflicts_and_changes_nothing,
     the_current_run_pointer_is_claimed_conditionally,
@@ -257,6 +258,52 @@ async fn events_append_across_writes_and_read_back_in_pages(s: SqlStore) {
     );
     let row = s.execution("ns", "wf", "run-1").await.unwrap().unwrap();
     assert_eq!(row.db_version, 3);
+}
+
+async fn concurrent_writes_land_and_a_conflicting_one_fails_alone(s: SqlStore) {
+    let range = s.acquire_shard(0).await.unwrap();
+    let start = |workflow: usize, run: &str| {
+        let mut w = create(range);
+        w.workflow_id = format!("wf-{workflow}");
+        w.run_id = run.to_owned();
+        if let Some(CurrentRunWrite::Claim { row, .. }) = &mut w.current {
+            row.run_id = run.to_owned();
+        }
+        w.new_queue_tasks[0].task_id = 1000 + workflow as i64;
+        w.new_timers.clear();
+        w
+    };
+    let mut writes = tokio::task::JoinSet::new();
+    for workflow in 0..20 {
+        let (s, w) = (s.clone(), start(workflow, &format!("run-{workflow}")));
+        writes.spawn(async move { (workflow, s.write_executions(vec![w]).await) });
+    }
+    // A second run claiming a workflow id that has one: it must fail, and only it.
+    let (s2, w) = (s.clone(), start(7, "run-7-again"));
+    writes.spawn(async move { (usize::MAX, s2.write_executions(vec![w]).await) });
+    let mut failed = Vec::new();
+    while let Some(joined) = writes.join_next().await {
+        let (workflow, outcome) = joined.unwrap();
+        if outcome.is_err() {
+            failed.push(workflow);
+        }
+    }
+    // Whichever of the two claims on wf-7 came first wins.
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0] == 7 || failed[0] == usize::MAX, "{failed:?}");
+    assert_eq!(s.queue_tasks(0, 100).await.unwrap().len(), 20);
+    let mut runs_of_7 = 0;
+    for run in ["run-7", "run-7-again"] {
+        runs_of_7 += usize::from(s.execution("ns", "wf-7", run).await.unwrap().is_some());
+    }
+    assert_eq!(runs_of_7, 1, "the losing write left its state row behind");
+    for workflow in 0..20 {
+        let current = s
+            .current_run("ns", &format!("wf-{workflow}"))
+            .await
+            .unwrap();
+        assert!(current.is_some(), "wf-{workflow}");
+    }
 }
 
 async fn a_stale_shard_lease_cannot_write(s: SqlStore) {
@@ -475,9 +522,12 @@ async fn timers_and_backlog_come_back_in_order(s: SqlStore) {
         .map(|t| t.fire_time)
         .collect();
     assert_eq!(due, vec![100, 300]);
-    s.delete_timer(0, 100, 1).await.unwrap();
+    s.delete_timers(0, &[(100, 1)]).await.unwrap();
     assert_eq!(s.next_timer(0).await.unwrap(), Some(300));
     assert_eq!(s.next_timer(1).await.unwrap(), None);
+    // A timer deleted already (fired twice after a crash) is no error.
+    s.delete_timers(0, &[(300, 2), (100, 1)]).await.unwrap();
+    assert_eq!(s.next_timer(0).await.unwrap(), None);
     let backlog = s.queue_tasks(i64::MIN, 10).await.unwrap();
     assert_eq!(
         backlog.iter().map(|t| t.task_id).collect::<Vec<_>>(),

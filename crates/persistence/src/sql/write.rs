@@ -29,6 +29,20 @@ impl Writer<'_> {
         self.dialect.sql(text)
     }
 
+    /// All of one `write_executions` call, inside the caller's transaction.
+    pub async fn write_all(&self, tx: &mut Tx<'_>, writes: &[ExecutionWrite]) -> Result<()> {
+        for write in writes {
+            self.check_fence(tx, write).await?;
+            self.write_state(tx, write).await?;
+            self.write_current(tx, write).await?;
+            self.write_outbox(tx, write).await?;
+            if let Some(record) = &write.visibility {
+                self.write_visibility(tx, record).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The shard's lease must still be the writer's. The row stays locked until commit, so a
     /// node taking the shard over waits for this write and then fences out the next.
     pub async fn check_fence(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {

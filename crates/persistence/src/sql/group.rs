@@ -1,0 +1,79 @@
+//! Group commit for SQLite's single writer connection. A commit costs an fsync whatever its
+//! size, so the writer takes every write that queued while the previous commit was on its way
+//! to disk and commits them together: one transaction, one fsync, each write inside its own
+//! savepoint so that one conflicting write fails alone. No write is answered before the commit
+//! that holds it is durable; a group whose commit fails fails every member.
+
+use super::Dialect;
+use super::write::Writer;
+use crate::{ExecutionWrite, PersistenceError, Result};
+use sqlx::{Acquire, AnyPool};
+use tokio::sync::{mpsc, oneshot};
+
+/// Bounds one group, so a long queue does not make one transaction huge.
+const MAX_GROUP: usize = 256;
+
+struct Request {
+    writes: Vec<ExecutionWrite>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// Cheap-to-clone handle to the writer task.
+#[derive(Clone)]
+pub(super) struct GroupCommit {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task on `pool`, which it shares with the store's other writes.
+    pub fn start(pool: AnyPool, dialect: Dialect) -> Self {
+        let (requests, queue) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, dialect, queue));
+        Self { requests }
+    }
+
+    /// Commits `writes` atomically, in a group with whatever else is waiting.
+    pub async fn write(&self, writes: Vec<ExecutionWrite>) -> Result<()> {
+        let (done, outcome) = oneshot::channel();
+        let gone = || PersistenceError::Unavailable("the database writer has stopped".into());
+        self.requests
+            .send(Request { writes, done })
+            .map_err(|_| gone())?;
+        outcome.await.map_err(|_| gone())?
+    }
+}
+
+async fn run(pool: AnyPool, dialect: Dialect, mut queue: mpsc::UnboundedReceiver<Request>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let outcomes = match commit(&pool, &dialect, &group).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
+        };
+        for (request, outcome) in group.drain(..).zip(outcomes) {
+            let _ = request.done.send(outcome);
+        }
+    }
+}
+
+/// Commits the group; returns each member's outcome, or the error that sank them all.
+async fn commit(pool: &AnyPool, dialect: &Dialect, group: &[Request]) -> Result<Vec<Result<()>>> {
+    let writer = Writer { dialect };
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for request in group {
+        let mut member = Acquire::begin(&mut tx).await?;
+        match writer.write_all(&mut member, &request.writes).await {
+            Ok(()) => {
+                member.commit().await?;
+                outcomes.push(Ok(()));
+            }
+            Err(e) => {
+                member.rollback().await?;
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
