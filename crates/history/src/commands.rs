@@ -266,7 +266,7 @@ fn upsert_search_attributes(
         .search_attributes
         .get_or_insert_with(Default::default);
     crate::state::merge_search_attributes(current, &upsert);
-    txn.touch_visibility();
+    txn.touch_search_attributes();
     txn.append(UpsertWorkflowSearchAttributesEventAttributes {
         workflow_task_completed_event_id: completed_event_id,
         search_attributes: Some(upsert),

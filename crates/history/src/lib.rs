@@ -5,6 +5,7 @@
 
 mod activity;
 mod activity_end;
+mod cache;
 mod children;
 mod close;
 mod commands;
@@ -80,6 +81,7 @@ struct Inner {
     updates: updates::Updates,
     search_attributes: visibility::Registry,
     backlog_in_doubt: tokio::sync::Notify,
+    cache: cache::StateCache,
 }
 
 impl History {
@@ -118,6 +120,7 @@ impl History {
                 updates: updates::Updates::default(),
                 search_attributes: visibility::Registry::default(),
                 backlog_in_doubt: tokio::sync::Notify::new(),
+                cache: cache::StateCache::default(),
             }),
         })
     }

@@ -124,12 +124,6 @@ impl History {
         Ok((state, receiver))
     }
 
-    pub(crate) async fn snapshot(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
-        let txn = self.load(key).await?;
-        let version = txn.expected_version();
-        Ok((txn.state, version))
-    }
-
     pub async fn get_history(
         &self,
         namespace_id: &str,

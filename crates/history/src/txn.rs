@@ -39,6 +39,8 @@ pub(crate) struct Txn {
     pub update_effects: Vec<crate::updates::UpdateEffect>,
     /// The change alters what List and Count show (a new run always does).
     visibility_changed: bool,
+    /// The change sets search attributes (a new run always does).
+    search_attributes_changed: bool,
 }
 
 impl Txn {
@@ -70,6 +72,7 @@ impl Txn {
             unchanged: false,
             update_effects: Vec::new(),
             visibility_changed: expected_version.is_none(),
+            search_attributes_changed: expected_version.is_none(),
         }
     }
 
@@ -78,14 +81,15 @@ impl Txn {
         self.visibility_changed = true;
     }
 
+    /// The change upserts search attributes, which List filters on.
+    pub fn touch_search_attributes(&mut self) {
+        self.visibility_changed = true;
+        self.search_attributes_changed = true;
+    }
+
     /// This change is a repeat of one already applied: nothing is written.
     pub fn nothing_to_write(&mut self) {
         self.unchanged = true;
-    }
-
-    /// The stored version this change was loaded at (0 for a run being created).
-    pub fn expected_version(&self) -> i64 {
-        self.expected_version.unwrap_or(0)
     }
 
     pub fn info(&self) -> &crate::state::ExecutionInfo {
@@ -370,18 +374,25 @@ impl Txn {
             new_queue_tasks: queue_rows,
             done_queue_tasks: self.done_queue_tasks,
             new_timers: timer_rows,
-            visibility: self
-                .visibility_changed
-                .then(|| crate::visibility::record(&self.key, &self.state, version)),
+            visibility: self.visibility_changed.then(|| {
+                crate::visibility::record(
+                    &self.key,
+                    &self.state,
+                    version,
+                    self.search_attributes_changed,
+                )
+            }),
         };
         let effects = Effects {
+            task: crate::queries::TaskState::of(&self.state),
             key: self.key,
             shard: self.shard,
             tasks: self.queue_tasks,
             timers_added: !self.timers.is_empty(),
             progress,
             updates: self.update_effects,
-            task: crate::queries::TaskState::of(&self.state),
+            state: self.state,
+            version,
         };
         Ok((write, effects))
     }
@@ -396,11 +407,38 @@ struct Effects {
     progress: Progress,
     updates: Vec<crate::updates::UpdateEffect>,
     task: crate::queries::TaskState,
+    /// The state as written, and its version: the cache's entry once durable.
+    state: MutableState,
+    version: i64,
 }
 
 impl History {
     /// Loads a run's state for a change. The caller holds the workflow's lock.
     pub(crate) async fn load(&self, key: &ExecutionKey) -> Result<Txn> {
+        let (state, version) = match self.inner.cache.take(key) {
+            Some(cached) => cached,
+            None => self.read_state(key).await?,
+        };
+        let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
+        let matching = self.inner.matching.clone();
+        Ok(Txn::with(
+            shard,
+            matching,
+            key.clone(),
+            state,
+            Some(version),
+        ))
+    }
+
+    /// A run's state for reading (no lock needed), and its version.
+    pub(crate) async fn snapshot(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
+        match self.inner.cache.peek(key) {
+            Some(cached) => Ok(cached),
+            None => self.read_state(key).await,
+        }
+    }
+
+    async fn read_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
         let row = self
             .store()
             .execution(&key.namespace_id, &key.workflow_id, &key.run_id)
@@ -413,15 +451,7 @@ impl History {
                 "corrupt mutable state of {key}: {e}"
             )))
         })?;
-        let shard = self.inner.shards[row.shard_id as usize % self.inner.shards.len()].clone();
-        let matching = self.inner.matching.clone();
-        Ok(Txn::with(
-            shard,
-            matching,
-            key.clone(),
-            state,
-            Some(row.db_version),
-        ))
+        Ok((state, row.db_version))
     }
 
     /// Loads a run that must still be running.
@@ -516,6 +546,9 @@ impl History {
                 .queries
                 .settle(&effect.key, effect.task, &self.inner.matching);
             self.inner.watch.publish(&effect.key, effect.progress);
+            self.inner
+                .cache
+                .put(effect.key, effect.state, effect.version);
         }
         Ok(())
     }

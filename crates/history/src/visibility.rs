@@ -12,7 +12,7 @@ use chronicle_api::workflowservice::{
 use chronicle_common::query::{self, QueryError, status_name};
 use chronicle_common::search_attributes::{self as sa, SYSTEM_ATTRIBUTES, ValueType};
 use chronicle_common::{ExecutionKey, payload, time};
-use chronicle_persistence::VisibilityRecord;
+use chronicle_persistence::{AttributeRows, VisibilityRecord};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -78,9 +78,15 @@ fn nanos(t: &Option<chronicle_api::wkt::Timestamp>) -> Option<i64> {
         .map(|t| time::unix_nanos(time::from_timestamp(t)))
 }
 
-/// The visibility record of a run's state; attribute types come from their "type" metadata,
-/// which the server sets on every value it accepts.
-pub(crate) fn record(key: &ExecutionKey, state: &MutableState, version: i64) -> VisibilityRecord {
+/// The visibility record of a run's state, with its search attributes if they changed;
+/// attribute types come from their "type" metadata, which the server sets on every value it
+/// accepts.
+pub(crate) fn record(
+    key: &ExecutionKey,
+    state: &MutableState,
+    version: i64,
+    attributes_changed: bool,
+) -> VisibilityRecord {
     let info = state.info();
     let closed = !state.is_running();
     let mut listed = execution_info(key, state, version);
@@ -88,18 +94,23 @@ pub(crate) fn record(key: &ExecutionKey, state: &MutableState, version: i64) -> 
         // As in Temporal: a run's length is recorded for visibility when it closes.
         listed.history_length = 0;
     }
-    let attributes = info
-        .search_attributes
-        .iter()
-        .flat_map(|s| s.indexed_fields.iter())
-        .filter_map(|(name, payload)| {
-            let ty = type_of(name, payload)?;
-            sa::decode(ty, payload)
-                .ok()
-                .flatten()
-                .map(|v| (name.clone(), v))
-        })
-        .collect();
+    let attributes = if attributes_changed {
+        AttributeRows::Set(
+            info.search_attributes
+                .iter()
+                .flat_map(|s| s.indexed_fields.iter())
+                .filter_map(|(name, payload)| {
+                    let ty = type_of(name, payload)?;
+                    sa::decode(ty, payload)
+                        .ok()
+                        .flatten()
+                        .map(|v| (name.clone(), v))
+                })
+                .collect(),
+        )
+    } else {
+        AttributeRows::Keep
+    };
     VisibilityRecord {
         namespace_id: key.namespace_id.clone(),
         run_id: key.run_id.clone(),
@@ -237,6 +248,7 @@ impl History {
         self.store()
             .delete_namespace_executions(namespace_id)
             .await?;
+        self.inner.cache.forget_namespace(namespace_id);
         self.inner
             .search_attributes
             .0

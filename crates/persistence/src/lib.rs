@@ -8,7 +8,7 @@ mod visibility;
 
 pub use error::{PersistenceError, Result};
 pub use sql::{Backend, Dialect, Schema, SqlStore};
-pub use visibility::VisibilityRecord;
+pub use visibility::{AttributeRows, VisibilityRecord};
 
 use chronicle_common::query::Resolved;
 

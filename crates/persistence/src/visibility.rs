@@ -27,9 +27,19 @@ pub struct VisibilityRecord {
     pub parent_run_id: Option<String>,
     pub root_workflow_id: Option<String>,
     pub root_run_id: Option<String>,
-    pub attributes: Vec<(String, Value)>,
+    pub attributes: AttributeRows,
     /// Encoded WorkflowExecutionInfo, returned by List as stored.
     pub data: Vec<u8>,
+}
+
+/// What becomes of a run's search attribute rows with its visibility record.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum AttributeRows {
+    /// They stay as they are: the change touched no search attribute (most changes).
+    #[default]
+    Keep,
+    /// They become exactly these values (a new run, or an upsert).
+    Set(Vec<(String, Value)>),
 }
 
 /// One stored attribute value, in the column of its kind.

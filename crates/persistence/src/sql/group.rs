@@ -1,13 +1,14 @@
 //! Group commit for SQLite's single writer connection. A commit costs an fsync whatever its
 //! size, so the writer takes every write that queued while the previous commit was on its way
-//! to disk and commits them together: one transaction, one fsync, each write inside its own
-//! savepoint so that one conflicting write fails alone. No write is answered before the commit
-//! that holds it is durable; a group whose commit fails fails every member.
+//! to disk and commits them together: one transaction, one fsync. Should one member fail (a
+//! conflict, which the caller's locks make rare), the group is rolled back and each member
+//! committed alone, so the failure stays its own. No write is answered before the commit that
+//! holds it is durable; a group whose commit fails fails every member.
 
 use super::Dialect;
-use super::write::Writer;
+use super::write::{Writer, commit_alone};
 use crate::{ExecutionWrite, PersistenceError, Result};
-use sqlx::{Acquire, AnyPool};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 /// Bounds one group, so a long queue does not make one transaction huge.
@@ -46,7 +47,7 @@ impl GroupCommit {
 async fn run(pool: AnyPool, dialect: Dialect, mut queue: mpsc::UnboundedReceiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let outcomes = match commit(&pool, &dialect, &group).await {
+        let outcomes = match commit_group(&pool, &dialect, &group).await {
             Ok(outcomes) => outcomes,
             Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
         };
@@ -56,24 +57,27 @@ async fn run(pool: AnyPool, dialect: Dialect, mut queue: mpsc::UnboundedReceiver
     }
 }
 
-/// Commits the group; returns each member's outcome, or the error that sank them all.
-async fn commit(pool: &AnyPool, dialect: &Dialect, group: &[Request]) -> Result<Vec<Result<()>>> {
-    let writer = Writer { dialect };
+/// Each member's outcome, or the error that sank them all.
+async fn commit_group(
+    pool: &AnyPool,
+    dialect: &Dialect,
+    group: &[Request],
+) -> Result<Vec<Result<()>>> {
     let mut tx = pool.begin().await?;
-    let mut outcomes = Vec::with_capacity(group.len());
+    let mut writer = Writer::new(dialect);
     for request in group {
-        let mut member = Acquire::begin(&mut tx).await?;
-        match writer.write_all(&mut member, &request.writes).await {
-            Ok(()) => {
-                member.commit().await?;
-                outcomes.push(Ok(()));
+        if let Err(e) = writer.write_all(&mut tx, &request.writes).await {
+            tx.rollback().await?;
+            if group.len() == 1 {
+                return Ok(vec![Err(e)]);
             }
-            Err(e) => {
-                member.rollback().await?;
-                outcomes.push(Err(e));
+            let mut outcomes = Vec::with_capacity(group.len());
+            for request in group {
+                outcomes.push(commit_alone(pool, dialect, &request.writes).await);
             }
+            return Ok(outcomes);
         }
     }
     tx.commit().await?;
-    Ok(outcomes)
+    Ok(group.iter().map(|_| Ok(())).collect())
 }

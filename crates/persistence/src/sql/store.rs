@@ -1,7 +1,7 @@
 //! The store on SQL: each method one statement or one transaction.
 
 use super::SqlStore;
-use super::write::Writer;
+use super::write::commit_alone;
 use crate::{
     CurrentRun, ExecutionRow, ExecutionWrite, JobRow, NamespaceRow, PersistenceError, QueueTaskRow,
     Result, Store, TimerRow, VisibilityCount, VisibilityPage,
@@ -181,13 +181,7 @@ impl Store for SqlStore {
         if let Some(group) = &self.group_commit {
             return group.write(writes).await;
         }
-        let writer = Writer {
-            dialect: &self.dialect,
-        };
-        let mut tx = self.writer.begin().await?;
-        writer.write_all(&mut tx, &writes).await?;
-        tx.commit().await?;
-        Ok(())
+        commit_alone(&self.writer, &self.dialect, &writes).await
     }
 
     async fn read_events(
@@ -281,7 +275,6 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(())
     }
-
 
     async fn list_visibility(
         &self,

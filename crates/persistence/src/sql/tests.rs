@@ -420,7 +420,10 @@ fn record(
             start_time: 100,
             execution_time: 100,
             close_time,
-            attributes: vec![("Color".into(), Value::Keyword(keyword.into()))],
+            attributes: crate::AttributeRows::Set(vec![(
+                "Color".into(),
+                Value::Keyword(keyword.into()),
+            )]),
             data: run.as_bytes().to_vec(),
             ..Default::default()
         }),
@@ -494,6 +497,25 @@ async fn visibility_filters_count_and_group_with_bound_values(s: SqlStore) {
         (grouped.count, grouped.by_status),
         (3, vec![(1, 1), (2, 1), (3, 1)])
     );
+
+    // A change that touches no search attribute keeps the rows; an upsert replaces them.
+    let count = |text: &'static str| {
+        let s = s.clone();
+        async move { s.count_visibility("ns", &query(text)).await.unwrap().count }
+    };
+    let mut closed = record("r2", "b", 2, Some(30), "unused");
+    (closed.expected_version, closed.new_version) = (Some(1), 2);
+    closed.visibility.as_mut().unwrap().attributes = crate::AttributeRows::Keep;
+    s.write_executions(vec![closed]).await.unwrap();
+    assert_eq!(
+        count("Color = 'blue' AND ExecutionStatus = 'Completed'").await,
+        1
+    );
+    let mut upserted = record("r2", "b", 2, Some(30), "green");
+    (upserted.expected_version, upserted.new_version) = (Some(2), 3);
+    s.write_executions(vec![upserted]).await.unwrap();
+    assert_eq!(count("Color = 'blue'").await, 0);
+    assert_eq!(count("Color = 'green'").await, 1);
 }
 
 async fn timers_and_backlog_come_back_in_order(s: SqlStore) {

@@ -2,9 +2,9 @@
 //! visibility, inside one transaction.
 
 use super::Dialect;
-use crate::visibility::{AttributeRow, VisibilityRecord, attribute_rows};
+use crate::visibility::{AttributeRow, AttributeRows, VisibilityRecord, attribute_rows};
 use crate::{CurrentRunWrite, ExecutionWrite, PersistenceError, Result};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 
 pub(super) type Tx<'a> = Transaction<'a, Any>;
 
@@ -20,24 +20,53 @@ fn as_conflict(what: &'static str) -> impl Fn(sqlx::Error) -> PersistenceError {
     }
 }
 
-pub(super) struct Writer<'d> {
-    pub dialect: &'d Dialect,
+/// Commits `writes` in a transaction of their own.
+pub(super) async fn commit_alone(
+    pool: &AnyPool,
+    dialect: &Dialect,
+    writes: &[ExecutionWrite],
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    Writer::new(dialect).write_all(&mut tx, writes).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
-impl Writer<'_> {
+/// Writes state changes inside one transaction (use one Writer per transaction).
+pub(super) struct Writer<'d> {
+    dialect: &'d Dialect,
+    /// Shards whose lease this transaction checked, and so holds locked until it ends.
+    fenced: Vec<(u32, i64)>,
+}
+
+/// `(?, ?, ?), (?, ?, ?)`: the VALUES of a multi-row insert.
+fn value_rows(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+impl<'d> Writer<'d> {
+    pub fn new(dialect: &'d Dialect) -> Self {
+        Self {
+            dialect,
+            fenced: Vec::new(),
+        }
+    }
+
     fn q<'s>(&self, text: &'s str) -> std::borrow::Cow<'s, str> {
         self.dialect.sql(text)
     }
 
     /// All of one `write_executions` call, inside the caller's transaction.
-    pub async fn write_all(&self, tx: &mut Tx<'_>, writes: &[ExecutionWrite]) -> Result<()> {
+    pub async fn write_all(&mut self, tx: &mut Tx<'_>, writes: &[ExecutionWrite]) -> Result<()> {
         for write in writes {
             self.check_fence(tx, write).await?;
             self.write_state(tx, write).await?;
             self.write_current(tx, write).await?;
             self.write_outbox(tx, write).await?;
             if let Some(record) = &write.visibility {
-                self.write_visibility(tx, record).await?;
+                self.write_visibility(tx, record, write.expected_version.is_none())
+                    .await?;
             }
         }
         Ok(())
@@ -45,7 +74,10 @@ impl Writer<'_> {
 
     /// The shard's lease must still be the writer's. The row stays locked until commit, so a
     /// node taking the shard over waits for this write and then fences out the next.
-    pub async fn check_fence(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
+    pub async fn check_fence(&mut self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
+        if self.fenced.contains(&(w.shard_id, w.range_id)) {
+            return Ok(());
+        }
         let sql = format!(
             "SELECT range_id FROM shards WHERE shard_id = ?{}",
             self.dialect.for_update()
@@ -55,6 +87,7 @@ impl Writer<'_> {
             .fetch_optional(&mut **tx)
             .await?;
         if current == Some(w.range_id) {
+            self.fenced.push((w.shard_id, w.range_id));
             Ok(())
         } else {
             Err(PersistenceError::ShardOwnershipLost {
@@ -148,26 +181,38 @@ impl Writer<'_> {
     }
 
     pub async fn write_outbox(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
-        for (event_id, data) in &w.events {
-            sqlx::query(
-                &self.q("INSERT INTO history_events (run_id, event_id, data) VALUES (?, ?, ?)"),
-            )
-            .bind(&w.run_id)
-            .bind(*event_id)
-            .bind(data)
-            .execute(&mut **tx)
-            .await
-            .map_err(as_conflict("history event already written"))?;
-        }
-        for t in &w.new_queue_tasks {
-            sqlx::query(&self.q("INSERT INTO queue_tasks (task_id, namespace_id, task_queue, kind, data) VALUES (?, ?, ?, ?, ?)"))
-                .bind(t.task_id)
-                .bind(&t.namespace_id)
-                .bind(&t.task_queue)
-                .bind(t.kind)
-                .bind(&t.data)
+        // Multi-row inserts: one statement per table, however many rows.
+        if !w.events.is_empty() {
+            let sql = format!(
+                "INSERT INTO history_events (run_id, event_id, data) VALUES {}",
+                value_rows(w.events.len(), 3)
+            );
+            let sql = self.q(&sql);
+            let mut insert = sqlx::query(&sql);
+            for (event_id, data) in &w.events {
+                insert = insert.bind(&w.run_id).bind(*event_id).bind(data);
+            }
+            insert
                 .execute(&mut **tx)
-                .await?;
+                .await
+                .map_err(as_conflict("history event already written"))?;
+        }
+        if !w.new_queue_tasks.is_empty() {
+            let sql = format!(
+                "INSERT INTO queue_tasks (task_id, namespace_id, task_queue, kind, data) VALUES {}",
+                value_rows(w.new_queue_tasks.len(), 5)
+            );
+            let sql = self.q(&sql);
+            let mut insert = sqlx::query(&sql);
+            for t in &w.new_queue_tasks {
+                insert = insert
+                    .bind(t.task_id)
+                    .bind(&t.namespace_id)
+                    .bind(&t.task_queue)
+                    .bind(t.kind)
+                    .bind(&t.data);
+            }
+            insert.execute(&mut **tx).await?;
         }
         for task_id in &w.done_queue_tasks {
             sqlx::query(&self.q("DELETE FROM queue_tasks WHERE task_id = ?"))
@@ -175,21 +220,33 @@ impl Writer<'_> {
                 .execute(&mut **tx)
                 .await?;
         }
-        for t in &w.new_timers {
-            sqlx::query(&self.q(
-                "INSERT INTO timer_tasks (shard_id, fire_time, task_id, data) VALUES (?, ?, ?, ?)",
-            ))
-            .bind(i64::from(t.shard_id))
-            .bind(t.fire_time)
-            .bind(t.task_id)
-            .bind(&t.data)
-            .execute(&mut **tx)
-            .await?;
+        if !w.new_timers.is_empty() {
+            let sql = format!(
+                "INSERT INTO timer_tasks (shard_id, fire_time, task_id, data) VALUES {}",
+                value_rows(w.new_timers.len(), 4)
+            );
+            let sql = self.q(&sql);
+            let mut insert = sqlx::query(&sql);
+            for t in &w.new_timers {
+                insert = insert
+                    .bind(i64::from(t.shard_id))
+                    .bind(t.fire_time)
+                    .bind(t.task_id)
+                    .bind(&t.data);
+            }
+            insert.execute(&mut **tx).await?;
         }
         Ok(())
     }
 
-    pub async fn write_visibility(&self, tx: &mut Tx<'_>, r: &VisibilityRecord) -> Result<()> {
+    /// The run's listing row, and its attribute rows when they change (a run written for the
+    /// first time has none to delete).
+    pub async fn write_visibility(
+        &self,
+        tx: &mut Tx<'_>,
+        r: &VisibilityRecord,
+        new_run: bool,
+    ) -> Result<()> {
         let columns = [
             "workflow_type",
             "task_queue",
@@ -231,14 +288,19 @@ impl Writer<'_> {
             .bind(&r.data)
             .execute(&mut **tx)
             .await?;
-        sqlx::query(
-            &self.q("DELETE FROM visibility_attributes WHERE namespace_id = ? AND run_id = ?"),
-        )
-        .bind(&r.namespace_id)
-        .bind(&r.run_id)
-        .execute(&mut **tx)
-        .await?;
-        for (name, value) in &r.attributes {
+        let AttributeRows::Set(attributes) = &r.attributes else {
+            return Ok(());
+        };
+        if !new_run {
+            sqlx::query(
+                &self.q("DELETE FROM visibility_attributes WHERE namespace_id = ? AND run_id = ?"),
+            )
+            .bind(&r.namespace_id)
+            .bind(&r.run_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for (name, value) in attributes {
             for row in attribute_rows(value) {
                 let sql = format!(
                     "INSERT INTO visibility_attributes (namespace_id, run_id, name, {}) VALUES (?, ?, ?, ?)",
