@@ -1,5 +1,6 @@
-//! Generates only the *server* side of the services we implement. Message types are not
-//! generated here: every `.temporal`, `.google` and `.grpc` path resolves to the types that
+//! Generates the server side of the services we implement, and their clients (which
+//! `chronicle-bench` uses to drive a server over raw gRPC). Message types are not generated
+//! here: every `.temporal`, `.google` and `.grpc` path resolves to the types that
 //! `temporalio-protos` already compiled, so the server and the SDKs share one set of structs.
 
 use prost::Message;
@@ -25,7 +26,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
-        .build_client(false)
+        .build_client(true)
+        // The clients carry the protos' comments as docs, some of which clippy finds badly
+        // indented (the server traits' copies are not linted). The allow has to be an outer
+        // attribute next to tonic's inner one, which is a lint of its own.
+        .client_mod_attribute(
+            ".",
+            "#[allow(clippy::doc_lazy_continuation, clippy::mixed_attributes_style)]",
+        )
         .build_server(true)
         .generate_default_stubs(true)
         .extern_path(".temporal", "::temporalio_protos::temporal")

@@ -1,4 +1,4 @@
-//! Generated server traits plus re-exports of the wire types, so the other crates name one path.
+//! Generated server traits and clients, plus re-exports of the wire types, so the other crates name one path.
 
 pub use temporalio_protos::google;
 pub use temporalio_protos::temporal::api::*;

@@ -76,28 +76,33 @@ async fn open(backend: Backend) -> SqlStore {
         .expect("open store")
 }
 
-async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce(Backend) -> F) {
-    if let Some(db) = fresh_database("CHRONICLE_TEST_POSTGRES", POSTGRES).await {
-        let url = db.url.clone();
-        test(Backend::Postgres {
-            url,
-            max_connections: 4,
-        })
-        .await;
+/// Runs `test` on a fresh database of the server at `env`'s URL (or `default`), if reachable.
+async fn on_server<F: Future<Output = ()>>(
+    env: &str,
+    default: &str,
+    backend: impl FnOnce(String) -> Backend,
+    test: impl FnOnce(Backend) -> F,
+) {
+    if let Some(db) = fresh_database(env, default).await {
+        test(backend(db.url.clone())).await;
         db.drop_database().await;
     }
 }
 
+async fn on_postgres<F: Future<Output = ()>>(test: impl FnOnce(Backend) -> F) {
+    let backend = |url| Backend::Postgres {
+        url,
+        max_connections: 4,
+    };
+    on_server("CHRONICLE_TEST_POSTGRES", POSTGRES, backend, test).await;
+}
+
 async fn on_mysql<F: Future<Output = ()>>(test: impl FnOnce(Backend) -> F) {
-    if let Some(db) = fresh_database("CHRONICLE_TEST_MYSQL", MYSQL).await {
-        let url = db.url.clone();
-        test(Backend::MySql {
-            url,
-            max_connections: 4,
-        })
-        .await;
-        db.drop_database().await;
-    }
+    let backend = |url| Backend::MySql {
+        url,
+        max_connections: 4,
+    };
+    on_server("CHRONICLE_TEST_MYSQL", MYSQL, backend, test).await;
 }
 
 async fn on_sqlite_file<F: Future<Output = ()>>(test: impl FnOnce(Backend) -> F) {
