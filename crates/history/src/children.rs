@@ -59,6 +59,22 @@ fn check(a: &StartChild) -> Result<()> {
     Ok(())
 }
 
+impl ChildInfo {
+    /// The child as its initiated event describes it (`initiated_event_id` left to the caller).
+    pub fn initiated(a: &StartChildWorkflowExecutionInitiatedEventAttributes) -> Self {
+        Self {
+            workflow_id: a.workflow_id.clone(),
+            workflow_type: a
+                .workflow_type
+                .as_ref()
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            parent_close_policy: a.parent_close_policy,
+            ..Default::default()
+        }
+    }
+}
+
 impl Txn {
     pub fn initiate_child(&mut self, a: StartChild, completed_event_id: i64) -> Result<()> {
         check(&a)?;
@@ -75,17 +91,7 @@ impl Txn {
             Ok(ParentClosePolicy::Unspecified) | Err(_) => ParentClosePolicy::Terminate,
             Ok(policy) => policy,
         };
-        let child = ChildInfo {
-            workflow_id: a.workflow_id.clone(),
-            workflow_type: a
-                .workflow_type
-                .as_ref()
-                .map(|t| t.name.clone())
-                .unwrap_or_default(),
-            parent_close_policy: policy as i32,
-            ..Default::default()
-        };
-        let initiated_event_id = self.append(StartChildWorkflowExecutionInitiatedEventAttributes {
+        let initiated = StartChildWorkflowExecutionInitiatedEventAttributes {
             namespace: info.namespace_name.clone(),
             namespace_id: info.namespace_id.clone(),
             workflow_id: a.workflow_id,
@@ -105,7 +111,9 @@ impl Txn {
             search_attributes: a.search_attributes,
             priority: a.priority,
             ..Default::default()
-        });
+        };
+        let child = ChildInfo::initiated(&initiated);
+        let initiated_event_id = self.append(initiated);
         self.state.children.insert(
             initiated_event_id,
             ChildInfo {

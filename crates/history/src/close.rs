@@ -291,11 +291,7 @@ impl History {
     /// The run or execution timeout fired.
     pub(crate) async fn fire_workflow_timeout(&self, task: &TimerTask) -> Result<()> {
         let key = task.key();
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
+        let _lock = self.lock_run(&key).await;
         let mut txn = self.load_running(&key).await?;
         txn.fail_in_flight_workflow_task(
             WorkflowTaskFailedCause::ForceCloseCommand,

@@ -197,14 +197,7 @@ impl History {
         let (answer, answered) = oneshot::channel();
         {
             // Under the workflow's lock no task starts or ends while the query is routed.
-            let _lock = self
-                .inner
-                .locks
-                .lock(namespace_id, &execution.workflow_id)
-                .await;
-            let key = self
-                .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
-                .await?;
+            let (_lock, key) = self.lock_named(namespace_id, &execution).await?;
             let (state, _) = self.snapshot(&key).await?;
             if let Some(status) = rejected(&state, r.query_reject_condition) {
                 let query_rejected = Some(QueryRejected { status });

@@ -127,14 +127,7 @@ fn apply(state: &mut MutableState, event: &HistoryEvent, attributes: &A) {
         A::StartChildWorkflowExecutionInitiatedEventAttributes(a) => {
             let child = ChildInfo {
                 initiated_event_id: id,
-                workflow_id: a.workflow_id.clone(),
-                workflow_type: a
-                    .workflow_type
-                    .as_ref()
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default(),
-                parent_close_policy: a.parent_close_policy,
-                ..Default::default()
+                ..ChildInfo::initiated(a)
             };
             state.children.insert(id, child);
         }

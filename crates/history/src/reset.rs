@@ -74,14 +74,7 @@ impl History {
         r: ResetWorkflowExecutionRequest,
     ) -> Result<ResetWorkflowExecutionResponse> {
         let execution = r.workflow_execution.clone().unwrap_or_default();
-        let _lock = self
-            .inner
-            .locks
-            .lock(namespace_id, &execution.workflow_id)
-            .await;
-        let base_key = self
-            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
-            .await?;
+        let (_lock, base_key) = self.lock_named(namespace_id, &execution).await?;
         let current = self
             .store()
             .current_run(namespace_id, &execution.workflow_id)

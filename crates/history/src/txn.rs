@@ -3,6 +3,7 @@
 //! timer queue and history watchers about it.
 
 use crate::events;
+use crate::locks::WorkflowLock;
 use crate::shard::Shard;
 use crate::state::{MutableState, WorkflowTaskInfo};
 use crate::timers::{TimerKind, TimerTask};
@@ -475,12 +476,34 @@ impl History {
         key: &ExecutionKey,
         change: impl FnOnce(&mut Txn) -> Result<T>,
     ) -> Result<T> {
-        let _lock = self
-            .inner
+        let _lock = self.lock_run(key).await;
+        self.apply(key, change).await
+    }
+
+    /// Serializes every operation on any run of the workflow `key` belongs to.
+    pub(crate) async fn lock_run(&self, key: &ExecutionKey) -> WorkflowLock {
+        self.inner
             .locks
             .lock(&key.namespace_id, &key.workflow_id)
+            .await
+    }
+
+    /// Locks a workflow and resolves a run named as clients name it (an empty run id means
+    /// the current run), under the lock so the current run cannot change meanwhile.
+    pub(crate) async fn lock_named(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+    ) -> Result<(WorkflowLock, ExecutionKey)> {
+        let lock = self
+            .inner
+            .locks
+            .lock(namespace_id, &execution.workflow_id)
             .await;
-        self.apply(key, change).await
+        let key = self
+            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        Ok((lock, key))
     }
 
     /// `update` for a run named as clients name it: an empty run id means the current run,
@@ -491,14 +514,7 @@ impl History {
         execution: &WorkflowExecution,
         change: impl FnOnce(&mut Txn) -> Result<T>,
     ) -> Result<T> {
-        let _lock = self
-            .inner
-            .locks
-            .lock(namespace_id, &execution.workflow_id)
-            .await;
-        let key = self
-            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
-            .await?;
+        let (_lock, key) = self.lock_named(namespace_id, execution).await?;
         self.apply(&key, change).await
     }
 

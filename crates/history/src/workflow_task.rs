@@ -289,11 +289,7 @@ impl History {
         r: RespondWorkflowTaskCompletedRequest,
     ) -> Result<RespondWorkflowTaskCompletedResponse> {
         let key = token.execution_key();
-        let _lock = self
-            .inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await;
+        let _lock = self.lock_run(&key).await;
         let mut txn = self.load_running(&key).await?;
         let wft = txn.started_workflow_task(&token)?;
         self.inner.queries.answer_all(r.query_results);

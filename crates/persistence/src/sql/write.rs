@@ -39,12 +39,6 @@ pub(super) struct Writer<'d> {
     fenced: Vec<(u32, i64)>,
 }
 
-/// `(?, ?, ?), (?, ?, ?)`: the VALUES of a multi-row insert.
-fn value_rows(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
-}
-
 impl<'d> Writer<'d> {
     pub fn new(dialect: &'d Dialect) -> Self {
         Self {
@@ -55,6 +49,14 @@ impl<'d> Writer<'d> {
 
     fn q<'s>(&self, text: &'s str) -> std::borrow::Cow<'s, str> {
         self.dialect.sql(text)
+    }
+
+    /// A multi-row insert of `rows` rows into `table (columns)`: one statement, however many.
+    fn insert_rows(&self, table: &str, columns: &str, rows: usize) -> String {
+        let row = format!("({})", vec!["?"; columns.split(',').count()].join(", "));
+        let values = vec![row; rows].join(", ");
+        let sql = format!("INSERT INTO {table} ({columns}) VALUES {values}");
+        self.q(&sql).into_owned()
     }
 
     /// All of one `write_executions` call, inside the caller's transaction.
@@ -181,13 +183,8 @@ impl<'d> Writer<'d> {
     }
 
     pub async fn write_outbox(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
-        // Multi-row inserts: one statement per table, however many rows.
         if !w.events.is_empty() {
-            let sql = format!(
-                "INSERT INTO history_events (run_id, event_id, data) VALUES {}",
-                value_rows(w.events.len(), 3)
-            );
-            let sql = self.q(&sql);
+            let sql = self.insert_rows("history_events", "run_id, event_id, data", w.events.len());
             let mut insert = sqlx::query(&sql);
             for (event_id, data) in &w.events {
                 insert = insert.bind(&w.run_id).bind(*event_id).bind(data);
@@ -198,11 +195,8 @@ impl<'d> Writer<'d> {
                 .map_err(as_conflict("history event already written"))?;
         }
         if !w.new_queue_tasks.is_empty() {
-            let sql = format!(
-                "INSERT INTO queue_tasks (task_id, namespace_id, task_queue, kind, data) VALUES {}",
-                value_rows(w.new_queue_tasks.len(), 5)
-            );
-            let sql = self.q(&sql);
+            let columns = "task_id, namespace_id, task_queue, kind, data";
+            let sql = self.insert_rows("queue_tasks", columns, w.new_queue_tasks.len());
             let mut insert = sqlx::query(&sql);
             for t in &w.new_queue_tasks {
                 insert = insert
@@ -221,11 +215,8 @@ impl<'d> Writer<'d> {
                 .await?;
         }
         if !w.new_timers.is_empty() {
-            let sql = format!(
-                "INSERT INTO timer_tasks (shard_id, fire_time, task_id, data) VALUES {}",
-                value_rows(w.new_timers.len(), 4)
-            );
-            let sql = self.q(&sql);
+            let columns = "shard_id, fire_time, task_id, data";
+            let sql = self.insert_rows("timer_tasks", columns, w.new_timers.len());
             let mut insert = sqlx::query(&sql);
             for t in &w.new_timers {
                 insert = insert
