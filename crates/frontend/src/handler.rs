@@ -3,9 +3,11 @@
 use crate::namespaces::{CLUSTER_NAME, Namespaces};
 use chronicle_api::workflowservice::get_system_info_response::Capabilities;
 use chronicle_api::workflowservice::{GetClusterInfoResponse, GetSystemInfoResponse};
+use chronicle_common::config::LimitsTable;
 use chronicle_history::History;
 use chronicle_matching::Matching;
 use chronicle_worker::Worker;
+use std::sync::Arc;
 
 /// The Temporal server version whose API Chronicle serves; SDKs and the CLI read it.
 pub const SERVER_VERSION: &str = "1.29.0";
@@ -25,6 +27,7 @@ pub struct Handler {
     pub matching: Matching,
     pub worker: Worker,
     pub facts: ClusterFacts,
+    pub limits: Arc<LimitsTable>,
 }
 
 impl Handler {

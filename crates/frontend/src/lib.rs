@@ -22,12 +22,14 @@ pub use namespaces::Namespaces;
 use chronicle_api::health::health_server::HealthServer;
 use chronicle_api::operatorservice::operator_service_server::OperatorServiceServer;
 use chronicle_api::workflowservice::workflow_service_server::WorkflowServiceServer;
+use chronicle_common::config::{LimitsTable, MemoryConfig};
 use chronicle_common::limits::MAX_GRPC_MESSAGE;
 use chronicle_history::History;
 use chronicle_matching::Matching;
 use chronicle_worker::Worker;
 use handler::Handler;
 use std::future::Future;
+use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -38,6 +40,7 @@ const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
 /// The services behind one listening socket.
 pub struct Frontend {
     handler: Handler,
+    memory: MemoryConfig,
 }
 
 impl Frontend {
@@ -47,6 +50,8 @@ impl Frontend {
         matching: Matching,
         worker: Worker,
         facts: ClusterFacts,
+        limits: Arc<LimitsTable>,
+        memory: MemoryConfig,
     ) -> Self {
         Self {
             handler: Handler {
@@ -55,7 +60,9 @@ impl Frontend {
                 matching,
                 worker,
                 facts,
+                limits,
             },
+            memory,
         }
     }
 
@@ -79,6 +86,7 @@ impl Frontend {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE))
+            .max_concurrent_streams(Some(self.memory.http2_streams_per_connection))
             .add_service(HealthServer::new(health::HealthService))
             .add_service(workflow)
             .add_service(operator)

@@ -38,6 +38,7 @@ pub use activity::{ActivityResponse, ActivityTarget};
 pub use error::{HistoryError, Result, not_found};
 
 use chronicle_common::ExecutionKey;
+use chronicle_common::config::{Limits, LimitsTable, MemoryConfig};
 use chronicle_matching::Matching;
 use chronicle_persistence::Store;
 use shard::Shard;
@@ -57,11 +58,17 @@ const MAX_SHARDS: u32 = 4096;
 pub struct HistoryOptions {
     /// Fixed for the life of a database: placement of workflows depends on it.
     pub shard_count: u32,
+    pub limits: Arc<LimitsTable>,
+    pub memory: MemoryConfig,
 }
 
 impl Default for HistoryOptions {
     fn default() -> Self {
-        Self { shard_count: 1 }
+        Self {
+            shard_count: 1,
+            limits: Arc::default(),
+            memory: MemoryConfig::default(),
+        }
     }
 }
 
@@ -73,6 +80,8 @@ pub struct History {
 
 struct Inner {
     store: Arc<dyn Store>,
+    limits: Arc<LimitsTable>,
+    memory: MemoryConfig,
     matching: Matching,
     shards: Vec<Arc<Shard>>,
     locks: locks::LockTable,
@@ -112,6 +121,8 @@ impl History {
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                limits: options.limits,
+                memory: options.memory,
                 matching,
                 shards,
                 locks: locks::LockTable::default(),
@@ -145,6 +156,11 @@ impl History {
     fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> Arc<Shard> {
         let id = chronicle_common::shard_for(namespace_id, workflow_id, self.shard_count());
         self.inner.shards[id as usize].clone()
+    }
+
+    /// The limits that apply in a namespace, by its name.
+    pub fn limits(&self, namespace_name: &str) -> &Limits {
+        self.inner.limits.for_namespace(namespace_name)
     }
 
     fn store(&self) -> &dyn Store {

@@ -3,7 +3,7 @@
 
 use crate::node::{self, Error, Extras};
 use chronicle_common::config::{
-    BackendKind, Config, HistoryConfig, PersistenceConfig, ServerConfig,
+    BackendKind, Config, HistoryConfig, LimitsTable, MemoryConfig, PersistenceConfig, ServerConfig,
 };
 use chronicle_common::search_attributes::ValueType;
 use clap::Args;
@@ -70,6 +70,8 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
         },
         // One shard, as in Temporal's dev server: nothing to spread over.
         history: HistoryConfig { shard_count: 1 },
+        memory: MemoryConfig::default(),
+        limits: LimitsTable::default(),
     })
 }
 

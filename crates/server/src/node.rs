@@ -99,8 +99,11 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let store: Arc<dyn Store> = Arc::new(SqlStore::open(&backend, schema_policy(&backend)).await?);
     let matching = Matching::new();
     let backlog = matching.restore(store.as_ref()).await?;
+    let limits = Arc::new(config.limits.clone());
     let options = HistoryOptions {
         shard_count: config.history.shard_count,
+        limits: limits.clone(),
+        memory: config.memory.clone(),
     };
     let history = History::start(options, store.clone(), matching.clone()).await?;
     let _timers = history.run();
@@ -142,8 +145,16 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         "Chronicle {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    Frontend::new(namespaces, history, matching, worker, facts)
-        .serve(listener, shutdown_signal())
-        .await?;
+    Frontend::new(
+        namespaces,
+        history,
+        matching,
+        worker,
+        facts,
+        limits,
+        config.memory,
+    )
+    .serve(listener, shutdown_signal())
+    .await?;
     Ok(())
 }

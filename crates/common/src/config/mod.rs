@@ -2,6 +2,10 @@
 //! by an environment variable `CHRONICLE_<SECTION>_<KEY>` (e.g. CHRONICLE_PERSISTENCE_DSN,
 //! CHRONICLE_SERVER_PORT). Unknown keys, in the file or the environment, are refused by name.
 
+mod limits;
+
+pub use limits::{Limits, LimitsTable, MemoryConfig};
+
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::Path;
@@ -14,6 +18,11 @@ pub struct Config {
     pub persistence: PersistenceConfig,
     #[serde(default)]
     pub history: HistoryConfig,
+    #[serde(default)]
+    pub memory: MemoryConfig,
+    /// `[limits]` and its per-namespace tables, resolved by `LimitsTable::from_toml`.
+    #[serde(skip)]
+    pub limits: LimitsTable,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -83,7 +92,7 @@ impl Default for HistoryConfig {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-const SECTIONS: &[&str] = &["server", "persistence", "history"];
+const SECTIONS: &[&str] = &["server", "persistence", "history", "memory", "limits"];
 const PREFIX: &str = "CHRONICLE_";
 
 /// A TOML value written in an environment variable: a TOML literal, else a plain string.
@@ -121,9 +130,18 @@ impl Config {
             };
             section_table.insert(key.to_owned(), env_value(&value));
         }
-        table
+        let limits = match table.remove("limits") {
+            None => LimitsTable::default(),
+            Some(toml::Value::Table(limits)) => {
+                LimitsTable::from_toml(limits).map_err(ConfigError)?
+            }
+            Some(_) => return Err(ConfigError("[limits] must be a table".into())),
+        };
+        let mut config = table
             .try_into::<Config>()
-            .map_err(|e| ConfigError(e.message().to_owned()))
+            .map_err(|e| ConfigError(e.message().to_owned()))?;
+        config.limits = limits;
+        Ok(config)
     }
 
     /// Reads the file and applies this process's environment.
@@ -154,6 +172,33 @@ mod tests {
         assert_eq!(config.persistence.backend, BackendKind::Postgres);
         assert_eq!(config.persistence.max_connections, 16);
         assert_eq!(config.history.shard_count, 4);
+        assert_eq!(config.limits, LimitsTable::default());
+        assert_eq!(config.memory, MemoryConfig::default());
+    }
+
+    #[test]
+    fn limits_come_from_the_file_and_the_environment() {
+        let text = format!(
+            "{FILE}\n[limits]\npending_activities = 5\n[limits.namespace.big]\nblob_size_error = 9\n"
+        );
+        let env = [(
+            "CHRONICLE_LIMITS_SIGNALS_PER_EXECUTION".to_owned(),
+            "3".to_owned(),
+        )];
+        let config = Config::parse(&text, env).unwrap();
+        assert_eq!(config.limits.node.pending_activities, 5);
+        assert_eq!(config.limits.node.signals_per_execution, 3);
+        let big = config.limits.for_namespace("big");
+        assert_eq!(
+            (
+                big.blob_size_error,
+                big.pending_activities,
+                big.signals_per_execution
+            ),
+            (9, 5, 3)
+        );
+        let err = Config::parse(&format!("{FILE}\n[limits]\nblobs = 1\n"), []).unwrap_err();
+        assert!(err.0.contains("blobs"), "{err}");
     }
 
     #[test]
