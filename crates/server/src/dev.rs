@@ -55,6 +55,8 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
                 .into_owned()
         }
     };
+    // Limits and memory bounds have no flags: CHRONICLE_LIMITS_* / CHRONICLE_MEMORY_* set them.
+    let (limits, memory) = Config::bounds_from_env(std::env::vars())?;
     Ok(Config {
         server: ServerConfig {
             ip: args.ip,
@@ -70,8 +72,8 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
         },
         // One shard, as in Temporal's dev server: nothing to spread over.
         history: HistoryConfig { shard_count: 1 },
-        memory: MemoryConfig::default(),
-        limits: LimitsTable::default(),
+        memory,
+        limits,
     })
 }
 

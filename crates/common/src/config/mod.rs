@@ -144,6 +144,21 @@ impl Config {
         Ok(config)
     }
 
+    /// The `[limits]` and `[memory]` sections from the environment alone, for nodes whose
+    /// other settings come from flags (`start-dev`).
+    pub fn bounds_from_env(
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(LimitsTable, MemoryConfig), ConfigError> {
+        let bounds = env.into_iter().filter(|(name, _)| {
+            name.starts_with("CHRONICLE_LIMITS_") || name.starts_with("CHRONICLE_MEMORY_")
+        });
+        let config = Self::parse(
+            "[persistence]\nbackend = \"sqlite\"\ndsn = \":memory:\"",
+            bounds,
+        )?;
+        Ok((config.limits, config.memory))
+    }
+
     /// Reads the file and applies this process's environment.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -196,6 +211,22 @@ mod tests {
                 big.signals_per_execution
             ),
             (9, 5, 3)
+        );
+        let (limits, memory) = Config::bounds_from_env([
+            (
+                "CHRONICLE_LIMITS_PENDING_CHILDREN".to_owned(),
+                "4".to_owned(),
+            ),
+            (
+                "CHRONICLE_MEMORY_IDLE_QUEUE_SECS".to_owned(),
+                "9".to_owned(),
+            ),
+            ("CHRONICLE_SERVER_PORT".to_owned(), "1".to_owned()),
+        ])
+        .unwrap();
+        assert_eq!(
+            (limits.node.pending_children, memory.idle_queue_secs),
+            (4, 9)
         );
         let err = Config::parse(&format!("{FILE}\n[limits]\nblobs = 1\n"), []).unwrap_err();
         assert!(err.0.contains("blobs"), "{err}");
