@@ -3,7 +3,7 @@
 #   formatting and lints, Rust unit tests (the storage conformance suite among them, on
 #   SQLite, PostgreSQL and MariaDB), then the end-to-end suite once per backend: it drives the
 #   release binary with the real Python SDK, TypeScript SDK, Rust SDK example and `temporal`
-#   CLI over gRPC on loopback.
+#   CLI over gRPC on loopback. The README's own commands run too (tests/readme).
 # Installs what it needs itself (the Python venv: scripts/e2e-setup.sh). Extra arguments go
 # to pytest, e.g. scripts/test.sh -k timer
 set -euo pipefail
@@ -26,8 +26,16 @@ else
     cargo test --workspace --quiet
 fi
 
+# The binary is built with the selection the README's start command makes (`cargo run --bin
+# chronicle`: the whole workspace's features), so that command finds it built; the example is
+# built on its own.
 step "release build: chronicle and the Rust SDK example"
-cargo build --release --quiet -p chronicle -p chronicle-example-hello
+cargo build --release --quiet --bin chronicle
+cargo build --release --quiet -p chronicle-example-hello
+
+step "the README's commands, as written"
+"$ROOT/scripts/e2e-setup.sh"
+"$ROOT/.venv/bin/python" -m pytest tests/readme -q
 
 # CHRONICLE_TEST_POSTGRES / CHRONICLE_TEST_MYSQL name other database servers (tests/e2e/backends.py).
 for backend in sqlite postgres mysql; do
