@@ -191,6 +191,7 @@ impl History {
         command: Box<ContinueAsNew>,
         completed_event_id: i64,
     ) -> Result<Txn> {
+        check_continue_as_new(&command)?;
         let backoff =
             time::stored_duration(command.backoff_start_interval.as_ref()).unwrap_or_default();
         let plan = NextRun {
@@ -306,6 +307,24 @@ impl History {
         let mut txns = vec![txn];
         txns.extend(successor);
         self.commit_all(txns).await
+    }
+}
+
+/// What Temporal's command checker refuses in a ContinueAsNew command.
+fn check_continue_as_new(c: &ContinueAsNew) -> Result<()> {
+    let bad = |message: String| HistoryError::BadCommand {
+        cause: WorkflowTaskFailedCause::BadContinueAsNewAttributes,
+        message,
+    };
+    time::check_durations(&[
+        (&c.workflow_run_timeout, "WorkflowRunTimeout"),
+        (&c.workflow_task_timeout, "WorkflowTaskTimeout"),
+        (&c.backoff_start_interval, "BackoffStartInterval"),
+    ])
+    .map_err(|e| bad(e.to_string()))?;
+    match &c.retry_policy {
+        Some(policy) => retry::validate(policy).map_err(bad),
+        None => Ok(()),
     }
 }
 
