@@ -178,6 +178,22 @@ mod tests {
     }
 
     #[test]
+    fn extreme_policies_back_off_without_overflow() {
+        let p = RetryPolicy {
+            initial_interval: Some(time::duration(Duration::from_secs(315_576_000_000))),
+            backoff_coefficient: f64::INFINITY,
+            maximum_interval: None,
+            ..policy(0)
+        };
+        let now = time::end_of_time();
+        assert_eq!(
+            next_backoff(Some(&p), i32::MIN, None, now, Some(now)),
+            Err(RetryState::Timeout)
+        );
+        assert!(next_backoff(Some(&p), i32::MAX, None, now, None).is_ok());
+    }
+
+    #[test]
     fn defaults_fill_unset_fields() {
         let p = with_defaults(None);
         assert_eq!(
@@ -190,10 +206,31 @@ mod tests {
             Some(time::duration(Duration::from_secs(100)))
         );
         assert!(validate(&p).is_ok());
-        let bad = RetryPolicy {
-            backoff_coefficient: 0.5,
-            ..p
+        let refused = |p: RetryPolicy| validate(&p).unwrap_err();
+        assert!(
+            refused(RetryPolicy {
+                backoff_coefficient: 0.5,
+                ..p.clone()
+            })
+            .starts_with("BackoffCoefficient")
+        );
+        assert!(
+            refused(RetryPolicy {
+                backoff_coefficient: f64::NAN,
+                ..p.clone()
+            })
+            .starts_with("BackoffCoefficient")
+        );
+        let huge = chronicle_api::wkt::Duration {
+            seconds: i64::MAX,
+            nanos: 0,
         };
-        assert!(validate(&bad).is_err());
+        assert_eq!(
+            refused(RetryPolicy {
+                initial_interval: Some(huge),
+                ..p
+            }),
+            "invalid InitialInterval set on retry policy: duration out of range"
+        );
     }
 }
