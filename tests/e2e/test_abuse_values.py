@@ -25,6 +25,7 @@ from temporalio.api.command.v1 import (
     StartTimerCommandAttributes,
 )
 from temporalio.api.common.v1 import ActivityType, Payload, Payloads, RetryPolicy, WorkflowType
+from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
 from temporalio.api.enums.v1 import CommandType, EventType, WorkflowTaskFailedCause
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -33,6 +34,7 @@ from temporalio.api.workflowservice.v1 import (
     PollWorkflowTaskQueueRequest,
     RecordActivityTaskHeartbeatRequest,
     RespondActivityTaskCompletedRequest,
+    RespondActivityTaskFailedRequest,
     RespondWorkflowTaskCompletedRequest,
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
@@ -421,6 +423,16 @@ async def test_an_oversized_activity_result_fails_the_activity(client):
     run, task = await _activity_task(client)
     await client.workflow_service.respond_activity_task_completed(
         RespondActivityTaskCompletedRequest(namespace=client.namespace, task_token=task.task_token, result=BIG)
+    )
+    assert "exceeds size limit" in await _activity_failure(run)
+    await run.complete()
+
+
+async def test_an_oversized_activity_failure_is_replaced_by_the_reason(client):
+    run, task = await _activity_task(client)
+    failure = Failure(message="x" * (BLOB_LIMIT + 1024), application_failure_info=ApplicationFailureInfo())
+    await client.workflow_service.respond_activity_task_failed(
+        RespondActivityTaskFailedRequest(namespace=client.namespace, task_token=task.task_token, failure=failure)
     )
     assert "exceeds size limit" in await _activity_failure(run)
     await run.complete()

@@ -229,3 +229,62 @@ impl Handler {
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_api::common::v1::{Payload, Payloads};
+    use chronicle_common::config::Limits;
+
+    fn failure_message(response: &ActivityResponse) -> Option<&str> {
+        match response {
+            ActivityResponse::Failed {
+                failure: Some(f), ..
+            } => Some(f.message.as_str()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn oversized_activity_payloads_become_the_reason_it_failed() {
+        let limits = Limits {
+            blob_size_error: 100,
+            ..Limits::default()
+        };
+        let blobs = Blobs {
+            namespace: "default",
+            limits: &limits,
+        };
+        let big = || {
+            Some(Payloads {
+                payloads: vec![Payload {
+                    data: vec![0; 200],
+                    ..Default::default()
+                }],
+            })
+        };
+        let completed = within_limit(&blobs, ActivityResponse::Completed(big()));
+        assert_eq!(
+            failure_message(&completed),
+            Some("Complete result exceeds size limit.")
+        );
+        let canceled = within_limit(&blobs, ActivityResponse::Canceled(big()));
+        assert_eq!(
+            failure_message(&canceled),
+            Some("Cancel details exceed size limit.")
+        );
+        let failed = within_limit(
+            &blobs,
+            ActivityResponse::Failed {
+                failure: None,
+                last_heartbeat_details: big(),
+            },
+        );
+        assert_eq!(
+            failure_message(&failed),
+            Some("Failure exceeds size limit.")
+        );
+        let small = within_limit(&blobs, ActivityResponse::Completed(None));
+        assert!(matches!(small, ActivityResponse::Completed(None)));
+    }
+}
