@@ -36,6 +36,7 @@ from temporalio.api.workflowservice.v1 import (
     RespondActivityTaskCompletedRequest,
     RespondActivityTaskFailedRequest,
     RespondWorkflowTaskCompletedRequest,
+    RespondWorkflowTaskFailedRequest,
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
     TerminateWorkflowExecutionRequest,
@@ -445,6 +446,20 @@ async def test_oversized_heartbeat_details_fail_the_activity(client):
     )
     assert answer.cancel_requested
     assert "exceed size limit" in await _activity_failure(run)
+    await run.complete()
+
+
+async def test_an_oversized_workflow_task_failure_is_replaced_by_the_reason(client):
+    run = await RawRun.start(client)
+    task = await run.poll()
+    failure = Failure(message="x" * (BLOB_LIMIT + 1024), application_failure_info=ApplicationFailureInfo())
+    await client.workflow_service.respond_workflow_task_failed(
+        RespondWorkflowTaskFailedRequest(namespace=client.namespace, task_token=task.task_token, failure=failure)
+    )
+    failed = [e for e in await run.events() if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+    assert failed, "the workflow task did not fail"
+    message = failed[-1].workflow_task_failed_event_attributes.failure.message
+    assert "exceeds size limit" in message, message[:200]
     await run.complete()
 
 
