@@ -3,7 +3,7 @@
 use crate::deadline::long_poll_deadline;
 use crate::error::{Result, invalid};
 use crate::handler::Handler;
-use crate::validate;
+use crate::validate::{self, Blobs};
 use chronicle_api::workflowservice::*;
 use chronicle_common::limits;
 use std::time::Duration;
@@ -18,7 +18,6 @@ fn start_fields(
     workflow_id: &str,
     workflow_type: Option<&chronicle_api::common::v1::WorkflowType>,
     task_queue: Option<&chronicle_api::taskqueue::v1::TaskQueue>,
-    input: Option<&chronicle_api::common::v1::Payloads>,
     identity: &str,
     request_id: &str,
 ) -> Result<()> {
@@ -28,20 +27,20 @@ fn start_fields(
         "WorkflowType",
     )?;
     validate::task_queue(task_queue)?;
-    validate::blob(input, "Input")?;
     validate::optional_id(identity, "Identity")?;
     validate::optional_id(request_id, "RequestId")
 }
 
-fn validate_start(r: &mut StartWorkflowExecutionRequest) -> Result<()> {
+fn validate_start(blobs: &Blobs, r: &mut StartWorkflowExecutionRequest) -> Result<()> {
     start_fields(
         &r.workflow_id,
         r.workflow_type.as_ref(),
         r.task_queue.as_ref(),
-        r.input.as_ref(),
         &r.identity,
         &r.request_id,
     )?;
+    blobs.check(r.input.as_ref(), "Input")?;
+    blobs.check(r.header.as_ref(), "Header")?;
     or_new_request_id(&mut r.request_id);
     Ok(())
 }
@@ -52,7 +51,10 @@ fn or_new_request_id(request_id: &mut String) {
     }
 }
 
-fn validate_update_request(request: Option<&chronicle_api::update::v1::Request>) -> Result<()> {
+fn validate_update_request(
+    blobs: &Blobs,
+    request: Option<&chronicle_api::update::v1::Request>,
+) -> Result<()> {
     let request = request.ok_or_else(|| invalid("Update request is not set on request."))?;
     validate::id(
         request
@@ -67,7 +69,8 @@ fn validate_update_request(request: Option<&chronicle_api::update::v1::Request>)
         input.map(|i| i.name.as_str()).unwrap_or_default(),
         "Update name",
     )?;
-    validate::blob(input.and_then(|i| i.args.as_ref()), "Update args")
+    blobs.check(input.and_then(|i| i.header.as_ref()), "Update header")?;
+    blobs.check(input.and_then(|i| i.args.as_ref()), "Update args")
 }
 
 impl Handler {
@@ -76,7 +79,7 @@ impl Handler {
         mut r: StartWorkflowExecutionRequest,
     ) -> Result<StartWorkflowExecutionResponse> {
         let namespace = self.namespaces.resolve_for_start(&r.namespace).await?;
-        validate_start(&mut r)?;
+        validate_start(&self.blobs(&namespace.name), &mut r)?;
         Ok(self.history.start_workflow(&namespace, r).await?)
     }
 
@@ -89,12 +92,14 @@ impl Handler {
             &r.workflow_id,
             r.workflow_type.as_ref(),
             r.task_queue.as_ref(),
-            r.input.as_ref(),
             &r.identity,
             &r.request_id,
         )?;
         validate::id(&r.signal_name, "SignalName")?;
-        validate::blob(r.signal_input.as_ref(), "SignalInput")?;
+        let blobs = self.blobs(&r.namespace);
+        blobs.check(r.input.as_ref(), "Input")?;
+        blobs.check(r.header.as_ref(), "Header")?;
+        blobs.check(r.signal_input.as_ref(), "SignalInput")?;
         or_new_request_id(&mut r.request_id);
         let started = self.history.signal_with_start(&namespace, r).await?;
         Ok(SignalWithStartWorkflowExecutionResponse {
@@ -108,7 +113,9 @@ impl Handler {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         validate::execution(r.workflow_execution.as_ref())?;
         validate::id(&r.signal_name, "SignalName")?;
-        validate::blob(r.input.as_ref(), "Input")?;
+        let blobs = self.blobs(&r.namespace);
+        blobs.check(r.input.as_ref(), "Input")?;
+        blobs.check(r.header.as_ref(), "Header")?;
         validate::optional_id(&r.request_id, "RequestId")?;
         Ok(self.history.signal(&namespace.id, r).await?)
     }
@@ -122,7 +129,8 @@ impl Handler {
     pub async fn terminate(&self, r: TerminateWorkflowExecutionRequest) -> Result<()> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         validate::execution(r.workflow_execution.as_ref())?;
-        validate::blob(r.details.as_ref(), "Details")?;
+        self.blobs(&r.namespace)
+            .check(r.details.as_ref(), "Details")?;
         Ok(self.history.terminate(&namespace.id, r).await?)
     }
 
@@ -148,10 +156,10 @@ impl Handler {
             .map(|q| q.query_type.as_str())
             .unwrap_or_default();
         validate::id(query_type, "QueryType")?;
-        validate::blob(
-            r.query.as_ref().and_then(|q| q.query_args.as_ref()),
-            "QueryArgs",
-        )?;
+        let blobs = self.blobs(&r.namespace);
+        let query = r.query.as_ref();
+        blobs.check(query.and_then(|q| q.query_args.as_ref()), "QueryArgs")?;
+        blobs.check(query.and_then(|q| q.header.as_ref()), "Header")?;
         let deadline = long_poll_deadline(metadata, QUERY_TIMEOUT);
         Ok(self.history.query(&namespace.id, r, deadline).await?)
     }
@@ -163,7 +171,7 @@ impl Handler {
     ) -> Result<UpdateWorkflowExecutionResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         validate::execution(r.workflow_execution.as_ref())?;
-        validate_update_request(r.request.as_ref())?;
+        validate_update_request(&self.blobs(&r.namespace), r.request.as_ref())?;
         let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
         Ok(self
             .history
@@ -217,9 +225,10 @@ impl Handler {
                 "The UpdateWorkflow operation must name the workflow the StartWorkflow operation starts.",
             ));
         }
-        validate_update_request(update.request.as_ref())?;
+        let blobs = self.blobs(&r.namespace);
+        validate_update_request(&blobs, update.request.as_ref())?;
         let namespace = self.namespaces.resolve_for_start(&r.namespace).await?;
-        validate_start(&mut start)?;
+        validate_start(&blobs, &mut start)?;
         let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
         let (started, updated) = self
             .history

@@ -1,6 +1,7 @@
 //! The state every RPC handler shares, and the calls about the server itself.
 
 use crate::namespaces::{CLUSTER_NAME, Namespaces};
+use crate::validate::Blobs;
 use chronicle_api::workflowservice::get_system_info_response::Capabilities;
 use chronicle_api::workflowservice::{GetClusterInfoResponse, GetSystemInfoResponse};
 use chronicle_common::config::LimitsTable;
@@ -31,6 +32,14 @@ pub struct Handler {
 }
 
 impl Handler {
+    /// The blob size limits of `namespace` (by name).
+    pub fn blobs<'a>(&'a self, namespace: &'a str) -> Blobs<'a> {
+        Blobs {
+            namespace,
+            limits: self.limits.for_namespace(namespace),
+        }
+    }
+
     /// Only what Chronicle really does is claimed: SDKs change behaviour on these flags.
     pub fn system_info(&self) -> GetSystemInfoResponse {
         GetSystemInfoResponse {

@@ -7,6 +7,7 @@ mod error;
 mod executions;
 mod handler;
 mod health;
+mod message_size;
 mod namespaces;
 mod operator;
 mod service;
@@ -87,6 +88,7 @@ impl Frontend {
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE))
             .max_concurrent_streams(Some(self.memory.http2_streams_per_connection))
+            .layer(tower::util::MapResponseLayer::new(message_size::rewrite))
             .add_service(HealthServer::new(health::HealthService))
             .add_service(workflow)
             .add_service(operator)

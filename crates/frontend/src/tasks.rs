@@ -1,11 +1,13 @@
 //! Worker calls: long polls, task completions, activity heartbeats, and task queue state.
 
 use crate::deadline::long_poll_deadline;
-use crate::error::Result;
+use crate::error::{Result, invalid};
 use crate::handler::Handler;
-use crate::validate;
+use crate::validate::{self, Blobs};
+use chronicle_api::enums::v1::QueryResultType;
+use chronicle_api::failure::v1::{Failure, ServerFailureInfo, failure::FailureInfo};
 use chronicle_api::workflowservice::*;
-use chronicle_common::limits;
+use chronicle_common::{limits, time};
 use chronicle_history::{ActivityResponse, ActivityTarget, NamespaceRef};
 use tonic::metadata::MetadataMap;
 
@@ -18,6 +20,47 @@ pub enum ActivityCall<'a> {
         run_id: String,
         activity_id: String,
     },
+}
+
+/// What Temporal records instead of a worker's payload that is over the blob limit: the
+/// attempt fails for good, so the workflow sees why rather than a worker retrying forever.
+fn oversized(message: &str) -> Failure {
+    Failure {
+        message: message.into(),
+        failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+            non_retryable: true,
+        })),
+        ..Default::default()
+    }
+}
+
+fn failed_attempt(message: &str) -> ActivityResponse {
+    ActivityResponse::Failed {
+        failure: Some(Box::new(oversized(message))),
+        last_heartbeat_details: None,
+    }
+}
+
+/// An activity response whose payloads are within the limit, or the failure Temporal records
+/// in its place.
+fn within_limit(blobs: &Blobs, response: ActivityResponse) -> ActivityResponse {
+    match &response {
+        ActivityResponse::Completed(result) if !blobs.fits(result.as_ref(), "Result") => {
+            failed_attempt("Complete result exceeds size limit.")
+        }
+        ActivityResponse::Failed {
+            failure,
+            last_heartbeat_details,
+        } if !blobs.fits(failure.as_deref(), "Failure")
+            || !blobs.fits(last_heartbeat_details.as_ref(), "LastHeartbeatDetails") =>
+        {
+            failed_attempt("Failure exceeds size limit.")
+        }
+        ActivityResponse::Canceled(details) if !blobs.fits(details.as_ref(), "Details") => {
+            failed_attempt("Cancel details exceed size limit.")
+        }
+        _ => response,
+    }
 }
 
 impl Handler {
@@ -69,6 +112,13 @@ impl Handler {
     ) -> Result<RespondWorkflowTaskCompletedResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         let token = validate::token(&r.task_token, &namespace)?;
+        if let Some(sticky) = &r.sticky_attributes {
+            time::optional_duration(
+                sticky.schedule_to_start_timeout.as_ref(),
+                "StickyScheduleToStartTimeout",
+            )
+            .map_err(|e| invalid(e.to_string()))?;
+        }
         Ok(self.history.complete_workflow_task(token, r).await?)
     }
 
@@ -78,12 +128,24 @@ impl Handler {
         if token.query_id.is_empty() {
             return Err(crate::error::invalid("Task token is not a query task's."));
         }
-        validate::blob(r.query_result.as_ref(), "QueryResult")?;
+        let mut r = r;
+        if !self
+            .blobs(&r.namespace)
+            .fits(r.query_result.as_ref(), "QueryResult")
+        {
+            // As in Temporal: the query fails with the reason instead of the answer.
+            r.completed_type = QueryResultType::Failed as i32;
+            r.query_result = None;
+            r.error_message = "Blob data size exceeds limit.".into();
+        }
         Ok(self.history.answer_query(token, r).await?)
     }
 
-    pub async fn fail_workflow_task(&self, r: RespondWorkflowTaskFailedRequest) -> Result<()> {
+    pub async fn fail_workflow_task(&self, mut r: RespondWorkflowTaskFailedRequest) -> Result<()> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
+        if !self.blobs(&r.namespace).fits(r.failure.as_ref(), "Failure") {
+            r.failure = Some(oversized("Failure exceeds size limit."));
+        }
         let token = validate::token(&r.task_token, &namespace)?;
         Ok(self.history.fail_workflow_task(token, r).await?)
     }
@@ -95,14 +157,7 @@ impl Handler {
         response: ActivityResponse,
         identity: String,
     ) -> Result<()> {
-        match &response {
-            ActivityResponse::Completed(result) => validate::blob(result.as_ref(), "Result")?,
-            ActivityResponse::Failed {
-                last_heartbeat_details,
-                ..
-            } => validate::blob(last_heartbeat_details.as_ref(), "LastHeartbeatDetails")?,
-            ActivityResponse::Canceled(details) => validate::blob(details.as_ref(), "Details")?,
-        }
+        let response = within_limit(&self.blobs(namespace), response);
         validate::optional_id(&identity, "Identity")?;
         let (namespace, target) = self.target(namespace, call).await?;
         Ok(self
@@ -118,7 +173,15 @@ impl Handler {
         call: ActivityCall<'_>,
         details: Option<chronicle_api::common::v1::Payloads>,
     ) -> Result<bool> {
-        validate::blob(details.as_ref(), "Details")?;
+        if !self.blobs(namespace).fits(details.as_ref(), "Details") {
+            // As in Temporal: the attempt fails, and the worker is told to stop it.
+            let response = failed_attempt("Heartbeat details exceed size limit.");
+            let (namespace, target) = self.target(namespace, call).await?;
+            self.history
+                .respond_activity(&namespace.id, target, response, String::new())
+                .await?;
+            return Ok(true);
+        }
         let (namespace, target) = self.target(namespace, call).await?;
         Ok(self
             .history
@@ -164,5 +227,64 @@ impl Handler {
             .history
             .reset_sticky(&namespace.id, r.execution.unwrap_or_default())
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_api::common::v1::{Payload, Payloads};
+    use chronicle_common::config::Limits;
+
+    fn failure_message(response: &ActivityResponse) -> Option<&str> {
+        match response {
+            ActivityResponse::Failed {
+                failure: Some(f), ..
+            } => Some(f.message.as_str()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn oversized_activity_payloads_become_the_reason_it_failed() {
+        let limits = Limits {
+            blob_size_error: 100,
+            ..Limits::default()
+        };
+        let blobs = Blobs {
+            namespace: "default",
+            limits: &limits,
+        };
+        let big = || {
+            Some(Payloads {
+                payloads: vec![Payload {
+                    data: vec![0; 200],
+                    ..Default::default()
+                }],
+            })
+        };
+        let completed = within_limit(&blobs, ActivityResponse::Completed(big()));
+        assert_eq!(
+            failure_message(&completed),
+            Some("Complete result exceeds size limit.")
+        );
+        let canceled = within_limit(&blobs, ActivityResponse::Canceled(big()));
+        assert_eq!(
+            failure_message(&canceled),
+            Some("Cancel details exceed size limit.")
+        );
+        let failed = within_limit(
+            &blobs,
+            ActivityResponse::Failed {
+                failure: None,
+                last_heartbeat_details: big(),
+            },
+        );
+        assert_eq!(
+            failure_message(&failed),
+            Some("Failure exceeds size limit.")
+        );
+        let small = within_limit(&blobs, ActivityResponse::Completed(None));
+        assert!(matches!(small, ActivityResponse::Completed(None)));
     }
 }

@@ -1,9 +1,10 @@
 //! Request checks done before anything is routed, with Temporal's wording where users know it.
 
 use crate::error::{Result, invalid};
-use chronicle_api::common::v1::{Payloads, WorkflowExecution};
+use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::taskqueue::v1::TaskQueue;
-use chronicle_common::limits::{MAX_BLOB_SIZE, MAX_ID_LENGTH};
+use chronicle_common::config::Limits;
+use chronicle_common::limits::MAX_ID_LENGTH;
 use chronicle_common::token::TaskToken;
 use chronicle_history::{ActivityTarget, NamespaceRef};
 use prost::Message;
@@ -56,15 +57,39 @@ pub fn run_id(run_id: &str) -> Result<()> {
     }
 }
 
-/// One payload set (input, result, details) within the blob size limit.
-pub fn blob(payloads: Option<&Payloads>, name: &str) -> Result<()> {
-    let size = payloads.map_or(0, Message::encoded_len);
-    if size > MAX_BLOB_SIZE {
-        Err(invalid(format!(
-            "{name} exceeds size limit: {size} bytes, at most {MAX_BLOB_SIZE}."
-        )))
-    } else {
-        Ok(())
+/// The blob size limits of the namespace a request names.
+pub struct Blobs<'a> {
+    pub namespace: &'a str,
+    pub limits: &'a Limits,
+}
+
+impl Blobs<'_> {
+    /// Whether one payload set (payloads, header, failure with its causes) fits; one above the
+    /// warning size is logged so operators see a workflow growing towards the limit.
+    pub fn fits(&self, blob: Option<&impl Message>, name: &str) -> bool {
+        let size = blob.map_or(0, Message::encoded_len) as u64;
+        if size > self.limits.blob_size_warn {
+            tracing::warn!(
+                namespace = self.namespace,
+                field = name,
+                size,
+                limit = self.limits.blob_size_error,
+                "large payload"
+            );
+        }
+        size <= self.limits.blob_size_error
+    }
+
+    /// Refuses a payload set over the limit, with Temporal's message and the field named.
+    pub fn check(&self, blob: Option<&impl Message>, name: &str) -> Result<()> {
+        if self.fits(blob, name) {
+            Ok(())
+        } else {
+            Err(invalid(format!(
+                "Blob data size exceeds limit. ({name} is over {} bytes.)",
+                self.limits.blob_size_error
+            )))
+        }
     }
 }
 
@@ -118,6 +143,31 @@ mod tests {
         );
         assert!(run_id("not-a-uuid").is_err());
         assert!(run_id("").is_ok());
+    }
+
+    #[test]
+    fn blobs_over_the_namespace_limit_are_refused_by_name() {
+        use chronicle_api::common::v1::{Payload, Payloads};
+        let limits = Limits {
+            blob_size_error: 100,
+            blob_size_warn: 10,
+            ..Limits::default()
+        };
+        let blobs = Blobs {
+            namespace: "default",
+            limits: &limits,
+        };
+        let payloads = |size| Payloads {
+            payloads: vec![Payload {
+                data: vec![0; size],
+                ..Default::default()
+            }],
+        };
+        assert!(blobs.check(None::<&Payloads>, "Input").is_ok());
+        assert!(blobs.check(Some(&payloads(50)), "Input").is_ok());
+        let err = blobs.check(Some(&payloads(200)), "Input").unwrap_err();
+        assert!(err.to_string().starts_with("Blob data size exceeds limit."));
+        assert!(err.to_string().contains("Input"));
     }
 
     #[test]

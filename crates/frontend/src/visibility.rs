@@ -16,8 +16,11 @@ fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-fn rfc3339(t: &chronicle_api::wkt::Timestamp) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time::from_timestamp(t)).to_rfc3339()
+fn rfc3339(t: &chronicle_api::wkt::Timestamp, field: &str) -> Result<String> {
+    if !time::valid_timestamp(t) {
+        return Err(invalid(format!("Invalid {field} on StartTimeFilter.")));
+    }
+    Ok(chrono::DateTime::<chrono::Utc>::from(time::from_timestamp(t)).to_rfc3339())
 }
 
 /// The query the older List Open / List Closed requests stand for.
@@ -25,7 +28,7 @@ fn legacy_query(
     open: bool,
     start: Option<&chronicle_api::filter::v1::StartTimeFilter>,
     extra: Option<String>,
-) -> String {
+) -> Result<String> {
     let mut terms = vec![if open {
         "ExecutionStatus = 'Running'".to_owned()
     } else {
@@ -33,14 +36,20 @@ fn legacy_query(
     }];
     if let Some(filter) = start {
         if let Some(t) = &filter.earliest_time {
-            terms.push(format!("StartTime >= {}", quote(&rfc3339(t))));
+            terms.push(format!(
+                "StartTime >= {}",
+                quote(&rfc3339(t, "EarliestTime")?)
+            ));
         }
         if let Some(t) = &filter.latest_time {
-            terms.push(format!("StartTime <= {}", quote(&rfc3339(t))));
+            terms.push(format!(
+                "StartTime <= {}",
+                quote(&rfc3339(t, "LatestTime")?)
+            ));
         }
     }
     terms.extend(extra);
-    terms.join(" AND ")
+    Ok(terms.join(" AND "))
 }
 
 impl Handler {
@@ -75,7 +84,7 @@ impl Handler {
             Filters::ExecutionFilter(e) => format!("WorkflowId = {}", quote(&e.workflow_id)),
             Filters::TypeFilter(t) => format!("WorkflowType = {}", quote(&t.name)),
         });
-        let query = legacy_query(true, r.start_time_filter.as_ref(), extra);
+        let query = legacy_query(true, r.start_time_filter.as_ref(), extra)?;
         let list = ListWorkflowExecutionsRequest {
             namespace: r.namespace,
             page_size: r.maximum_page_size,
@@ -105,7 +114,7 @@ impl Handler {
             )),
             None => None,
         };
-        let query = legacy_query(false, r.start_time_filter.as_ref(), extra);
+        let query = legacy_query(false, r.start_time_filter.as_ref(), extra)?;
         let list = ListWorkflowExecutionsRequest {
             namespace: r.namespace,
             page_size: r.maximum_page_size,

@@ -64,10 +64,10 @@ pub enum ActivityResponse {
 
 /// Timeouts of an activity after Temporal's defaulting and capping rules.
 #[derive(Debug, PartialEq, Eq)]
-struct ActivityTimeouts {
+pub(crate) struct ActivityTimeouts {
     schedule_to_close: Option<Duration>,
     schedule_to_start: Option<Duration>,
-    start_to_close: Duration,
+    pub(crate) start_to_close: Duration,
     heartbeat: Option<Duration>,
 }
 
@@ -80,7 +80,7 @@ fn bad_schedule(message: impl Into<String>) -> HistoryError {
 
 /// Every timeout is capped by the run timeout; schedule-to-close caps the others and
 /// defaults schedule-to-start; without it start-to-close is required.
-fn activity_timeouts(
+pub(crate) fn activity_timeouts(
     a: &ScheduleActivityTaskCommandAttributes,
     run_timeout: Option<Duration>,
 ) -> Result<ActivityTimeouts> {

@@ -180,7 +180,9 @@ impl Txn {
             &ai.scheduled_time,
             time::stored_duration(ai.schedule_to_close_timeout.as_ref()),
         ) {
-            (Some(scheduled), Some(overall)) => Some(time::from_timestamp(scheduled) + overall),
+            (Some(scheduled), Some(overall)) => {
+                Some(time::after(time::from_timestamp(scheduled), overall))
+            }
             _ => None,
         };
         retry::next_backoff(
@@ -199,7 +201,7 @@ impl Txn {
         backoff: Duration,
         identity: &str,
     ) {
-        let next_attempt_at = time::timestamp(self.now + backoff);
+        let next_attempt_at = time::timestamp(time::after(self.now, backoff));
         let Some(state) = self.state.activities.get_mut(&ai.scheduled_event_id) else {
             return;
         };
@@ -301,9 +303,9 @@ impl History {
             let (Some(last), Some(timeout)) = (last, timeout) else {
                 return false;
             };
-            if last + timeout > txn.now {
+            if time::after(last, timeout) > txn.now {
                 txn.add_timer_at(
-                    last + timeout,
+                    time::after(last, timeout),
                     TimerKind::ActivityHeartbeat,
                     ai.scheduled_event_id,
                     ai.attempt,

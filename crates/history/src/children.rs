@@ -43,13 +43,12 @@ fn check(a: &StartChild) -> Result<()> {
             )));
         }
     }
-    for (d, what) in [
+    time::check_durations(&[
         (&a.workflow_execution_timeout, "WorkflowExecutionTimeout"),
         (&a.workflow_run_timeout, "WorkflowRunTimeout"),
         (&a.workflow_task_timeout, "WorkflowTaskTimeout"),
-    ] {
-        time::optional_duration(d.as_ref(), what).map_err(|e| bad(e.to_string()))?;
-    }
+    ])
+    .map_err(|e| bad(e.to_string()))?;
     if let Some(policy) = &a.retry_policy {
         retry::validate(policy).map_err(bad)?;
     }

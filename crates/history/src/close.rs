@@ -191,6 +191,7 @@ impl History {
         command: Box<ContinueAsNew>,
         completed_event_id: i64,
     ) -> Result<Txn> {
+        check_continue_as_new(&command)?;
         let backoff =
             time::stored_duration(command.backoff_start_interval.as_ref()).unwrap_or_default();
         let plan = NextRun {
@@ -309,6 +310,24 @@ impl History {
     }
 }
 
+/// What Temporal's command checker refuses in a ContinueAsNew command.
+fn check_continue_as_new(c: &ContinueAsNew) -> Result<()> {
+    let bad = |message: String| HistoryError::BadCommand {
+        cause: WorkflowTaskFailedCause::BadContinueAsNewAttributes,
+        message,
+    };
+    time::check_durations(&[
+        (&c.workflow_run_timeout, "WorkflowRunTimeout"),
+        (&c.workflow_task_timeout, "WorkflowTaskTimeout"),
+        (&c.backoff_start_interval, "BackoffStartInterval"),
+    ])
+    .map_err(|e| bad(e.to_string()))?;
+    match &c.retry_policy {
+        Some(policy) => retry::validate(policy).map_err(bad),
+        None => Ok(()),
+    }
+}
+
 /// What the workflow asked to change for the run it continues as; unset fields keep the
 /// closing run's values.
 fn apply_continue_as_new(started: &mut WorkflowExecutionStartedEventAttributes, c: ContinueAsNew) {
@@ -324,8 +343,10 @@ fn apply_continue_as_new(started: &mut WorkflowExecutionStartedEventAttributes, 
     if time::stored_duration(c.workflow_run_timeout.as_ref()).is_some() {
         started.workflow_run_timeout = c.workflow_run_timeout;
     }
-    if time::stored_duration(c.workflow_task_timeout.as_ref()).is_some() {
-        started.workflow_task_timeout = c.workflow_task_timeout;
+    if let Some(task) = time::stored_duration(c.workflow_task_timeout.as_ref()) {
+        // Capped as on start.
+        let task = task.min(chronicle_common::limits::MAX_WORKFLOW_TASK_TIMEOUT);
+        started.workflow_task_timeout = Some(time::duration(task));
     }
     if c.header.is_some() {
         started.header = c.header;
@@ -353,5 +374,48 @@ fn run_timeout_failure() -> Failure {
             last_heartbeat_details: None,
         })),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_api::wkt;
+
+    fn cause(c: &ContinueAsNew) -> Option<WorkflowTaskFailedCause> {
+        match check_continue_as_new(c) {
+            Err(HistoryError::BadCommand { cause, .. }) => Some(cause),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn continue_as_new_durations_are_checked_and_capped() {
+        let bad = wkt::Duration {
+            seconds: i64::MAX,
+            nanos: 0,
+        };
+        let command = ContinueAsNew {
+            workflow_run_timeout: Some(bad),
+            ..Default::default()
+        };
+        assert_eq!(
+            cause(&command),
+            Some(WorkflowTaskFailedCause::BadContinueAsNewAttributes)
+        );
+        let long = time::duration(Duration::from_secs(3600));
+        let command = ContinueAsNew {
+            workflow_task_timeout: Some(long),
+            ..Default::default()
+        };
+        assert_eq!(cause(&command), None);
+        let mut started = WorkflowExecutionStartedEventAttributes::default();
+        apply_continue_as_new(&mut started, command);
+        assert_eq!(
+            started.workflow_task_timeout,
+            Some(time::duration(
+                chronicle_common::limits::MAX_WORKFLOW_TASK_TIMEOUT
+            ))
+        );
     }
 }

@@ -3,8 +3,14 @@
 //! `@every <duration>` with a Go-style duration ("@every 1h30m"). Times are UTC.
 
 use chronicle_common::search_attributes::go_duration;
+use chronicle_common::time;
 use chrono::{DateTime, Utc};
 use std::time::{Duration, SystemTime};
+
+/// Temporal's cron library rounds `@every` down to whole seconds, and up to at least one.
+const MIN_EVERY: Duration = Duration::from_secs(1);
+/// Go durations are i64 nanoseconds; Temporal refuses any `@every` longer than that.
+const MAX_EVERY: Duration = Duration::from_nanos(i64::MAX as u64);
 
 #[derive(Debug)]
 pub(crate) enum Schedule {
@@ -15,41 +21,40 @@ pub(crate) enum Schedule {
 impl Schedule {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let spec = spec.trim();
-        let invalid = |why: String| format!("Invalid CronSchedule {spec:?}: {why}");
+        let invalid = |why: &str| format!("Invalid CronSchedule {spec:?}: {why}");
         if let Some(every) = spec.strip_prefix("@every ") {
-            let interval = go_duration(every.trim())
-                .ok_or_else(|| invalid(format!("bad duration {every:?}")))?;
-            return if interval.is_zero() {
-                Err(invalid("interval must be positive".into()))
-            } else {
-                Ok(Self::Every(interval))
+            return match go_duration(every.trim()) {
+                None => Err(invalid("bad duration")),
+                Some(d) if d > MAX_EVERY => Err(invalid("interval too long")),
+                Some(d) => Ok(Self::Every(Duration::from_secs(d.as_secs()).max(MIN_EVERY))),
             };
         }
         if spec.split_whitespace().count() != 5 && !spec.starts_with('@') {
             return Err(invalid(
-                "expected 5 fields: minute hour day-of-month month day-of-week".into(),
+                "expected 5 fields: minute hour day-of-month month day-of-week",
             ));
         }
-        spec.parse::<croner::Cron>()
-            .map(|c| Self::Cron(Box::new(c)))
-            .map_err(|e| invalid(e.to_string()))
+        let cron = spec
+            .parse::<croner::Cron>()
+            .map_err(|e| invalid(&e.to_string()))?;
+        let schedule = Self::Cron(Box::new(cron));
+        // "0 0 30 2 *" parses but never fires; a run waiting for it would wait forever.
+        let now = time::now();
+        if schedule.next(now, now) == time::end_of_time() {
+            return Err(invalid("no time can be found to satisfy the schedule"));
+        }
+        Ok(schedule)
     }
 
-    /// The first scheduled time after `start` that is not before `now`.
+    /// The first scheduled time after `start` that is not before `now`; the end of time when
+    /// there is none.
     fn next(&self, start: SystemTime, now: SystemTime) -> SystemTime {
         match self {
-            Self::Every(interval) => {
-                let mut next = start + *interval;
-                while next < now {
-                    next += *interval;
-                }
-                next
-            }
+            Self::Every(interval) => every_next(*interval, start, now),
             Self::Cron(cron) => {
                 let from: DateTime<Utc> = start.max(now).into();
                 cron.find_next_occurrence(&from, true)
-                    .map(SystemTime::from)
-                    .unwrap_or(now)
+                    .map_or_else(|_| time::end_of_time(), SystemTime::from)
             }
         }
     }
@@ -60,6 +65,20 @@ impl Schedule {
             .duration_since(now)
             .unwrap_or_default()
     }
+}
+
+/// `start + k × interval` for the least k ≥ 1 not before `now`, computed rather than stepped
+/// so a short interval after a long pause costs nothing.
+fn every_next(interval: Duration, start: SystemTime, now: SystemTime) -> SystemTime {
+    let first = time::after(start, interval);
+    let Ok(late) = now.duration_since(first) else {
+        return first;
+    };
+    let step = interval.as_nanos().max(1);
+    let offset = late.as_nanos().div_ceil(step) * step;
+    let seconds = u64::try_from(offset / 1_000_000_000).unwrap_or(u64::MAX);
+    let offset = Duration::new(seconds, (offset % 1_000_000_000) as u32);
+    time::after(first, offset)
 }
 
 #[cfg(test)]
@@ -79,6 +98,37 @@ mod tests {
             schedule.backoff(start, start + Duration::from_secs(23)),
             Duration::from_secs(7)
         );
+        assert_eq!(
+            schedule.backoff(start, start + Duration::from_secs(30)),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn every_is_whole_seconds_within_go_range() {
+        let interval = |spec| match Schedule::parse(spec) {
+            Ok(Schedule::Every(d)) => Some(d),
+            _ => None,
+        };
+        assert_eq!(interval("@every 1ns"), Some(MIN_EVERY));
+        assert_eq!(interval("@every 1ms"), Some(MIN_EVERY));
+        assert_eq!(interval("@every 0s"), Some(MIN_EVERY));
+        assert_eq!(interval("@every 2500ms"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            interval("@every 2562047h"),
+            Some(Duration::from_secs(2_562_047 * 3600))
+        );
+        assert!(Schedule::parse("@every 2562048h").is_err());
+        assert!(Schedule::parse("@every 99999999999999999999h").is_err());
+        assert!(Schedule::parse("@every 1e400h").is_err());
+    }
+
+    #[test]
+    fn a_long_pause_does_not_step_through_every_interval() {
+        let schedule = Schedule::parse("@every 1s").unwrap();
+        let start = UNIX_EPOCH;
+        let now = UNIX_EPOCH + Duration::from_millis(200_000_000_000_500);
+        assert_eq!(schedule.backoff(start, now), Duration::from_millis(500));
     }
 
     #[test]
@@ -90,5 +140,11 @@ mod tests {
         assert!(Schedule::parse("* * *").is_err());
         assert!(Schedule::parse("61 * * * *").is_err());
         assert!(Schedule::parse("@daily").is_ok());
+    }
+
+    #[test]
+    fn schedules_that_never_fire_are_refused() {
+        let err = Schedule::parse("0 0 30 2 *").unwrap_err();
+        assert!(err.contains("no time can be found"), "{err}");
     }
 }

@@ -356,7 +356,10 @@ fn pending_activity(ai: &crate::state::ActivityInfo) -> PendingActivityInfo {
         &ai.scheduled_time,
         time::stored_duration(ai.schedule_to_close_timeout.as_ref()),
     ) {
-        (Some(at), Some(limit)) => Some(time::timestamp(time::from_timestamp(at) + limit)),
+        (Some(at), Some(limit)) => Some(time::timestamp(time::after(
+            time::from_timestamp(at),
+            limit,
+        ))),
         _ => None,
     };
     PendingActivityInfo {

@@ -20,7 +20,9 @@ pub(crate) fn with_defaults(policy: Option<RetryPolicy>) -> RetryPolicy {
         policy.backoff_coefficient = DEFAULT_BACKOFF_COEFFICIENT;
     }
     if interval(&policy.maximum_interval).is_none() {
-        policy.maximum_interval = Some(time::duration(initial * DEFAULT_MAXIMUM_INTERVAL_FACTOR));
+        policy.maximum_interval = Some(time::duration(
+            initial.saturating_mul(DEFAULT_MAXIMUM_INTERVAL_FACTOR),
+        ));
     }
     policy
 }
@@ -33,15 +35,22 @@ fn interval(d: &Option<chronicle_api::wkt::Duration>) -> Option<Duration> {
 
 /// Rejects what Temporal rejects in a retry policy.
 pub(crate) fn validate(policy: &RetryPolicy) -> Result<(), String> {
-    let initial = time::optional_duration(policy.initial_interval.as_ref(), "InitialInterval")
-        .map_err(|e| e.to_string())?;
-    let maximum = time::optional_duration(policy.maximum_interval.as_ref(), "MaximumInterval")
-        .map_err(|e| e.to_string())?;
+    let field = |d: &Option<chronicle_api::wkt::Duration>, name: &str| {
+        time::optional_duration(d.as_ref(), "interval")
+            .map_err(|e| format!("invalid {name} set on retry policy: {}", e.fault))
+    };
+    let initial = field(&policy.initial_interval, "InitialInterval")?;
+    let maximum = field(&policy.maximum_interval, "MaximumInterval")?;
+    // NaN compares false with everything, so it is refused by name; infinity only means
+    // "straight to the maximum interval".
+    if policy.backoff_coefficient.is_nan() {
+        return Err("BackoffCoefficient must be a number on retry policy.".into());
+    }
     if policy.backoff_coefficient != 0.0 && policy.backoff_coefficient < 1.0 {
-        return Err("BackoffCoefficient cannot be less than 1.".into());
+        return Err("BackoffCoefficient cannot be less than 1 on retry policy.".into());
     }
     if policy.maximum_attempts < 0 {
-        return Err("MaximumAttempts cannot be negative.".into());
+        return Err("MaximumAttempts cannot be negative on retry policy.".into());
     }
     if let (Some(initial), Some(maximum)) = (initial, maximum)
         && maximum < initial
@@ -58,6 +67,7 @@ fn non_retryable(policy: &RetryPolicy, failure: Option<&Failure>) -> bool {
         Some(FailureInfo::ApplicationFailureInfo(info)) => {
             info.non_retryable || policy.non_retryable_error_types.contains(&info.r#type)
         }
+        Some(FailureInfo::ServerFailureInfo(info)) => info.non_retryable,
         Some(FailureInfo::TerminatedFailureInfo(_) | FailureInfo::CanceledFailureInfo(_)) => true,
         _ => false,
     }
@@ -83,14 +93,14 @@ pub(crate) fn next_backoff(
     }
     let initial = interval(&policy.initial_interval).unwrap_or(DEFAULT_INITIAL_INTERVAL);
     let coefficient = policy.backoff_coefficient.max(1.0);
-    let exponent = (attempt - 1).clamp(0, 64);
+    let exponent = attempt.saturating_sub(1).clamp(0, 64);
     let mut backoff = initial.as_secs_f64() * coefficient.powi(exponent);
     if let Some(maximum) = interval(&policy.maximum_interval) {
         backoff = backoff.min(maximum.as_secs_f64());
     }
     let backoff = Duration::from_secs_f64(backoff.min(1e9));
     match expiration {
-        Some(deadline) if now + backoff >= deadline => Err(RetryState::Timeout),
+        Some(deadline) if time::after(now, backoff) >= deadline => Err(RetryState::Timeout),
         _ => Ok(backoff),
     }
 }
@@ -168,6 +178,22 @@ mod tests {
     }
 
     #[test]
+    fn extreme_policies_back_off_without_overflow() {
+        let p = RetryPolicy {
+            initial_interval: Some(time::duration(Duration::from_secs(315_576_000_000))),
+            backoff_coefficient: f64::INFINITY,
+            maximum_interval: None,
+            ..policy(0)
+        };
+        let now = time::end_of_time();
+        assert_eq!(
+            next_backoff(Some(&p), i32::MIN, None, now, Some(now)),
+            Err(RetryState::Timeout)
+        );
+        assert!(next_backoff(Some(&p), i32::MAX, None, now, None).is_ok());
+    }
+
+    #[test]
     fn defaults_fill_unset_fields() {
         let p = with_defaults(None);
         assert_eq!(
@@ -180,10 +206,31 @@ mod tests {
             Some(time::duration(Duration::from_secs(100)))
         );
         assert!(validate(&p).is_ok());
-        let bad = RetryPolicy {
-            backoff_coefficient: 0.5,
-            ..p
+        let refused = |p: RetryPolicy| validate(&p).unwrap_err();
+        assert!(
+            refused(RetryPolicy {
+                backoff_coefficient: 0.5,
+                ..p.clone()
+            })
+            .starts_with("BackoffCoefficient")
+        );
+        assert!(
+            refused(RetryPolicy {
+                backoff_coefficient: f64::NAN,
+                ..p.clone()
+            })
+            .starts_with("BackoffCoefficient")
+        );
+        let huge = chronicle_api::wkt::Duration {
+            seconds: i64::MAX,
+            nanos: 0,
         };
-        assert!(validate(&bad).is_err());
+        assert_eq!(
+            refused(RetryPolicy {
+                initial_interval: Some(huge),
+                ..p
+            }),
+            "invalid InitialInterval set on retry policy: duration out of range"
+        );
     }
 }

@@ -147,9 +147,12 @@ impl NewRun {
         r: StartWorkflowExecutionRequest,
     ) -> Result<Self> {
         let (execution, run, task) = normalized_timeouts(
-            positive(&r.workflow_execution_timeout, "WorkflowExecutionTimeout")?,
-            positive(&r.workflow_run_timeout, "WorkflowRunTimeout")?,
-            positive(&r.workflow_task_timeout, "WorkflowTaskTimeout")?,
+            positive(
+                &r.workflow_execution_timeout,
+                "WorkflowExecutionTimeoutSeconds",
+            )?,
+            positive(&r.workflow_run_timeout, "WorkflowRunTimeoutSeconds")?,
+            positive(&r.workflow_task_timeout, "WorkflowTaskTimeoutSeconds")?,
         );
         #[allow(deprecated)]
         if r.workflow_id_reuse_policy == Reuse::TerminateIfRunning as i32
@@ -159,7 +162,7 @@ impl NewRun {
                 "Invalid WorkflowIDReusePolicy: WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING cannot be used together with a WorkflowIDConflictPolicy.".into(),
             ));
         }
-        let mut backoff = positive(&r.workflow_start_delay, "WorkflowStartDelay")?;
+        let mut backoff = positive(&r.workflow_start_delay, "WorkflowStartDelaySeconds")?;
         if let Some(policy) = &r.retry_policy {
             retry::validate(policy).map_err(HistoryError::InvalidArgument)?;
         }
@@ -169,8 +172,9 @@ impl NewRun {
             // A cron workflow's first run waits for the first scheduled time.
             let schedule =
                 cron::Schedule::parse(&r.cron_schedule).map_err(HistoryError::InvalidArgument)?;
-            let start = now + backoff.unwrap_or_default();
-            backoff = Some(backoff.unwrap_or_default() + schedule.backoff(start, start));
+            let delay = backoff.unwrap_or_default();
+            let start = time::after(now, delay);
+            backoff = Some(delay.saturating_add(schedule.backoff(start, start)));
         }
         let started = WorkflowExecutionStartedEventAttributes {
             workflow_type: r.workflow_type,
@@ -182,8 +186,12 @@ impl NewRun {
             identity: r.identity,
             retry_policy: r.retry_policy.map(|p| retry::with_defaults(Some(p))),
             attempt: 1,
-            workflow_execution_expiration_time: execution
-                .map(|e| time::timestamp(now + backoff.unwrap_or_default() + e)),
+            workflow_execution_expiration_time: execution.map(|e| {
+                time::timestamp(time::after(
+                    time::after(now, backoff.unwrap_or_default()),
+                    e,
+                ))
+            }),
             cron_schedule: r.cron_schedule,
             first_workflow_task_backoff: backoff.map(time::duration),
             memo: r.memo,
@@ -221,7 +229,7 @@ impl NewRun {
         let key = ExecutionKey::new(&self.namespace.id, &self.workflow_id, &run_id);
         let s = &self.started;
         let now = time::now();
-        let execution_time = now + self.backoff.unwrap_or_default();
+        let execution_time = time::after(now, self.backoff.unwrap_or_default());
         let info = ExecutionInfo {
             namespace_id: self.namespace.id.clone(),
             namespace_name: self.namespace.name.clone(),
@@ -282,7 +290,7 @@ impl NewRun {
             .flatten()
         {
             txn.add_timer_at(
-                execution_time + run_timeout,
+                time::after(execution_time, run_timeout),
                 TimerKind::WorkflowRunTimeout,
                 0,
                 0,

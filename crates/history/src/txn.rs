@@ -269,7 +269,13 @@ impl Txn {
         attempt: i32,
         detail: i32,
     ) {
-        self.add_timer_at(self.now + after, kind, event_id, attempt, detail);
+        self.add_timer_at(
+            time::after(self.now, after),
+            kind,
+            event_id,
+            attempt,
+            detail,
+        );
     }
 
     pub fn add_timer_at(

@@ -48,7 +48,7 @@ impl Txn {
             start_to_fire_timeout: a.start_to_fire_timeout,
             workflow_task_completed_event_id: completed_event_id,
         });
-        let expiry = self.now + fire_after;
+        let expiry = time::after(self.now, fire_after);
         self.state.timers.insert(
             a.timer_id.clone(),
             TimerInfo {
