@@ -141,9 +141,13 @@ mod tests {
 
     /// A state whose entry costs `ENTRY_OVERHEAD` plus about `payload` bytes.
     fn state(payload: usize) -> MutableState {
-        let mut state = MutableState::default();
-        state.info_mut().workflow_type = "x".repeat(payload);
-        state
+        MutableState {
+            info: Some(crate::state::ExecutionInfo {
+                workflow_type: "x".repeat(payload),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
     }
 
     fn cost(state: &MutableState) -> u64 {
