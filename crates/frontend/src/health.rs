@@ -52,6 +52,11 @@ impl HealthService {
         Self { status }
     }
 
+    #[cfg(test)]
+    fn following(status: watch::Receiver<ServingStatus>) -> Self {
+        Self { status }
+    }
+
     fn check(&self, service: &str) -> Result<HealthCheckResponse, Status> {
         if SERVICES.contains(&service) {
             Ok(response(*self.status.borrow()))
@@ -120,6 +125,31 @@ mod tests {
             database_reachable,
             owned_shards,
         }
+    }
+
+    fn request(service: &str) -> Request<HealthCheckRequest> {
+        Request::new(HealthCheckRequest {
+            service: service.into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn watch_streams_each_change_and_check_answers_the_latest() {
+        use tokio_stream::StreamExt;
+        let (sender, receiver) = watch::channel(ServingStatus::Serving);
+        let service = HealthService::following(receiver);
+        let mut changes = Health::watch(&service, request(""))
+            .await
+            .unwrap()
+            .into_inner();
+        let serving = response(ServingStatus::Serving);
+        assert_eq!(changes.next().await.unwrap().unwrap(), serving);
+        sender.send(ServingStatus::NotServing).unwrap();
+        let not_serving = response(ServingStatus::NotServing);
+        assert_eq!(changes.next().await.unwrap().unwrap(), not_serving);
+        let checked = Health::check(&service, request("")).await.unwrap();
+        assert_eq!(checked.into_inner(), not_serving);
+        assert!(Health::check(&service, request("nope")).await.is_err());
     }
 
     #[test]
