@@ -1,6 +1,6 @@
 //! The frontend's errors and the one place they become gRPC statuses.
 
-use chronicle_api::enums::v1::NamespaceState;
+use chronicle_api::enums::v1::{NamespaceState, ResourceExhaustedCause, ResourceExhaustedScope};
 use chronicle_api::errordetails::v1 as details;
 use chronicle_common::status::with_details;
 use chronicle_history::HistoryError;
@@ -24,6 +24,9 @@ pub enum FrontendError {
     History(#[from] HistoryError),
     #[error(transparent)]
     Worker(#[from] chronicle_worker::WorkerError),
+    /// Too many long polls of the namespace wait on this node.
+    #[error("namespace concurrent poller limit exceeded")]
+    ConcurrentPollLimit,
     /// Update-with-start failed at its start; the update was not attempted.
     #[error("MultiOperation could not be executed.")]
     StartOfMultiOperation(Box<Status>),
@@ -89,6 +92,14 @@ impl From<FrontendError> for Status {
                     namespace,
                     state: NamespaceState::Deprecated as i32,
                     allowed_states: vec![NamespaceState::Registered as i32],
+                },
+            ),
+            FrontendError::ConcurrentPollLimit => with_details(
+                Code::ResourceExhausted,
+                message,
+                &details::ResourceExhaustedFailure {
+                    cause: ResourceExhaustedCause::ConcurrentLimit as i32,
+                    scope: ResourceExhaustedScope::Namespace as i32,
                 },
             ),
             FrontendError::History(e) => e.into(),

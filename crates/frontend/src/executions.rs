@@ -191,6 +191,7 @@ impl Handler {
             .ok_or_else(|| invalid("UpdateRef is not set on request."))?;
         validate::execution(update_ref.workflow_execution.as_ref())?;
         validate::id(&update_ref.update_id, "UpdateId")?;
+        let _permit = self.long_poll(&namespace)?;
         let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
         Ok(self.history.poll_update(&namespace.id, r, deadline).await?)
     }
@@ -263,6 +264,10 @@ impl Handler {
     ) -> Result<GetWorkflowExecutionHistoryResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         validate::execution(r.execution.as_ref())?;
+        let _permit = r
+            .wait_new_event
+            .then(|| self.long_poll(&namespace))
+            .transpose()?;
         let deadline = long_poll_deadline(metadata, HISTORY_LONG_POLL);
         Ok(self.history.get_history(&namespace.id, r, deadline).await?)
     }

@@ -1,11 +1,14 @@
 //! The state every RPC handler shares, and the calls about the server itself.
 
+use crate::error::{FrontendError, Result};
+use crate::long_polls::{LongPollPermit, LongPolls};
 use crate::namespaces::{CLUSTER_NAME, Namespaces};
 use crate::validate::Blobs;
 use chronicle_api::workflowservice::get_system_info_response::Capabilities;
 use chronicle_api::workflowservice::{GetClusterInfoResponse, GetSystemInfoResponse};
 use chronicle_common::config::LimitsTable;
 use chronicle_history::History;
+use chronicle_history::NamespaceRef;
 use chronicle_matching::Matching;
 use chronicle_worker::Worker;
 use std::sync::Arc;
@@ -29,6 +32,7 @@ pub struct Handler {
     pub worker: Worker,
     pub facts: ClusterFacts,
     pub limits: Arc<LimitsTable>,
+    pub long_polls: LongPolls,
 }
 
 impl Handler {
@@ -38,6 +42,17 @@ impl Handler {
             namespace,
             limits: self.limits.for_namespace(namespace),
         }
+    }
+
+    /// Admits one more long poll in the namespace, or refuses it as Temporal does.
+    pub fn long_poll(&self, namespace: &NamespaceRef) -> Result<LongPollPermit> {
+        let limit = self
+            .limits
+            .for_namespace(&namespace.name)
+            .long_polls_per_namespace;
+        self.long_polls
+            .try_acquire(&namespace.id, limit)
+            .ok_or(FrontendError::ConcurrentPollLimit)
     }
 
     /// Only what Chronicle really does is claimed: SDKs change behaviour on these flags.

@@ -7,6 +7,7 @@ mod error;
 mod executions;
 mod handler;
 mod health;
+mod long_polls;
 mod message_size;
 mod namespaces;
 mod operator;
@@ -62,6 +63,7 @@ impl Frontend {
                 worker,
                 facts,
                 limits,
+                long_polls: long_polls::LongPolls::default(),
             },
             memory,
         }
@@ -75,6 +77,7 @@ impl Frontend {
     ) -> Result<(), tonic::transport::Error> {
         // The SDKs compress requests with gzip; responses are compressed only for clients
         // that ask for it.
+        let history = self.handler.history.clone();
         let operator = OperatorServiceServer::new(operator::Operator(self.handler.clone()))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
@@ -84,12 +87,15 @@ impl Frontend {
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_GRPC_MESSAGE)
             .max_encoding_message_size(MAX_GRPC_MESSAGE);
+        let health = HealthServer::new(health::HealthService::start(history))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE))
             .max_concurrent_streams(Some(self.memory.http2_streams_per_connection))
             .layer(tower::util::MapResponseLayer::new(message_size::rewrite))
-            .add_service(HealthServer::new(health::HealthService))
+            .add_service(health)
             .add_service(workflow)
             .add_service(operator)
             .serve_with_incoming_shutdown(incoming, shutdown)

@@ -84,6 +84,7 @@ impl Handler {
         let namespace = self
             .poller(&r.namespace, r.task_queue.as_ref(), &r.identity)
             .await?;
+        let _permit = self.long_poll(&namespace)?;
         let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
         Ok(self
             .history
@@ -99,6 +100,7 @@ impl Handler {
         let namespace = self
             .poller(&r.namespace, r.task_queue.as_ref(), &r.identity)
             .await?;
+        let _permit = self.long_poll(&namespace)?;
         let deadline = long_poll_deadline(metadata, limits::MAX_LONG_POLL);
         Ok(self
             .history

@@ -5,70 +5,105 @@
 //! overwrite. A change takes its run's entry out (it holds the workflow's lock, so nobody else
 //! changes the run meanwhile); a failed change leaves none behind, and the next one reads the
 //! row.
+//!
+//! The cache holds at most a budget of bytes, counted as the states' encoded size (what their
+//! payloads, memos and search attributes weigh): the least recently used entries go first, and
+//! a state larger than the whole budget is not kept at all.
 
 use crate::state::MutableState;
 use chronicle_common::ExecutionKey;
-use std::collections::HashMap;
+use prost::Message;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-/// Runs kept; past this the least recently stored are dropped. A few KiB per running run.
-const CAPACITY: usize = 4096;
+/// What an entry costs beyond its encoded state: the key, the maps' slots, the decoded
+/// structs' headers.
+const ENTRY_OVERHEAD: u64 = 512;
 
-#[derive(Default)]
 pub(crate) struct StateCache {
+    budget: u64,
     inner: Mutex<Entries>,
 }
 
 #[derive(Default)]
 struct Entries {
     runs: HashMap<ExecutionKey, Entry>,
-    /// Stamps entries so eviction can find the oldest.
+    /// Entries by last use, oldest first.
+    by_use: BTreeMap<u64, ExecutionKey>,
     clock: u64,
+    bytes: u64,
 }
 
 struct Entry {
     version: i64,
     state: MutableState,
-    stored_at: u64,
+    bytes: u64,
+    used_at: u64,
 }
 
 impl StateCache {
+    pub fn new(budget: u64) -> Self {
+        Self {
+            budget,
+            inner: Mutex::default(),
+        }
+    }
+
     /// Takes the run's state out for a change under the workflow's lock.
     pub fn take(&self, key: &ExecutionKey) -> Option<(MutableState, i64)> {
-        let entry = self.lock().runs.remove(key)?;
+        let entry = self.lock().remove(key)?;
         Some((entry.state, entry.version))
     }
 
     /// A copy of the run's state, for reading.
     pub fn peek(&self, key: &ExecutionKey) -> Option<(MutableState, i64)> {
-        let entries = self.lock();
-        let entry = entries.runs.get(key)?;
-        Some((entry.state.clone(), entry.version))
+        let mut entries = self.lock();
+        let used_at = entries.tick();
+        let entry = entries.runs.get_mut(key)?;
+        let last = std::mem::replace(&mut entry.used_at, used_at);
+        let found = (entry.state.clone(), entry.version);
+        let key = entries.by_use.remove(&last).expect("indexed by use");
+        entries.by_use.insert(used_at, key);
+        Some(found)
     }
 
-    /// Keeps the state a committed write stored at `version`.
+    /// Keeps the state a committed write stored at `version`, if it fits.
     pub fn put(&self, key: ExecutionKey, state: MutableState, version: i64) {
+        let bytes = state.encoded_len() as u64 + ENTRY_OVERHEAD;
         let mut entries = self.lock();
-        entries.clock += 1;
-        let stored_at = entries.clock;
+        entries.remove(&key);
+        if bytes > self.budget {
+            return;
+        }
+        while entries.bytes + bytes > self.budget {
+            entries.evict_oldest();
+        }
+        let used_at = entries.tick();
+        entries.bytes += bytes;
+        entries.by_use.insert(used_at, key.clone());
         entries.runs.insert(
             key,
             Entry {
                 version,
                 state,
-                stored_at,
+                bytes,
+                used_at,
             },
         );
-        if entries.runs.len() > CAPACITY {
-            entries.evict_oldest(CAPACITY / 8);
-        }
     }
 
     /// Forgets every run of a namespace (its workflows were deleted).
     pub fn forget_namespace(&self, namespace_id: &str) {
-        self.lock()
+        let mut entries = self.lock();
+        let gone: Vec<ExecutionKey> = entries
             .runs
-            .retain(|key, _| key.namespace_id != namespace_id);
+            .keys()
+            .filter(|key| key.namespace_id == namespace_id)
+            .cloned()
+            .collect();
+        for key in &gone {
+            entries.remove(key);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -77,12 +112,22 @@ impl StateCache {
 }
 
 impl Entries {
-    fn evict_oldest(&mut self, count: usize) {
-        let mut stamps: Vec<u64> = self.runs.values().map(|e| e.stored_at).collect();
-        let cut = count.min(stamps.len().saturating_sub(1));
-        let (_, threshold, _) = stamps.select_nth_unstable(cut);
-        let threshold = *threshold;
-        self.runs.retain(|_, e| e.stored_at > threshold);
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    fn remove(&mut self, key: &ExecutionKey) -> Option<Entry> {
+        let entry = self.runs.remove(key)?;
+        self.by_use.remove(&entry.used_at);
+        self.bytes -= entry.bytes;
+        Some(entry)
+    }
+
+    fn evict_oldest(&mut self) {
+        let (_, key) = self.by_use.pop_first().expect("bytes are held by entries");
+        let entry = self.runs.remove(&key).expect("indexed entries exist");
+        self.bytes -= entry.bytes;
     }
 }
 
@@ -94,46 +139,91 @@ mod tests {
         ExecutionKey::new("ns", format!("wf-{n}"), "run")
     }
 
+    /// A state whose entry costs `ENTRY_OVERHEAD` plus about `payload` bytes.
+    fn state(payload: usize) -> MutableState {
+        MutableState {
+            info: Some(crate::state::ExecutionInfo {
+                workflow_type: "x".repeat(payload),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn cost(state: &MutableState) -> u64 {
+        state.encoded_len() as u64 + ENTRY_OVERHEAD
+    }
+
     #[test]
     fn a_taken_entry_is_gone_until_put_back() {
-        let cache = StateCache::default();
+        let cache = StateCache::new(1 << 20);
         cache.put(key(1), MutableState::default(), 3);
         assert_eq!(cache.peek(&key(1)).map(|(_, v)| v), Some(3));
         assert_eq!(cache.take(&key(1)).map(|(_, v)| v), Some(3));
         assert!(cache.take(&key(1)).is_none());
         assert!(cache.peek(&key(1)).is_none());
+        assert_eq!(cache.lock().bytes, 0);
     }
 
     #[test]
-    fn the_oldest_entries_go_first_when_full() {
-        let cache = StateCache::default();
-        for n in 0..=CAPACITY {
-            cache.put(key(n), MutableState::default(), 1);
+    fn bytes_are_counted_and_the_least_recently_used_go_first() {
+        let one = cost(&state(1000));
+        let cache = StateCache::new(3 * one);
+        for n in 0..3 {
+            cache.put(key(n), state(1000), 1);
         }
-        let kept = cache.lock().runs.len();
-        assert!(
-            (CAPACITY - CAPACITY / 8..=CAPACITY).contains(&kept),
-            "{kept}"
-        );
-        assert!(cache.peek(&key(0)).is_none());
-        assert!(cache.peek(&key(CAPACITY)).is_some());
+        assert_eq!(cache.lock().bytes, 3 * one);
+        cache.peek(&key(0)); // now 1 is the least recently used
+        cache.put(key(3), state(1000), 1);
+        assert!(cache.peek(&key(1)).is_none());
+        for n in [0, 2, 3] {
+            assert!(cache.peek(&key(n)).is_some(), "{n}");
+        }
+        assert_eq!(cache.lock().bytes, 3 * one);
+    }
+
+    #[test]
+    fn a_big_state_evicts_as_many_as_it_needs() {
+        let small = cost(&state(100));
+        let cache = StateCache::new(10 * small);
+        for n in 0..10 {
+            cache.put(key(n), state(100), 1);
+        }
+        cache.put(key(99), state(5 * small as usize), 1);
+        let entries = cache.lock();
+        assert!(entries.bytes <= 10 * small);
+        assert!(entries.runs.contains_key(&key(99)));
+        assert!(!entries.runs.contains_key(&key(0)));
+        assert!(entries.runs.contains_key(&key(9)));
+    }
+
+    #[test]
+    fn a_state_larger_than_the_budget_is_not_kept() {
+        let cache = StateCache::new(4096);
+        cache.put(key(1), state(100), 1);
+        cache.put(key(1), state(10_000), 2);
+        assert!(cache.peek(&key(1)).is_none(), "nor its older entry");
+        assert_eq!(cache.lock().bytes, 0);
+    }
+
+    #[test]
+    fn replacing_an_entry_counts_it_once() {
+        let cache = StateCache::new(1 << 20);
+        cache.put(key(1), state(100), 1);
+        cache.put(key(1), state(200), 2);
+        assert_eq!(cache.lock().bytes, cost(&state(200)));
+        assert_eq!(cache.lock().by_use.len(), 1);
     }
 
     #[test]
     fn a_deleted_namespace_is_forgotten() {
-        let cache = StateCache::default();
+        let cache = StateCache::new(1 << 20);
         cache.put(key(1), MutableState::default(), 1);
-        cache.put(
-            ExecutionKey::new("other", "wf", "run"),
-            MutableState::default(),
-            1,
-        );
+        let other = ExecutionKey::new("other", "wf", "run");
+        cache.put(other.clone(), MutableState::default(), 1);
         cache.forget_namespace("ns");
         assert!(cache.peek(&key(1)).is_none());
-        assert!(
-            cache
-                .peek(&ExecutionKey::new("other", "wf", "run"))
-                .is_some()
-        );
+        assert!(cache.peek(&other).is_some());
+        assert_eq!(cache.lock().bytes, cost(&MutableState::default()));
     }
 }

@@ -1,6 +1,8 @@
 //! History's errors and the one place they become gRPC statuses.
 
-use chronicle_api::enums::v1::WorkflowTaskFailedCause;
+use chronicle_api::enums::v1::{
+    ResourceExhaustedCause, ResourceExhaustedScope, WorkflowTaskFailedCause,
+};
 use chronicle_api::errordetails::v1 as details;
 use chronicle_common::status::with_details;
 use chronicle_persistence::PersistenceError;
@@ -44,6 +46,9 @@ pub enum HistoryError {
     /// Stored data that cannot be what it should be (an undecodable event, a missing one).
     #[error("corrupt history: {0}")]
     Corrupt(String),
+    /// A bound on what this node holds in memory is reached; the client may retry later.
+    #[error("{0}")]
+    Overloaded(String),
     #[error(transparent)]
     Persistence(#[from] PersistenceError),
 }
@@ -94,6 +99,14 @@ impl From<HistoryError> for Status {
                     start_request_id,
                     run_id,
                     ..Default::default()
+                },
+            ),
+            HistoryError::Overloaded(_) => with_details(
+                Code::ResourceExhausted,
+                message,
+                &details::ResourceExhaustedFailure {
+                    cause: ResourceExhaustedCause::SystemOverloaded as i32,
+                    scope: ResourceExhaustedScope::System as i32,
                 },
             ),
             HistoryError::Persistence(p) => persistence_status(p),

@@ -118,6 +118,7 @@ impl History {
             let range_id = store.acquire_shard(id).await?;
             shards.push(Arc::new(Shard::new(id, range_id)));
         }
+        let state_cache_bytes = options.memory.state_cache_bytes;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -131,7 +132,7 @@ impl History {
                 updates: updates::Updates::default(),
                 search_attributes: visibility::Registry::default(),
                 backlog_in_doubt: tokio::sync::Notify::new(),
-                cache: cache::StateCache::default(),
+                cache: cache::StateCache::new(state_cache_bytes),
             }),
         })
     }
@@ -151,6 +152,12 @@ impl History {
 
     pub fn shard_count(&self) -> u32 {
         self.inner.shards.len() as u32
+    }
+
+    /// A cheap read that tells whether the database answers (for health checks).
+    pub async fn ping_store(&self) -> Result<()> {
+        self.store().shard_count().await?;
+        Ok(())
     }
 
     fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> Arc<Shard> {

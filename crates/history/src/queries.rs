@@ -48,9 +48,54 @@ struct PendingQuery {
     answer: oneshot::Sender<Answer>,
 }
 
-/// Queries waiting for a worker's answer, by query id.
+impl PendingQuery {
+    /// What the query holds in memory: its arguments and names, and a fixed share for the
+    /// rest.
+    fn bytes(&self) -> u64 {
+        const OVERHEAD: u64 = 256;
+        let names = self.run.workflow_id.len() + self.run.run_id.len() + self.task_queue.len();
+        prost::Message::encoded_len(&self.query) as u64 + names as u64 + OVERHEAD
+    }
+}
+
+/// Queries waiting for a worker's answer, by query id, within a budget of bytes.
 #[derive(Default)]
-pub(crate) struct Queries(Mutex<HashMap<String, PendingQuery>>);
+pub(crate) struct Queries(Mutex<Registry>);
+
+#[derive(Default)]
+struct Registry {
+    queries: HashMap<String, PendingQuery>,
+    bytes: u64,
+}
+
+impl Registry {
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut PendingQuery)> {
+        self.queries.iter_mut()
+    }
+
+    fn get(&self, id: &str) -> Option<&PendingQuery> {
+        self.queries.get(id)
+    }
+
+    /// Registers the query unless the registry would grow past its budget.
+    fn admit(&mut self, id: String, query: PendingQuery, budget: u64) -> Result<()> {
+        let bytes = query.bytes();
+        if self.bytes + bytes > budget {
+            return Err(HistoryError::Overloaded(
+                "Too many queries are waiting for workers on this node.".into(),
+            ));
+        }
+        self.bytes += bytes;
+        self.queries.insert(id, query);
+        Ok(())
+    }
+
+    fn remove(&mut self, id: &str) -> Option<PendingQuery> {
+        let query = self.queries.remove(id)?;
+        self.bytes -= query.bytes();
+        Some(query)
+    }
+}
 
 /// A run's workflow task as queries care about it.
 #[derive(Clone, Copy)]
@@ -85,7 +130,7 @@ fn query_task(id: &str, pending: &PendingQuery) -> DispatchTask {
 }
 
 impl Queries {
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingQuery>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.0.lock().expect("query registry")
     }
 
@@ -214,7 +259,11 @@ impl History {
                 answer,
             };
             let run = query.run.clone();
-            self.inner.queries.pending().insert(id.clone(), query);
+            let budget = self.inner.memory.pending_queries_bytes;
+            self.inner
+                .queries
+                .pending()
+                .admit(id.clone(), query, budget)?;
             self.inner
                 .queries
                 .settle(&run, TaskState::of(&state), &self.inner.matching);
@@ -293,5 +342,44 @@ impl History {
             r.error_message,
         ));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(args: usize) -> PendingQuery {
+        PendingQuery {
+            run: ExecutionKey::new("ns", "wf", "run"),
+            task_queue: "tq".into(),
+            query: WorkflowQuery {
+                query_type: "q".into(),
+                query_args: Some(Payloads {
+                    payloads: vec![chronicle_api::common::v1::Payload {
+                        data: vec![0; args],
+                        ..Default::default()
+                    }],
+                }),
+                ..Default::default()
+            },
+            route: Route::Buffered,
+            answer: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn the_registry_refuses_queries_past_its_budget_and_frees_their_bytes() {
+        let one = query(10_000).bytes();
+        let queries = Queries::default();
+        let mut registry = queries.pending();
+        registry.admit("a".into(), query(10_000), 2 * one).unwrap();
+        registry.admit("b".into(), query(10_000), 2 * one).unwrap();
+        let refused = registry.admit("c".into(), query(10_000), 2 * one);
+        assert!(matches!(refused, Err(HistoryError::Overloaded(_))));
+        assert!(registry.remove("a").is_some());
+        assert_eq!(registry.bytes, one);
+        registry.admit("c".into(), query(10_000), 2 * one).unwrap();
+        assert_eq!(registry.bytes, 2 * one);
     }
 }

@@ -21,7 +21,7 @@ pub(crate) async fn run(history: History) {
         history.inner.backlog_in_doubt.notified().await;
         loop {
             tokio::time::sleep(RETRY).await;
-            match history.inner.matching.restore(history.store()).await {
+            match history.inner.matching.restore().await {
                 Ok(reloaded) => {
                     tracing::info!(reloaded, "backlog reloaded after a commit in doubt");
                     break;

@@ -18,8 +18,9 @@ async fn history() -> (History, Matching) {
     let store = SqlStore::open(&Backend::SqliteMemory, Schema::Migrate)
         .await
         .expect("in-memory store");
-    let matching = Matching::new();
-    let history = History::start(HistoryOptions::default(), Arc::new(store), matching.clone())
+    let store: Arc<dyn chronicle_persistence::Store> = Arc::new(store);
+    let matching = Matching::new(store.clone(), &Default::default());
+    let history = History::start(HistoryOptions::default(), store, matching.clone())
         .await
         .expect("history starts");
     (history, matching)
@@ -94,13 +95,13 @@ async fn reloading_the_backlog_skips_tasks_already_queued() {
             .await
             .unwrap();
     }
-    assert_eq!(matching.restore(history.store()).await.unwrap(), 0);
+    assert_eq!(matching.restore().await.unwrap(), 0);
     let queue = QueueKey {
         namespace_id: namespace().id,
         name: QUEUE.into(),
         kind: QueueKind::Workflow,
     };
     assert_eq!(matching.drain(&queue).len(), 2);
-    assert_eq!(matching.restore(history.store()).await.unwrap(), 2);
+    assert_eq!(matching.restore().await.unwrap(), 2);
     assert_eq!(matching.backlog_len(&queue), 2);
 }

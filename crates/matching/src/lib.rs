@@ -5,15 +5,22 @@
 //! unknown (the database went away mid-commit: its tasks may be in the table only). The row is
 //! deleted by the history transaction that starts the task, so a task is never lost between
 //! the two; a task loaded twice is harmless, as starting it a second time finds it stale.
+//!
+//! Memory is bounded: queued tasks within a budget of bytes (past it a task is left to its
+//! backlog row and read back when its queue drains, see `refill`), poller records per queue,
+//! and queues nobody used for a while are forgotten.
 
 mod queue;
+mod queues;
+mod refill;
 
 pub use queue::{PollerRecord, TaskGrant};
 
+use chronicle_common::config::MemoryConfig;
 use chronicle_common::{DispatchTask, QueueKind};
 use chronicle_persistence::{Result, Store};
 use queue::TaskQueue;
-use std::collections::{HashMap, HashSet};
+use queues::Queues;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -37,62 +44,94 @@ impl QueueKey {
 }
 
 /// Cheap-to-clone handle to all task queues of this node.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Matching {
-    queues: Arc<Mutex<HashMap<QueueKey, TaskQueue>>>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    queues: Mutex<Queues>,
+    store: Arc<dyn Store>,
+    idle_queue: Duration,
 }
 
 impl Matching {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(store: Arc<dyn Store>, memory: &MemoryConfig) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                queues: Mutex::new(Queues::new(memory.matching_tasks_bytes)),
+                store,
+                idle_queue: Duration::from_secs(memory.idle_queue_secs),
+            }),
+        }
     }
 
-    /// Loads the persisted backlog tasks that are not queued in memory already; returns how
-    /// many. Call before serving polls, and whenever a commit may have written tasks that
-    /// never reached `add`.
-    pub async fn restore(&self, store: &dyn Store) -> Result<usize> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.shared.queues.lock().expect("matching lock")
+    }
+
+    /// Loads the persisted backlog tasks that are not held in memory already (those that do
+    /// not fit stay in the table, their queues marked to read them back); returns how many.
+    /// Call before serving polls, and whenever a commit may have written tasks that never
+    /// reached `add`.
+    pub async fn restore(&self) -> Result<usize> {
         const PAGE: usize = 1000;
-        let queued = self.queued_task_ids();
+        let known = self.lock().known_task_ids();
         let mut after = i64::MIN;
         let mut restored = 0;
         loop {
-            let rows = store.queue_tasks(after, PAGE).await?;
+            let rows = self.shared.store.queue_tasks(after, PAGE).await?;
             let Some(last) = rows.last() else { break };
             after = last.task_id;
-            for row in rows.iter().filter(|row| !queued.contains(&row.task_id)) {
-                match <DispatchTask as prost::Message>::decode(row.data.as_slice()) {
-                    Ok(task) => {
-                        self.add(task);
-                        restored += 1;
-                    }
-                    Err(e) => {
-                        tracing::error!(task_id = row.task_id, "undecodable backlog task: {e}")
-                    }
+            for row in rows.iter().filter(|row| !known.contains(&row.task_id)) {
+                if let Some(task) = refill::decode(row) {
+                    self.add(task);
+                    restored += 1;
                 }
             }
         }
         Ok(restored)
     }
 
-    fn queued_task_ids(&self) -> HashSet<i64> {
-        let queues = self.queues.lock().expect("matching lock");
-        queues.values().flat_map(TaskQueue::task_ids).collect()
-    }
-
     /// Hands the task to the longest-waiting poller, or queues it.
     pub fn add(&self, task: DispatchTask) {
         let key = QueueKey::of(&task);
-        let mut task = Some(task);
-        let mut queues = self.queues.lock().expect("matching lock");
-        let queue = queues.entry(key).or_default();
-        while let Some(waiter) = queue.next_waiter() {
-            let grant = TaskGrant::new(task.take().expect("task present"), self.clone());
-            match waiter.send(grant) {
-                None => return,
-                Some(returned) => task = Some(returned),
+        let mut queues = self.lock();
+        queues.queue(&key).touch(Instant::now());
+        if let Some(task) = self.hand_over(&mut queues, &key, task) {
+            queues.keep(&key, task);
+        }
+    }
+
+    /// Gives the task to a waiting poller; returns it if none is listening.
+    fn hand_over(
+        &self,
+        queues: &mut Queues,
+        key: &QueueKey,
+        mut task: DispatchTask,
+    ) -> Option<DispatchTask> {
+        while let Some(waiter) = queues.queue(key).next_waiter() {
+            queues.grant(&task);
+            match waiter.send(TaskGrant::new(task, self.clone())) {
+                None => return None,
+                Some(returned) => {
+                    queues.ungrant(&returned);
+                    task = returned;
+                }
             }
         }
-        queue.push(task.expect("task present"));
+        Some(task)
+    }
+
+    /// A granted task was claimed: its poller started it.
+    fn claimed(&self, task: &DispatchTask) {
+        self.lock().ungrant(task);
+    }
+
+    /// A granted task was not started: it goes back to its queue.
+    fn give_back(&self, task: DispatchTask) {
+        self.lock().ungrant(&task);
+        self.add(task);
     }
 
     /// Waits until a task is available or `deadline` passes.
@@ -102,20 +141,26 @@ impl Matching {
         poller: PollerRecord,
         deadline: Instant,
     ) -> Option<TaskGrant> {
-        let (waiter_id, receiver) = {
-            let mut queues = self.queues.lock().expect("matching lock");
-            let queue = queues.entry(key.clone()).or_default();
+        let (waiter_id, mut receiver) = {
+            let mut queues = self.lock();
+            let queue = queues.queue(&key);
+            queue.touch(Instant::now());
             queue.record_poller(poller);
-            if let Some(task) = queue.pop() {
+            if let Some(task) = queues.pop(&key) {
+                queues.grant(&task);
                 return Some(TaskGrant::new(task, self.clone()));
+            }
+            let queue = queues.queue(&key);
+            if let Some(from) = queue.spill.start_refill() {
+                // Spawned: a refill abandoned half-way would leave the queue marked refilling.
+                tokio::spawn(self.clone().refill(key.clone(), from));
             }
             queue.wait()
         };
-        let mut receiver = receiver;
         tokio::select! {
             grant = &mut receiver => grant.ok(),
             () = tokio::time::sleep_until(deadline) => {
-                if let Some(queue) = self.queues.lock().expect("matching lock").get_mut(&key) {
+                if let Some(queue) = self.lock().get_mut(&key) {
                     queue.forget_waiter(waiter_id);
                 }
                 // A task may have been sent between the timer firing and the waiter's removal.
@@ -124,11 +169,29 @@ impl Matching {
         }
     }
 
+    /// Forgets idle queues every so often until the process ends.
+    pub fn run(&self) -> tokio::task::JoinHandle<()> {
+        let matching = self.clone();
+        let every =
+            (self.shared.idle_queue / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            loop {
+                interval.tick().await;
+                matching.evict_idle();
+            }
+        })
+    }
+
+    /// Forgets queues with no poller, no task and no use for the idle time; returns how many.
+    pub fn evict_idle(&self) -> usize {
+        let idle = self.shared.idle_queue;
+        self.lock().evict_idle(Instant::now(), idle)
+    }
+
     /// Pollers seen on the queue recently, newest first.
     pub fn pollers(&self, key: &QueueKey) -> Vec<PollerRecord> {
-        self.queues
-            .lock()
-            .expect("matching lock")
+        self.lock()
             .get(key)
             .map(TaskQueue::recent_pollers)
             .unwrap_or_default()
@@ -137,27 +200,18 @@ impl Matching {
     /// Whether a poller waits on the queue now or polled it within `window`: a sticky
     /// queue nobody polls is not worth waiting for.
     pub fn has_poller(&self, key: &QueueKey, window: Duration) -> bool {
-        let queues = self.queues.lock().expect("matching lock");
-        queues.get(key).is_some_and(|q| q.has_poller(window))
+        self.lock().get(key).is_some_and(|q| q.has_poller(window))
     }
 
-    /// Forgets the queue (its worker is gone) and returns the tasks that waited on it.
+    /// Forgets the queue (its worker is gone) and returns the tasks that waited on it in
+    /// memory.
     pub fn drain(&self, key: &QueueKey) -> Vec<DispatchTask> {
-        let mut queues = self.queues.lock().expect("matching lock");
-        queues
-            .remove(key)
-            .map(TaskQueue::into_tasks)
-            .unwrap_or_default()
+        self.lock().remove(key)
     }
 
     /// Tasks waiting in memory for a poller.
     pub fn backlog_len(&self, key: &QueueKey) -> usize {
-        self.queues
-            .lock()
-            .expect("matching lock")
-            .get(key)
-            .map(TaskQueue::len)
-            .unwrap_or_default()
+        self.lock().get(key).map(TaskQueue::len).unwrap_or_default()
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use chronicle_persistence::{Backend, ExecutionWrite, QueueTaskRow, Schema, SqlStore};
 use std::time::{Duration, SystemTime};
 
 fn task(id: i64) -> DispatchTask {
@@ -13,6 +14,63 @@ fn task(id: i64) -> DispatchTask {
         kind: QueueKind::Workflow as i32,
         query_id: String::new(),
     }
+}
+
+async fn store() -> Arc<dyn Store> {
+    let store = SqlStore::open(&Backend::SqliteMemory, Schema::Migrate)
+        .await
+        .expect("in-memory store");
+    Arc::new(store)
+}
+
+async fn matching() -> Matching {
+    Matching::new(store().await, &MemoryConfig::default())
+}
+
+/// Matching over a store, with room in memory for `room` tasks and queues idle at once.
+async fn bounded(room: u64) -> Matching {
+    let memory = MemoryConfig {
+        matching_tasks_bytes: room * queues::task_bytes(&task(1)),
+        idle_queue_secs: 0,
+        ..MemoryConfig::default()
+    };
+    Matching::new(store().await, &memory)
+}
+
+/// What a committed transaction does: the backlog row first, then the task to matching.
+async fn commit(m: &Matching, id: i64) {
+    let store = &m.shared.store;
+    let range_id = store.acquire_shard(0).await.unwrap();
+    let t = task(id);
+    let write = ExecutionWrite {
+        namespace_id: t.namespace_id.clone(),
+        workflow_id: t.workflow_id.clone(),
+        run_id: format!("run-{id}"),
+        range_id,
+        new_version: 1,
+        new_queue_tasks: vec![QueueTaskRow {
+            task_id: id,
+            namespace_id: t.namespace_id.clone(),
+            task_queue: t.task_queue.clone(),
+            kind: t.kind,
+            data: prost::Message::encode_to_vec(&t),
+        }],
+        ..Default::default()
+    };
+    store.write_executions(vec![write]).await.unwrap();
+    m.add(t);
+}
+
+/// What starting a task does: claims it and deletes its row.
+async fn start_next(m: &Matching) -> i64 {
+    let mut grant = m.poll(key(), poller("w"), soon()).await.expect("a task");
+    let task = grant.take();
+    m.shared
+        .store
+        .delete_queue_task(task.task_id)
+        .await
+        .unwrap();
+    task.task_id
 }
 
 fn key() -> QueueKey {
@@ -32,7 +90,7 @@ fn soon() -> Instant {
 
 #[tokio::test]
 async fn a_queued_task_is_handed_to_the_next_poller() {
-    let m = Matching::new();
+    let m = matching().await;
     m.add(task(1));
     let mut grant = m.poll(key(), poller("a"), soon()).await.unwrap();
     assert_eq!(grant.take().task_id, 1);
@@ -41,7 +99,7 @@ async fn a_queued_task_is_handed_to_the_next_poller() {
 
 #[tokio::test]
 async fn a_waiting_poller_gets_the_task_without_queueing() {
-    let m = Matching::new();
+    let m = matching().await;
     let waiting = tokio::spawn({
         let m = m.clone();
         async move {
@@ -50,13 +108,7 @@ async fn a_waiting_poller_gets_the_task_without_queueing() {
                 .map(|mut g| g.take())
         }
     });
-    while m
-        .queues
-        .lock()
-        .unwrap()
-        .get(&key())
-        .is_none_or(|q| q.waiting() == 0)
-    {
+    while m.lock().get(&key()).is_none_or(|q| q.waiting() == 0) {
         tokio::task::yield_now().await;
     }
     m.add(task(7));
@@ -64,15 +116,15 @@ async fn a_waiting_poller_gets_the_task_without_queueing() {
     assert_eq!(m.backlog_len(&key()), 0);
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_poll_returns_empty_at_its_deadline() {
-    let m = Matching::new();
+    let m = matching().await;
     let started = Instant::now();
     let got = m
-        .poll(key(), poller("a"), started + Duration::from_secs(3))
+        .poll(key(), poller("a"), started + Duration::from_millis(300))
         .await;
     assert!(got.is_none());
-    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert!(started.elapsed() >= Duration::from_millis(300));
     // the expired waiter must not swallow the next task
     m.add(task(2));
     assert_eq!(m.backlog_len(&key()), 1);
@@ -80,7 +132,7 @@ async fn a_poll_returns_empty_at_its_deadline() {
 
 #[tokio::test]
 async fn a_dropped_grant_returns_its_task() {
-    let m = Matching::new();
+    let m = matching().await;
     m.add(task(3));
     let grant = m.poll(key(), poller("a"), soon()).await.unwrap();
     drop(grant);
@@ -89,7 +141,7 @@ async fn a_dropped_grant_returns_its_task() {
 
 #[tokio::test]
 async fn pollers_are_served_in_arrival_order() {
-    let m = Matching::new();
+    let m = matching().await;
     let mut polls = Vec::new();
     for name in ["first", "second"] {
         let m2 = m.clone();
@@ -99,9 +151,7 @@ async fn pollers_are_served_in_arrival_order() {
                 .map(|mut g| g.take().task_id)
         }));
         while m
-            .queues
             .lock()
-            .unwrap()
             .get(&key())
             .is_none_or(|q| q.waiting() < polls.len())
         {
@@ -122,4 +172,94 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<Option<i64>>>) -> Vec
         out.push(h.await.unwrap());
     }
     out
+}
+
+#[tokio::test]
+async fn idle_queues_are_forgotten_with_their_pollers() {
+    let m = bounded(10).await;
+    let short = Instant::now() + Duration::from_millis(20);
+    assert!(m.poll(key(), poller("a"), short).await.is_none());
+    assert_eq!(m.pollers(&key()).len(), 1);
+    assert_eq!(m.evict_idle(), 1);
+    assert!(m.pollers(&key()).is_empty());
+    assert_eq!(m.lock().len(), 0);
+}
+
+#[tokio::test]
+async fn queues_with_a_task_or_a_waiting_poller_are_kept() {
+    let m = bounded(10).await;
+    m.add(task(1));
+    let other = QueueKey {
+        name: "other".into(),
+        ..key()
+    };
+    let waiting = tokio::spawn({
+        let m = m.clone();
+        let other = other.clone();
+        async move { m.poll(other, poller("a"), soon()).await.is_some() }
+    });
+    while m.lock().get(&other).is_none_or(|q| q.waiting() == 0) {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(m.evict_idle(), 0);
+    assert_eq!(m.backlog_len(&key()), 1);
+    waiting.abort();
+}
+
+#[tokio::test]
+async fn poller_records_are_bounded_per_queue() {
+    let m = matching().await;
+    let mut queues = m.lock();
+    let queue = queues.queue(&key());
+    for n in 0..queue::MAX_POLLERS + 50 {
+        queue.record_poller(poller(&format!("p-{n}")));
+    }
+    assert_eq!(queue.recent_pollers().len(), queue::MAX_POLLERS);
+}
+
+#[tokio::test]
+async fn tasks_beyond_the_bytes_bound_come_back_from_the_backlog_in_order() {
+    let m = bounded(3).await;
+    for id in 1..=10 {
+        commit(&m, id).await;
+    }
+    assert_eq!(m.backlog_len(&key()), 3, "the rest waits in the table");
+    assert_eq!(m.lock().bytes(), 3 * queues::task_bytes(&task(1)));
+    assert_eq!(start_next(&m).await, 1);
+    // A task arriving while older ones wait in the table queues behind them.
+    commit(&m, 11).await;
+    let mut started = vec![1];
+    for _ in 2..=11 {
+        started.push(start_next(&m).await);
+    }
+    assert_eq!(started, (1..=11).collect::<Vec<_>>());
+    assert_eq!(m.backlog_len(&key()), 0);
+    assert!(!m.lock().get(&key()).unwrap().spill.is_spilled());
+    assert_eq!(m.lock().bytes(), 0);
+}
+
+#[tokio::test]
+async fn a_refill_skips_tasks_granted_but_not_yet_started() {
+    let m = bounded(1).await;
+    for id in 1..=3 {
+        commit(&m, id).await;
+    }
+    let held = m.poll(key(), poller("a"), soon()).await.unwrap();
+    assert_eq!(held.task().task_id, 1);
+    // Task 1's row is still in the table (its start has not committed): not loaded again.
+    assert_eq!(start_next(&m).await, 2);
+    assert_eq!(start_next(&m).await, 3);
+    assert_eq!(m.restore().await.unwrap(), 0);
+    assert_eq!(m.backlog_len(&key()), 0);
+    drop(held);
+    assert_eq!(m.backlog_len(&key()), 1, "an unstarted grant comes back");
+}
+
+#[tokio::test]
+async fn a_drained_queue_gives_its_bytes_back() {
+    let m = bounded(10).await;
+    m.add(task(1));
+    m.add(task(2));
+    assert_eq!(m.drain(&key()).len(), 2);
+    assert_eq!(m.lock().bytes(), 0);
 }

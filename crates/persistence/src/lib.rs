@@ -48,6 +48,14 @@ pub struct QueueTaskRow {
     pub data: Vec<u8>,
 }
 
+/// A task queue as the backlog table names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueName<'a> {
+    pub namespace_id: &'a str,
+    pub task_queue: &'a str,
+    pub kind: i32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimerRow {
     pub shard_id: u32,
@@ -147,6 +155,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Backlog rows in task id order, after `after_task_id`.
     async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>>;
+    /// One task queue's backlog rows in task id order, after `after_task_id`.
+    async fn queue_backlog(
+        &self,
+        queue: &QueueName<'_>,
+        after_task_id: i64,
+        limit: usize,
+    ) -> Result<Vec<QueueTaskRow>>;
     async fn delete_queue_task(&self, task_id: i64) -> Result<()>;
 
     /// Timers of a shard due at or before `until` (unix nanos), earliest first.

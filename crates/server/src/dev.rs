@@ -3,7 +3,7 @@
 
 use crate::node::{self, Error, Extras};
 use chronicle_common::config::{
-    BackendKind, Config, HistoryConfig, LimitsTable, MemoryConfig, PersistenceConfig, ServerConfig,
+    BackendKind, Config, HistoryConfig, PersistenceConfig, ServerConfig,
 };
 use chronicle_common::search_attributes::ValueType;
 use clap::Args;

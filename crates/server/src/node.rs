@@ -97,8 +97,9 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let backend = backend(&config.persistence);
     let store: Arc<dyn Store> = Arc::new(SqlStore::open(&backend, schema_policy(&backend)).await?);
-    let matching = Matching::new();
-    let backlog = matching.restore(store.as_ref()).await?;
+    let matching = Matching::new(store.clone(), &config.memory);
+    let backlog = matching.restore().await?;
+    let _evictions = matching.run();
     let limits = Arc::new(config.limits.clone());
     let options = HistoryOptions {
         shard_count: config.history.shard_count,

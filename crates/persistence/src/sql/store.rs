@@ -3,8 +3,8 @@
 use super::SqlStore;
 use super::write::commit_alone;
 use crate::{
-    CurrentRun, ExecutionRow, ExecutionWrite, JobRow, NamespaceRow, PersistenceError, QueueTaskRow,
-    Result, Store, TimerRow, VisibilityCount, VisibilityPage,
+    CurrentRun, ExecutionRow, ExecutionWrite, JobRow, NamespaceRow, PersistenceError, QueueName,
+    QueueTaskRow, Result, Store, TimerRow, VisibilityCount, VisibilityPage,
 };
 use async_trait::async_trait;
 use chronicle_common::query::Resolved;
@@ -212,16 +212,25 @@ impl Store for SqlStore {
             .bind(limit as i64)
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| QueueTaskRow {
-                task_id: r.get("task_id"),
-                namespace_id: r.get("namespace_id"),
-                task_queue: r.get("task_queue"),
-                kind: r.get("kind"),
-                data: r.get("data"),
-            })
-            .collect())
+        Ok(rows.iter().map(queue_task_row).collect())
+    }
+
+    async fn queue_backlog(
+        &self,
+        queue: &QueueName<'_>,
+        after_task_id: i64,
+        limit: usize,
+    ) -> Result<Vec<QueueTaskRow>> {
+        let sql = self.q("SELECT task_id, namespace_id, task_queue, kind, data FROM queue_tasks WHERE namespace_id = ? AND task_queue = ? AND kind = ? AND task_id > ? ORDER BY task_id LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(queue.namespace_id)
+            .bind(queue.task_queue)
+            .bind(queue.kind)
+            .bind(after_task_id)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(queue_task_row).collect())
     }
 
     async fn delete_queue_task(&self, task_id: i64) -> Result<()> {
@@ -409,5 +418,15 @@ impl Store for SqlStore {
         .fetch_all(&self.reader)
         .await?;
         Ok(rows.into_iter().map(job_row).collect())
+    }
+}
+
+fn queue_task_row(r: &AnyRow) -> QueueTaskRow {
+    QueueTaskRow {
+        task_id: r.get("task_id"),
+        namespace_id: r.get("namespace_id"),
+        task_queue: r.get("task_queue"),
+        kind: r.get("kind"),
+        data: r.get("data"),
     }
 }

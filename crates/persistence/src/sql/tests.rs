@@ -560,6 +560,25 @@ async fn timers_and_backlog_come_back_in_order(s: SqlStore) {
         backlog.iter().map(|t| t.task_id).collect::<Vec<_>>(),
         vec![10]
     );
+    let queue = |task_queue| QueueName {
+        namespace_id: "ns",
+        task_queue,
+        kind: 1,
+    };
+    let of_q = s.queue_backlog(&queue("q"), i64::MIN, 10).await.unwrap();
+    assert_eq!(of_q.iter().map(|t| t.task_id).collect::<Vec<_>>(), vec![10]);
+    assert!(
+        s.queue_backlog(&queue("q"), 10, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.queue_backlog(&queue("other"), i64::MIN, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     s.delete_queue_task(10).await.unwrap();
     assert!(s.queue_tasks(i64::MIN, 10).await.unwrap().is_empty());
     let events = s.read_events("run-1", 1, 3, 10).await.unwrap();

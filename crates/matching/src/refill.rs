@@ -1,0 +1,71 @@
+//! Reading a queue's spilled tasks back from the backlog table once the queue has drained.
+//! One refill runs per queue at a time; it reads a page, queues what the node does not hold
+//! already (queued, or granted to a poller whose start has not committed yet) and hands it to
+//! the waiting pollers. Tasks that arrived meanwhile were left in the table too, so the queue
+//! keeps its order.
+
+use crate::queue::RefillFrom;
+use crate::{Matching, QueueKey};
+use chronicle_common::DispatchTask;
+use chronicle_persistence::{QueueName, QueueTaskRow};
+
+/// Rows read back at a time: small next to any budget, so a refill above the budget (another
+/// queue holds the memory) overshoots it by little.
+pub(crate) const PAGE: usize = 128;
+
+pub(crate) fn decode(row: &QueueTaskRow) -> Option<DispatchTask> {
+    match <DispatchTask as prost::Message>::decode(row.data.as_slice()) {
+        Ok(task) => Some(task),
+        Err(e) => {
+            tracing::error!(task_id = row.task_id, "undecodable backlog task: {e}");
+            None
+        }
+    }
+}
+
+impl Matching {
+    pub(crate) async fn refill(self, key: QueueKey, mut from: RefillFrom) {
+        let name = QueueName {
+            namespace_id: &key.namespace_id,
+            task_queue: &key.name,
+            kind: key.kind as i32,
+        };
+        loop {
+            let rows = match self
+                .shared
+                .store
+                .queue_backlog(&name, from.after, PAGE)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // The next poll of the queue tries again.
+                    tracing::warn!(queue = %key.name, "backlog refill: {e}");
+                    self.lock().queue(&key).spill.end_refill();
+                    return;
+                }
+            };
+            let mut queues = self.lock();
+            let held = queues.held_ids(&key);
+            let next = {
+                let last = rows.last().map(|row| row.task_id);
+                queues.queue(&key).spill.read(rows.len(), PAGE, last)
+            };
+            let fresh = rows.iter().filter(|row| !held.contains(&row.task_id));
+            for task in fresh.filter_map(decode) {
+                if let Some(task) = self.hand_over(&mut queues, &key, task) {
+                    queues.push(&key, task);
+                }
+            }
+            match next {
+                // Everything read went to pollers (or was held already): read on rather than
+                // leave the queue empty while the table has its tasks.
+                Some(next) if queues.queue(&key).len() == 0 => from = next,
+                _ => {
+                    queues.queue(&key).spill.end_refill();
+                    return;
+                }
+            }
+        }
+    }
+}
