@@ -1,6 +1,8 @@
 //! History's errors and the one place they become gRPC statuses.
 
-use chronicle_api::enums::v1::WorkflowTaskFailedCause;
+use chronicle_api::enums::v1::{
+    ResourceExhaustedCause, ResourceExhaustedScope, WorkflowTaskFailedCause,
+};
 use chronicle_api::errordetails::v1 as details;
 use chronicle_common::status::with_details;
 use chronicle_persistence::PersistenceError;
@@ -33,6 +35,23 @@ pub enum HistoryError {
     /// A command in a completed workflow task is invalid; the task is failed with `cause`.
     #[error("{message}")]
     BadCommand {
+        cause: WorkflowTaskFailedCause,
+        message: String,
+    },
+    /// A per-run or per-node bound is reached; the client may retry later.
+    #[error("{message}")]
+    ResourceExhausted {
+        cause: ResourceExhaustedCause,
+        scope: ResourceExhaustedScope,
+        message: String,
+    },
+    /// The run can take no more of this in its life (continue-as-new starts afresh).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A command breaks a size limit that ends the run (Temporal's "fail workflow"): the
+    /// workflow task fails with `cause` and the run is terminated with `message` as reason.
+    #[error("{message}")]
+    RunLimitExceeded {
         cause: WorkflowTaskFailedCause,
         message: String,
     },
@@ -70,10 +89,19 @@ impl From<HistoryError> for Status {
     fn from(e: HistoryError) -> Self {
         let message = e.to_string();
         match e {
-            HistoryError::InvalidArgument(_) | HistoryError::BadCommand { .. } => {
-                Status::invalid_argument(message)
-            }
+            HistoryError::InvalidArgument(_)
+            | HistoryError::BadCommand { .. }
+            | HistoryError::RunLimitExceeded { .. } => Status::invalid_argument(message),
             HistoryError::Corrupt(_) => Status::internal(message),
+            HistoryError::FailedPrecondition(_) => Status::failed_precondition(message),
+            HistoryError::ResourceExhausted { cause, scope, .. } => with_details(
+                Code::ResourceExhausted,
+                message,
+                &details::ResourceExhaustedFailure {
+                    cause: cause as i32,
+                    scope: scope as i32,
+                },
+            ),
             HistoryError::QueryFailed(_) => with_details(
                 Code::InvalidArgument,
                 message,

@@ -14,6 +14,7 @@ mod cron;
 mod error;
 mod events;
 mod external;
+mod limits;
 mod locks;
 mod poll;
 mod queries;
@@ -118,6 +119,7 @@ impl History {
             let range_id = store.acquire_shard(id).await?;
             shards.push(Arc::new(Shard::new(id, range_id)));
         }
+        let updates = updates::Updates::new(options.memory.pending_updates_bytes);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -128,7 +130,7 @@ impl History {
                 locks: locks::LockTable::default(),
                 watch: watch::Watchers::default(),
                 queries: queries::Queries::default(),
-                updates: updates::Updates::default(),
+                updates,
                 search_attributes: visibility::Registry::default(),
                 backlog_in_doubt: tokio::sync::Notify::new(),
                 cache: cache::StateCache::default(),
