@@ -82,8 +82,11 @@ class ServerHandle:
     target (e.g. `--search-attribute NAME=TYPE`).
     """
 
-    def __init__(self, target: str, tmp_dir: Path, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, target: str, tmp_dir: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.target = target
+        self.env = {**os.environ, **(env or {})}
         self.tmp_dir = tmp_dir
         self.extra_args = list(extra_args)
         self.namespace = NAMESPACE
@@ -152,7 +155,7 @@ class ServerHandle:
             log.flush()
             self._proc = subprocess.Popen(
                 cmd, cwd=self.tmp_dir, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
             )
         self._wait_ready()
 
@@ -220,9 +223,11 @@ class ServerHandle:
         return f"--- last {lines} lines of {self.log_path} ---\n" + "\n".join(text[-lines:])
 
 
-def _start_server(prefix: str, extra_args: Sequence[str] = ()) -> ServerHandle:
+def _start_server(
+    prefix: str, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+) -> ServerHandle:
     tmp = Path(tempfile.mkdtemp(prefix=f"chronicle-e2e-{prefix}-"))
-    handle = ServerHandle(_target(), tmp, extra_args)
+    handle = ServerHandle(_target(), tmp, extra_args, env)
     handle.start()
     return handle
 

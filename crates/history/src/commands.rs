@@ -99,10 +99,7 @@ impl Commands {
             }
             let count = txn.state.next_event_id as u64 - 1;
             if let Some(limit) = limits::history_exceeded(count, size_before, &limits) {
-                return Err(HistoryError::RunLimitExceeded {
-                    cause: Cause::Unspecified,
-                    message: limit.reason().into(),
-                });
+                return Err(HistoryError::HistoryLimitExceeded(limit));
             }
             limits::check_command(&attributes, &txn.state, &limits)?;
             let closing = match attributes {

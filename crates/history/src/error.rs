@@ -55,6 +55,10 @@ pub enum HistoryError {
         cause: WorkflowTaskFailedCause,
         message: String,
     },
+    /// The run's history crossed a limit while a workflow task completed: the run is
+    /// terminated and the task's commands are not kept.
+    #[error("{}", .0.reason())]
+    HistoryLimitExceeded(crate::HistoryLimit),
     /// The worker answered a query with an error.
     #[error("{0}")]
     QueryFailed(String),
@@ -91,7 +95,8 @@ impl From<HistoryError> for Status {
         match e {
             HistoryError::InvalidArgument(_)
             | HistoryError::BadCommand { .. }
-            | HistoryError::RunLimitExceeded { .. } => Status::invalid_argument(message),
+            | HistoryError::RunLimitExceeded { .. }
+            | HistoryError::HistoryLimitExceeded(_) => Status::invalid_argument(message),
             HistoryError::Corrupt(_) => Status::internal(message),
             HistoryError::FailedPrecondition(_) => Status::failed_precondition(message),
             HistoryError::ResourceExhausted { cause, scope, .. } => with_details(

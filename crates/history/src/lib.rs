@@ -37,6 +37,7 @@ mod workflow_task;
 
 pub use activity::{ActivityResponse, ActivityTarget};
 pub use error::{HistoryError, Result, not_found};
+pub use limits::HistoryLimit;
 
 use chronicle_common::ExecutionKey;
 use chronicle_common::config::{Limits, LimitsTable, MemoryConfig};

@@ -255,7 +255,7 @@ pub(crate) fn check_command(
 
 /// A run's history limit that, once crossed, ends the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum HistoryLimit {
+pub enum HistoryLimit {
     Count,
     Size,
 }
@@ -291,9 +291,15 @@ pub(crate) fn history_exceeded(count: u64, size: u64, limits: &Limits) -> Option
 
 impl crate::History {
     /// Whether the run may take one more signal from a client.
+    /// A run whose history is over a limit takes no more signals either, as in Temporal.
     pub(crate) fn may_signal(&self, txn: &crate::txn::Txn) -> Result<(), HistoryError> {
-        let info = txn.info();
-        check_signal_count(info.signal_count, self.limits(&info.namespace_name))
+        let limits = self.limits(&txn.info().namespace_name);
+        let count = txn.state.next_event_id as u64 - 1;
+        let size = txn.state.history_size_bytes as u64;
+        if let Some(limit) = history_exceeded(count, size, limits) {
+            return Err(HistoryError::InvalidArgument(limit.reason().into()));
+        }
+        check_signal_count(txn.info().signal_count, limits)
     }
 
     /// A start request's memo and search attributes against the namespace's limits.

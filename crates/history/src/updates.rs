@@ -185,7 +185,7 @@ impl Updates {
             if let Some(pending) = run.get(&effect.update_id) {
                 pending.progress.send_replace(effect.progress);
             }
-            if let Some(pending) = run.remove(&effect.update_id).filter(|_| done) {
+            if done && let Some(pending) = run.remove(&effect.update_id) {
                 registry.forget(&pending);
             }
         }
@@ -239,11 +239,25 @@ fn any<M: prost::Message + Name>(message: &M) -> Any {
     }
 }
 
-/// The protocol messages that carry undecided requests to the worker with a workflow task.
+/// Bytes of update requests one workflow task carries beside its history page, so the poll
+/// response stays under the gRPC message limit.
+const REQUESTS_PER_TASK_BYTES: usize = chronicle_common::limits::HISTORY_PAGE_BYTES / 2;
+
+/// The protocol messages that carry undecided requests to the worker with a workflow task:
+/// as many as fit `REQUESTS_PER_TASK_BYTES` (at least one); the rest ride with the next task,
+/// which the worker's completion schedules while updates wait.
 pub(crate) fn request_messages(requests: Vec<Request>, started_event_id: i64) -> Vec<Message> {
+    let mut budget = REQUESTS_PER_TASK_BYTES;
     requests
         .into_iter()
-        .map(|request| {
+        .enumerate()
+        .take_while(|(index, request)| {
+            let size = request.encoded_len();
+            let fits = *index == 0 || size <= budget;
+            budget = budget.saturating_sub(size);
+            fits
+        })
+        .map(|(_, request)| {
             let id = update_id(&request);
             Message {
                 id: format!("{id}/request"),

@@ -329,6 +329,10 @@ impl History {
                     .reject_commands(&key, &token, cause, message, &r.identity, true)
                     .await;
             }
+            Err(HistoryError::HistoryLimitExceeded(limit)) => {
+                drop(txn);
+                return self.terminate_over_history_limit(&key, limit).await;
+            }
             Err(e) => return Err(e),
         };
         let force = r.force_create_new_workflow_task;
@@ -397,6 +401,20 @@ impl History {
         }
         self.commit(txn).await?;
         Err(HistoryError::BadCommand { cause, message })
+    }
+
+    /// As in Temporal, the server ends the run: the workflow task is force-closed and the run
+    /// terminated by "history-service".
+    async fn terminate_over_history_limit(
+        &self,
+        key: &chronicle_common::ExecutionKey,
+        limit: crate::limits::HistoryLimit,
+    ) -> Result<RespondWorkflowTaskCompletedResponse> {
+        let mut txn = self.load_running(key).await?;
+        tracing::warn!(key = %key, reason = limit.reason(), "terminating a run over a limit");
+        txn.terminate(limit.reason(), None, "history-service");
+        self.commit(txn).await?;
+        Err(HistoryError::HistoryLimitExceeded(limit))
     }
 
     pub async fn fail_workflow_task(
