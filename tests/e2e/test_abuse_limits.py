@@ -171,6 +171,15 @@ async def terminated_by_server(handle: WorkflowHandle, reason: str) -> list:
     return list(events)
 
 
+async def command_ended_the_run(client: Client, handle: WorkflowHandle, message: str, event: str, cause: int) -> None:
+    """A command over a size limit failed its task with `cause` and the run was terminated for
+    it; the command's `event` was not written."""
+    events = await terminated_by_server(handle, message)
+    assert [f.cause for f in failed_tasks(events)] == [cause]
+    assert not events_named(events, event)
+    await still_usable(client, handle, running=False)
+
+
 @pytest.mark.parametrize(
     "kind,cause",
     [
@@ -228,11 +237,8 @@ async def test_activity_input_over_blob_limit_terminates_the_run(lclient: Client
     with pytest.raises(RPCError) as err:
         await complete(lclient, task, [schedule])
     assert (err.value.status, err.value.message) == (RPCStatusCode.INVALID_ARGUMENT, message)
-    events = await terminated_by_server(handle, message)
-    assert [f.cause for f in failed_tasks(events)] == [
-        WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES]
-    assert not events_named(events, "ACTIVITY_TASK_SCHEDULED")
-    await still_usable(lclient, handle, running=False)
+    await command_ended_the_run(lclient, handle, message, "ACTIVITY_TASK_SCHEDULED",
+                                WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES)
 
 
 async def test_memo_over_limit_at_start_is_refused(lclient: Client):
@@ -254,11 +260,9 @@ async def test_memo_upsert_over_limit_terminates_the_run(lclient: Client):
         handle = await lclient.start_workflow(Upserts.run, 6000, id=unique("upsert"), task_queue=tq)
         message = ("BadModifyWorkflowPropertiesAttributes: ModifyWorkflowPropertiesCommandAttributes. "
                    "Memo exceeds size limit.")
-        events = await terminated_by_server(handle, message)
-        assert [f.cause for f in failed_tasks(events)] == [
-            WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_BAD_MODIFY_WORKFLOW_PROPERTIES_ATTRIBUTES]
-        assert not events_named(events, "WORKFLOW_PROPERTIES_MODIFIED")
-        await still_usable(lclient, handle, running=False)
+        await command_ended_the_run(
+            lclient, handle, message, "WORKFLOW_PROPERTIES_MODIFIED",
+            WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_BAD_MODIFY_WORKFLOW_PROPERTIES_ATTRIBUTES)
 
 
 async def test_signals_beyond_the_per_execution_limit_are_refused(lclient: Client):

@@ -85,6 +85,11 @@ impl Commands {
         let limits = history.limits(&txn.info().namespace_name).clone();
         // History written before this task: events of this task are sized only once written.
         let size_before = txn.state.history_size_bytes as u64;
+        if let Some(limit) =
+            limits::state_exceeded(prost::Message::encoded_len(&txn.state), &limits)
+        {
+            return Err(HistoryError::HistoryLimitExceeded(limit));
+        }
         let commands = std::mem::take(&mut self.commands);
         let last = commands.len().saturating_sub(1);
         for (index, command) in commands.into_iter().enumerate() {

@@ -9,6 +9,7 @@ use chronicle_api::common::v1::{Memo, Payloads, SearchAttributes};
 use chronicle_api::enums::v1::{
     ResourceExhaustedCause, ResourceExhaustedScope, WorkflowTaskFailedCause as Cause,
 };
+use chronicle_api::workflowservice::StartWorkflowExecutionRequest;
 use chronicle_common::config::Limits;
 use prost::Message;
 
@@ -253,11 +254,12 @@ pub(crate) fn check_command(
     }
 }
 
-/// A run's history limit that, once crossed, ends the run.
+/// A limit on a run's growth (its history, its mutable state) that, once crossed, ends it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HistoryLimit {
     Count,
     Size,
+    StateSize,
 }
 
 impl HistoryLimit {
@@ -266,6 +268,7 @@ impl HistoryLimit {
         match self {
             Self::Count => "Workflow history count exceeds limit.",
             Self::Size => "Workflow history size exceeds limit.",
+            Self::StateSize => "Workflow mutable state size exceeds limit.",
         }
     }
 }
@@ -289,6 +292,11 @@ pub(crate) fn history_exceeded(count: u64, size: u64, limits: &Limits) -> Option
     None
 }
 
+/// Whether a mutable state of `size` encoded bytes is over its limit.
+pub(crate) fn state_exceeded(size: usize, limits: &Limits) -> Option<HistoryLimit> {
+    (size as u64 > limits.mutable_state_size_error).then_some(HistoryLimit::StateSize)
+}
+
 impl crate::History {
     /// Whether the run may take one more signal from a client.
     /// A run whose history is over a limit takes no more signals either, as in Temporal.
@@ -306,14 +314,14 @@ impl crate::History {
     pub(crate) fn check_start_limits(
         &self,
         namespace_name: &str,
-        memo: Option<&Memo>,
-        search_attributes: Option<&SearchAttributes>,
+        request: &StartWorkflowExecutionRequest,
     ) -> Result<(), HistoryError> {
         let limits = self.limits(namespace_name);
-        if !memo_fits(memo, limits) {
+        if !memo_fits(request.memo.as_ref(), limits) {
             return Err(HistoryError::InvalidArgument(MEMO_TOO_LARGE.into()));
         }
-        match search_attributes.map(|s| check_search_attributes(s, limits)) {
+        let attributes = request.search_attributes.as_ref();
+        match attributes.map(|s| check_search_attributes(s, limits)) {
             Some(Err(message)) => Err(HistoryError::InvalidArgument(message)),
             _ => Ok(()),
         }

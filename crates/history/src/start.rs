@@ -344,11 +344,7 @@ impl History {
             request.workflow_id_reuse_policy,
             request.workflow_id_conflict_policy,
         );
-        self.check_start_limits(
-            &namespace.name,
-            request.memo.as_ref(),
-            request.search_attributes.as_ref(),
-        )?;
+        self.check_start_limits(&namespace.name, &request)?;
         let new_run = NewRun::from_request(namespace, request)?;
         self.start_run(new_run, reuse, conflict, None).await
     }
@@ -389,11 +385,7 @@ impl History {
             workflow_start_delay: r.workflow_start_delay,
             ..Default::default()
         };
-        self.check_start_limits(
-            &namespace.name,
-            start.memo.as_ref(),
-            start.search_attributes.as_ref(),
-        )?;
+        self.check_start_limits(&namespace.name, &start)?;
         let new_run = NewRun::from_request(namespace, start)?;
         // Signal-with-start never fails on a running workflow: it signals it.
         self.start_run(

@@ -418,11 +418,7 @@ impl History {
         start.search_attributes = self
             .checked_search_attributes(&namespace.id, start.search_attributes)
             .await?;
-        self.check_start_limits(
-            &namespace.name,
-            start.memo.as_ref(),
-            start.search_attributes.as_ref(),
-        )?;
+        self.check_start_limits(&namespace.name, &start)?;
         let new_run = NewRun::from_request(namespace, start)?;
         let request = update.request.clone().unwrap_or_default();
         let id = update_id(&request);
