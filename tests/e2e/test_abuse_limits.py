@@ -53,6 +53,10 @@ LOWERED = {
 }
 
 
+# Chronicle bounds the updates it holds in memory by their bytes (Temporal has no such bound).
+UPDATE_REGISTRY_BYTES = 60_000
+
+
 @pytest.fixture(scope="module")
 def limited(request: pytest.FixtureRequest):
     args = []
@@ -62,6 +66,8 @@ def limited(request: pytest.FixtureRequest):
             args += ["--dynamic-config-value", f"{key}={value}"]
         else:
             env[f"CHRONICLE_LIMITS_{name}"] = str(value)
+    if _target() == "chronicle":
+        env["CHRONICLE_MEMORY_PENDING_UPDATES_BYTES"] = str(UPDATE_REGISTRY_BYTES)
     handle = _start_server("limits", args, env)
     yield handle
     _dispose(handle, keep_dir=request.session.testsfailed > 0)
@@ -132,6 +138,11 @@ class Updatable:
     async def hold(self) -> str:
         await workflow.wait_condition(lambda: self.release)
         return "held"
+
+    @workflow.update
+    async def hold_big(self, data: str) -> int:
+        await workflow.wait_condition(lambda: self.release)
+        return len(data)
 
     @workflow.update
     async def quick(self) -> str:
@@ -299,6 +310,25 @@ async def test_updates_beyond_in_flight_and_per_run_limits_are_refused(lclient: 
         assert err.value.status == RPCStatusCode.FAILED_PRECONDITION
         assert err.value.message.startswith(
             "The limit on the total number of distinct updates in this workflow has been reached (3).")
+        await still_usable(lclient, handle)
+
+
+async def test_updates_beyond_the_node_memory_bound_are_refused(lclient: Client, limited):
+    if limited.is_reference:
+        pytest.skip("Chronicle's own bound: the reference holds updates without one")
+    tq = unique("lim-update-bytes")
+    async with new_worker(lclient, tq, workflows=WORKFLOWS):
+        handle = await lclient.start_workflow(Updatable.run, id=unique("upd-bytes"), task_queue=tq)
+        big = "x" * (UPDATE_REGISTRY_BYTES * 2 // 3)
+        first = await handle.start_update(Updatable.hold_big, big, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        with pytest.raises(RPCError) as err:
+            await handle.start_update(Updatable.hold_big, big, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        assert err.value.status == RPCStatusCode.RESOURCE_EXHAUSTED
+        await handle.signal(Updatable.let_go)
+        assert await first.result() == len(big)
+        # The completed update's bytes are released.
+        second = await handle.start_update(Updatable.hold_big, big, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        assert await second.result() == len(big)
         await still_usable(lclient, handle)
 
 

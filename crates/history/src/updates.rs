@@ -505,3 +505,68 @@ impl History {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_api::common::v1::{Payload, Payloads};
+    use chronicle_api::update::v1::{Input, Meta};
+
+    fn request(id: &str, size: usize) -> Request {
+        let data = vec![0; size];
+        Request {
+            meta: Some(Meta {
+                update_id: id.into(),
+                ..Default::default()
+            }),
+            input: Some(Input {
+                args: Some(Payloads {
+                    payloads: vec![Payload {
+                        data,
+                        ..Default::default()
+                    }],
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_task_carries_requests_up_to_its_budget_and_always_one() {
+        let half = REQUESTS_PER_TASK_BYTES / 2;
+        let big = vec![request("a", half), request("b", half), request("c", half)];
+        assert_eq!(request_messages(big, 3).len(), 1);
+        let huge = vec![request("a", REQUESTS_PER_TASK_BYTES * 2)];
+        assert_eq!(request_messages(huge, 3).len(), 1);
+        let small = (0..5).map(|i| request(&i.to_string(), 10)).collect();
+        assert_eq!(request_messages(small, 3).len(), 5);
+    }
+
+    #[test]
+    fn admission_is_bounded_by_bytes_and_released_on_completion() {
+        let updates = Updates::new(1000);
+        let key = ExecutionKey::new("ns", "wf", "run");
+        let (none, limits) = (BTreeMap::new(), Limits::default());
+        assert!(
+            updates
+                .admit(&key, request("a", 600), &none, &limits)
+                .is_ok()
+        );
+        let refused = updates.admit(&key, request("b", 600), &none, &limits);
+        assert!(matches!(
+            refused,
+            Err(HistoryError::ResourceExhausted { .. })
+        ));
+        let done = UpdateEffect {
+            update_id: "a".into(),
+            progress: Progress::Completed(Box::default()),
+        };
+        updates.announce(&key, vec![done]);
+        assert!(
+            updates
+                .admit(&key, request("b", 600), &none, &limits)
+                .is_ok()
+        );
+    }
+}
