@@ -23,6 +23,7 @@ from temporalio.api.common.v1 import ActivityType, Payload, Payloads
 from temporalio.api.enums.v1 import CommandType, WorkflowTaskFailedCause
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
     PollWorkflowTaskQueueRequest,
     RespondWorkflowTaskCompletedRequest,
 )
@@ -117,6 +118,14 @@ class Fanout:
         await workflow.wait_condition(lambda: False)
 
 
+@workflow.defn(name="BigInput")
+class BigInput:
+    @workflow.run
+    async def run(self, size: int) -> None:
+        await workflow.execute_activity("Never", "x" * size, task_queue=f"{workflow.info().task_queue}-none",
+                                        start_to_close_timeout=timedelta(hours=1))
+
+
 @workflow.defn(name="Upserts")
 class Upserts:
     @workflow.run
@@ -153,7 +162,7 @@ class Updatable:
         self.release = True
 
 
-WORKFLOWS = [Hello, Idle, Fanout, Upserts, Updatable]
+WORKFLOWS = [Hello, Idle, Fanout, BigInput, Upserts, Updatable]
 
 
 async def still_usable(client: Client, handle: WorkflowHandle, *, running: bool = True) -> None:
@@ -250,6 +259,20 @@ async def test_activity_input_over_blob_limit_terminates_the_run(lclient: Client
     assert (err.value.status, err.value.message) == (RPCStatusCode.INVALID_ARGUMENT, message)
     await command_ended_the_run(lclient, handle, message, "ACTIVITY_TASK_SCHEDULED",
                                 WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_BAD_SCHEDULE_ACTIVITY_ATTRIBUTES)
+
+
+async def test_the_namespace_advertises_its_payload_limits_to_the_sdk(lclient: Client):
+    described = await lclient.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=lclient.namespace))
+    limits = described.namespace_info.limits
+    assert (limits.blob_size_limit_error, limits.memo_size_limit_error) == (100_000, 5_000)
+    # The SDK then refuses an oversized activity input itself, failing its workflow task.
+    tq = unique("lim-sdk")
+    async with new_worker(lclient, tq, workflows=WORKFLOWS):
+        handle = await lclient.start_workflow(BigInput.run, 150_000, id=unique("sdk-blob"), task_queue=tq)
+        events = await wait_for_event(handle, "WORKFLOW_TASK_FAILED", timeout=20)
+        assert failed_tasks(events)[0].cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_PAYLOADS_TOO_LARGE
+        await still_usable(lclient, handle)
 
 
 async def test_memo_over_limit_at_start_is_refused(lclient: Client):
