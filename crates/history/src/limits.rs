@@ -404,6 +404,44 @@ mod tests {
         );
     }
 
+    #[test]
+    fn commands_are_checked_against_the_state_they_find() {
+        use crate::state::ActivityInfo;
+        use chronicle_api::command::v1::ScheduleActivityTaskCommandAttributes;
+        let schedule = |size: usize| {
+            C::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+                input: Some(Payloads {
+                    payloads: vec![Payload {
+                        data: vec![0; size],
+                        ..Default::default()
+                    }],
+                }),
+                ..Default::default()
+            })
+        };
+        let mut state = MutableState::default();
+        assert!(check_command(&schedule(10), &state, &limits()).is_ok());
+        state.activities = (0..3).map(|id| (id, ActivityInfo::default())).collect();
+        assert!(matches!(
+            check_command(&schedule(10), &state, &limits()),
+            Err(HistoryError::BadCommand {
+                cause: Cause::PendingActivitiesLimitExceeded,
+                ..
+            })
+        ));
+        let over = limits().blob_size_error as usize;
+        let Err(HistoryError::RunLimitExceeded { cause, message }) =
+            check_command(&schedule(over), &state, &limits())
+        else {
+            panic!("an input over the blob limit ends the run");
+        };
+        assert_eq!(cause, Cause::BadScheduleActivityAttributes);
+        assert_eq!(
+            message,
+            "BadScheduleActivityAttributes: ScheduleActivityTaskCommandAttributes.Input exceeds size limit."
+        );
+    }
+
     fn attributes(values: &[(&str, usize)]) -> SearchAttributes {
         let field = |size| Payload {
             data: vec![b'x'; size],
