@@ -154,6 +154,10 @@ class Updatable:
         return len(data)
 
     @workflow.update
+    async def size(self, data: str) -> int:
+        return len(data)
+
+    @workflow.update
     async def quick(self) -> str:
         return "quick"
 
@@ -353,6 +357,18 @@ async def test_updates_beyond_the_node_memory_bound_are_refused(lclient: Client,
         second = await handle.start_update(Updatable.hold_big, big, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
         assert await second.result() == len(big)
         await still_usable(lclient, handle)
+
+
+async def test_as_many_large_updates_as_may_be_in_flight_all_complete(client: Client):
+    """At the default limits: ten updates of 300 KB at once (a poll response can carry only some
+    of them) are all delivered and answered."""
+    tq = unique("lim-big-updates")
+    async with new_worker(client, tq, workflows=WORKFLOWS):
+        handle = await client.start_workflow(Updatable.run, id=unique("big-updates"), task_queue=tq)
+        data = "u" * 300_000
+        sizes = await asyncio.gather(*(handle.execute_update(Updatable.size, data, id=f"u{i}") for i in range(10)))
+        assert sizes == [len(data)] * 10
+        await still_usable(client, handle)
 
 
 async def test_history_count_over_limit_terminates_the_run(lclient: Client):
