@@ -20,7 +20,7 @@ from temporalio.api.command.v1 import (
     ScheduleActivityTaskCommandAttributes,
 )
 from temporalio.api.common.v1 import ActivityType, Payload, Payloads
-from temporalio.api.enums.v1 import CommandType, WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import CommandType, SignalExternalWorkflowExecutionFailedCause, WorkflowTaskFailedCause
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
@@ -118,6 +118,17 @@ class Fanout:
         await workflow.wait_condition(lambda: False)
 
 
+@workflow.defn(name="SignalOther")
+class SignalOther:
+    @workflow.run
+    async def run(self, target: str) -> str:
+        try:
+            await workflow.get_external_workflow_handle(target).signal("anything")
+            return "delivered"
+        except Exception as e:  # noqa: BLE001 - the failure is the answer
+            return f"failed: {e}"
+
+
 @workflow.defn(name="BigInput")
 class BigInput:
     @workflow.run
@@ -166,7 +177,7 @@ class Updatable:
         self.release = True
 
 
-WORKFLOWS = [Hello, Idle, Fanout, BigInput, Upserts, Updatable]
+WORKFLOWS = [Hello, Idle, Fanout, SignalOther, BigInput, Upserts, Updatable]
 
 
 async def still_usable(client: Client, handle: WorkflowHandle, *, running: bool = True) -> None:
@@ -317,6 +328,21 @@ async def test_signals_beyond_the_per_execution_limit_are_refused(lclient: Clien
     assert (err.value.status, err.value.message) == (RPCStatusCode.INVALID_ARGUMENT, message)
     assert len(events_named((await handle.fetch_history()).events, "WORKFLOW_EXECUTION_SIGNALED")) == 3
     await still_usable(lclient, handle)
+
+
+async def test_a_signal_from_a_workflow_beyond_the_targets_limit_fails(lclient: Client):
+    tq = unique("lim-signal-external")
+    target = await lclient.start_workflow(Idle.run, id=unique("sig-target"), task_queue=tq)
+    for _ in range(3):
+        await target.signal("anything")
+    async with new_worker(lclient, tq, workflows=WORKFLOWS):
+        sender = await lclient.start_workflow(SignalOther.run, target.id, id=unique("sig-sender"), task_queue=tq)
+        assert (await sender.result()).startswith("failed")
+    failed = events_named((await sender.fetch_history()).events, "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED")
+    assert [e.signal_external_workflow_execution_failed_event_attributes.cause for e in failed] == [
+        SignalExternalWorkflowExecutionFailedCause.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_SIGNAL_COUNT_LIMIT_EXCEEDED]
+    assert len(events_named((await target.fetch_history()).events, "WORKFLOW_EXECUTION_SIGNALED")) == 3
+    await still_usable(lclient, target)
 
 
 async def test_updates_beyond_in_flight_and_per_run_limits_are_refused(lclient: Client):
