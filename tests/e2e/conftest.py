@@ -80,6 +80,8 @@ class ServerHandle:
 
     `extra_args` are appended to the `server start-dev` command line for either
     target (e.g. `--search-attribute NAME=TYPE`).
+    `env` is laid over this process's environment for the server (Chronicle reads
+    `CHRONICLE_LIMITS_*` / `CHRONICLE_MEMORY_*` from it).
     """
 
     def __init__(
