@@ -80,10 +80,15 @@ class ServerHandle:
 
     `extra_args` are appended to the `server start-dev` command line for either
     target (e.g. `--search-attribute NAME=TYPE`).
+    `env` is laid over this process's environment for the server (Chronicle reads
+    `CHRONICLE_LIMITS_*` / `CHRONICLE_MEMORY_*` from it).
     """
 
-    def __init__(self, target: str, tmp_dir: Path, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, target: str, tmp_dir: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.target = target
+        self.env = {**os.environ, **(env or {})}
         self.tmp_dir = tmp_dir
         self.extra_args = list(extra_args)
         self.namespace = NAMESPACE
@@ -152,7 +157,7 @@ class ServerHandle:
             log.flush()
             self._proc = subprocess.Popen(
                 cmd, cwd=self.tmp_dir, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
             )
         self._wait_ready()
 
@@ -220,9 +225,11 @@ class ServerHandle:
         return f"--- last {lines} lines of {self.log_path} ---\n" + "\n".join(text[-lines:])
 
 
-def _start_server(prefix: str, extra_args: Sequence[str] = ()) -> ServerHandle:
+def _start_server(
+    prefix: str, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+) -> ServerHandle:
     tmp = Path(tempfile.mkdtemp(prefix=f"chronicle-e2e-{prefix}-"))
-    handle = ServerHandle(_target(), tmp, extra_args)
+    handle = ServerHandle(_target(), tmp, extra_args, env)
     handle.start()
     return handle
 

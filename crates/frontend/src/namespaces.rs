@@ -11,6 +11,7 @@ use chronicle_api::workflowservice::{
     ListNamespacesResponse, RegisterNamespaceRequest, UpdateNamespaceRequest,
     UpdateNamespaceResponse,
 };
+use chronicle_common::config::LimitsTable;
 use chronicle_common::{limits, time};
 use chronicle_history::NamespaceRef;
 use chronicle_persistence::{NamespaceRow, PersistenceError, Store};
@@ -33,6 +34,23 @@ pub struct Namespaces {
 
 /// What this server supports in every namespace; SDKs read it from DescribeNamespace.
 /// Derived when a namespace is read, so namespaces stored by older versions say the truth.
+/// The namespace's payload and memo limits, which the SDKs read to refuse an oversized
+/// payload before sending it (as they do against Temporal).
+pub(crate) fn with_limits(
+    mut described: DescribeNamespaceResponse,
+    table: &LimitsTable,
+) -> DescribeNamespaceResponse {
+    if let Some(info) = described.namespace_info.as_mut() {
+        let limits = table.for_namespace(&info.name);
+        info.limits = Some(chronicle_api::namespace::v1::namespace_info::Limits {
+            blob_size_limit_error: i64::try_from(limits.blob_size_error).unwrap_or(i64::MAX),
+            memo_size_limit_error: i64::try_from(limits.memo_size_error).unwrap_or(i64::MAX),
+            workflow_task_completion_size_limit_error: 0,
+        });
+    }
+    described
+}
+
 fn capabilities() -> Capabilities {
     Capabilities {
         sync_update: true,

@@ -41,7 +41,8 @@ impl WorkflowService for Handler {
         &self,
         request: Request<DescribeNamespaceRequest>,
     ) -> Reply<DescribeNamespaceResponse> {
-        reply(self.namespaces.describe(request.into_inner()).await)
+        let described = self.namespaces.describe(request.into_inner()).await;
+        reply(described.map(|d| crate::namespaces::with_limits(d, &self.limits)))
     }
 
     async fn list_namespaces(

@@ -2,6 +2,7 @@
 //! that is invalid fails the whole workflow task (nothing any command did is kept).
 
 use crate::close::Closing;
+use crate::limits;
 use crate::txn::Txn;
 use crate::{History, HistoryError, Result};
 use chronicle_api::command::v1::{Command, command::Attributes as C};
@@ -12,6 +13,7 @@ use chronicle_api::history::v1::{
     UpsertWorkflowSearchAttributesEventAttributes, WorkflowPropertiesModifiedEventAttributes,
 };
 use chronicle_api::protocol::v1::Message;
+use chronicle_common::config::Limits;
 
 /// A completed workflow task's commands and the protocol messages (update acceptances,
 /// responses, rejections) they point at.
@@ -80,6 +82,14 @@ impl Commands {
         identity: &str,
     ) -> Result<Outcome> {
         let mut outcome = Outcome::default();
+        let limits = history.limits(&txn.info().namespace_name).clone();
+        // History written before this task: events of this task are sized only once written.
+        let size_before = txn.state.history_size_bytes as u64;
+        if let Some(limit) =
+            limits::state_exceeded(prost::Message::encoded_len(&txn.state), &limits)
+        {
+            return Err(HistoryError::HistoryLimitExceeded(limit));
+        }
         let commands = std::mem::take(&mut self.commands);
         let last = commands.len().saturating_sub(1);
         for (index, command) in commands.into_iter().enumerate() {
@@ -92,6 +102,11 @@ impl Commands {
                     "A command that closes the workflow must be the last command.",
                 ));
             }
+            let count = txn.state.next_event_id as u64 - 1;
+            if let Some(limit) = limits::history_exceeded(count, size_before, &limits) {
+                return Err(HistoryError::HistoryLimitExceeded(limit));
+            }
+            limits::check_command(&attributes, &txn.state, &limits)?;
             let closing = match attributes {
                 C::ScheduleActivityTaskCommandAttributes(a) => {
                     txn.schedule_activity(a, completed_event_id)?;
@@ -142,11 +157,11 @@ impl Commands {
                 }
                 C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
                     let attributes = typed(history, txn, a.search_attributes).await?;
-                    upsert_search_attributes(txn, attributes, completed_event_id)?;
+                    upsert_search_attributes(txn, attributes, completed_event_id, &limits)?;
                     None
                 }
                 C::ModifyWorkflowPropertiesCommandAttributes(a) => {
-                    upsert_memo(txn, a.upserted_memo, completed_event_id);
+                    upsert_memo(txn, a.upserted_memo, completed_event_id, &limits)?;
                     None
                 }
                 C::CompleteWorkflowExecutionCommandAttributes(a) => {
@@ -160,6 +175,13 @@ impl Commands {
                 }
                 C::StartChildWorkflowExecutionCommandAttributes(mut a) => {
                     a.search_attributes = typed(history, txn, a.search_attributes).await?;
+                    new_run_fields(
+                        Cause::BadStartChildExecutionAttributes,
+                        "StartChildWorkflowExecutionCommandAttributes",
+                        a.memo.as_ref(),
+                        a.search_attributes.as_ref(),
+                        &limits,
+                    )?;
                     txn.initiate_child(a, completed_event_id)?;
                     None
                 }
@@ -173,6 +195,13 @@ impl Commands {
                 }
                 C::ContinueAsNewWorkflowExecutionCommandAttributes(mut a) => {
                     a.search_attributes = typed(history, txn, a.search_attributes).await?;
+                    new_run_fields(
+                        Cause::BadContinueAsNewAttributes,
+                        "ContinueAsNewWorkflowExecutionCommandAttributes",
+                        a.memo.as_ref(),
+                        a.search_attributes.as_ref(),
+                        &limits,
+                    )?;
                     Some(Closing::ContinuedAsNew(Box::new(a)))
                 }
                 other => return Err(unsupported(&other)),
@@ -247,10 +276,28 @@ async fn typed(
     }
 }
 
+/// A run a command starts (child, continue-as-new) gets the limits a start request gets.
+fn new_run_fields(
+    cause: Cause,
+    command: &str,
+    memo: Option<&Memo>,
+    search_attributes: Option<&SearchAttributes>,
+    limits: &Limits,
+) -> Result<()> {
+    if !limits::memo_fits(memo, limits) {
+        return Err(limits::too_large(cause, &format!("{command}.Memo")));
+    }
+    match search_attributes.map(|s| limits::check_search_attributes(s, limits)) {
+        Some(Err(message)) => Err(bad(cause, format!("{}: {message}", limits::pascal(cause)))),
+        _ => Ok(()),
+    }
+}
+
 fn upsert_search_attributes(
     txn: &mut Txn,
     upsert: Option<SearchAttributes>,
     completed_event_id: i64,
+    limits: &Limits,
 ) -> Result<()> {
     let upsert = upsert
         .filter(|s| !s.indexed_fields.is_empty())
@@ -265,7 +312,15 @@ fn upsert_search_attributes(
         .info_mut()
         .search_attributes
         .get_or_insert_with(Default::default);
-    crate::state::merge_search_attributes(current, &upsert);
+    let mut merged = current.clone();
+    crate::state::merge_search_attributes(&mut merged, &upsert);
+    limits::check_search_attributes(&merged, limits).map_err(|message| {
+        bad(
+            Cause::BadSearchAttributes,
+            format!("BadSearchAttributes: {message}"),
+        )
+    })?;
+    *current = merged;
     txn.touch_search_attributes();
     txn.append(UpsertWorkflowSearchAttributesEventAttributes {
         workflow_task_completed_event_id: completed_event_id,
@@ -274,7 +329,18 @@ fn upsert_search_attributes(
     Ok(())
 }
 
-fn upsert_memo(txn: &mut Txn, upsert: Option<Memo>, completed_event_id: i64) {
+fn upsert_memo(
+    txn: &mut Txn,
+    upsert: Option<Memo>,
+    completed_event_id: i64,
+    limits: &Limits,
+) -> Result<()> {
+    if !limits::memo_fits(upsert.as_ref(), limits) {
+        return Err(HistoryError::RunLimitExceeded {
+            cause: Cause::BadModifyWorkflowPropertiesAttributes,
+            message: "BadModifyWorkflowPropertiesAttributes: ModifyWorkflowPropertiesCommandAttributes. Memo exceeds size limit.".into(),
+        });
+    }
     let upsert = upsert.unwrap_or_default();
     let current = txn
         .state
@@ -287,4 +353,5 @@ fn upsert_memo(txn: &mut Txn, upsert: Option<Memo>, completed_event_id: i64) {
         workflow_task_completed_event_id: completed_event_id,
         upserted_memo: Some(upsert),
     });
+    Ok(())
 }

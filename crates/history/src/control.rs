@@ -32,6 +32,7 @@ impl History {
             ..Default::default()
         };
         self.update_named(namespace_id, &execution, |txn| {
+            self.may_signal(txn)?;
             if !txn.apply_signal(signal) {
                 txn.nothing_to_write();
             }
@@ -89,6 +90,7 @@ impl Txn {
             }
             seen.push(signal.request_id.clone());
         }
+        self.state.info_mut().signal_count += 1;
         self.append_external(signal);
         self.schedule_workflow_task_if_needed();
         true

@@ -38,6 +38,27 @@ pub enum HistoryError {
         cause: WorkflowTaskFailedCause,
         message: String,
     },
+    /// A per-run or per-node bound is reached; the client may retry later.
+    #[error("{message}")]
+    ResourceExhausted {
+        cause: ResourceExhaustedCause,
+        scope: ResourceExhaustedScope,
+        message: String,
+    },
+    /// The run can take no more of this in its life (continue-as-new starts afresh).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A command breaks a size limit that ends the run (Temporal's "fail workflow"): the
+    /// workflow task fails with `cause` and the run is terminated with `message` as reason.
+    #[error("{message}")]
+    RunLimitExceeded {
+        cause: WorkflowTaskFailedCause,
+        message: String,
+    },
+    /// The run's history crossed a limit while a workflow task completed: the run is
+    /// terminated and the task's commands are not kept.
+    #[error("{}", .0.reason())]
+    HistoryLimitExceeded(crate::HistoryLimit),
     /// The worker answered a query with an error.
     #[error("{0}")]
     QueryFailed(String),
@@ -75,10 +96,20 @@ impl From<HistoryError> for Status {
     fn from(e: HistoryError) -> Self {
         let message = e.to_string();
         match e {
-            HistoryError::InvalidArgument(_) | HistoryError::BadCommand { .. } => {
-                Status::invalid_argument(message)
-            }
+            HistoryError::InvalidArgument(_)
+            | HistoryError::BadCommand { .. }
+            | HistoryError::RunLimitExceeded { .. }
+            | HistoryError::HistoryLimitExceeded(_) => Status::invalid_argument(message),
             HistoryError::Corrupt(_) => Status::internal(message),
+            HistoryError::FailedPrecondition(_) => Status::failed_precondition(message),
+            HistoryError::ResourceExhausted { cause, scope, .. } => with_details(
+                Code::ResourceExhausted,
+                message,
+                &details::ResourceExhaustedFailure {
+                    cause: cause as i32,
+                    scope: scope as i32,
+                },
+            ),
             HistoryError::QueryFailed(_) => with_details(
                 Code::InvalidArgument,
                 message,

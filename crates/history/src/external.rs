@@ -165,12 +165,12 @@ impl History {
             event,
         };
         let delivered = match self.deliver(&delivery).await {
-            Ok(()) => true,
+            Ok(delivered) => delivered,
             Err(
                 HistoryError::WorkflowNotFound(_)
                 | HistoryError::WorkflowCompleted
                 | HistoryError::StaleTask,
-            ) => false,
+            ) => Delivered::NotFound,
             Err(e) => return Err(e),
         };
         self.update(&delivery.source, |txn| {
@@ -191,7 +191,7 @@ impl History {
 
     /// Applies the signal or cancel request to its target; NotFound-like errors mean there
     /// is no such (running, and if asked, child) workflow.
-    async fn deliver(&self, d: &Delivery) -> Result<()> {
+    async fn deliver(&self, d: &Delivery) -> Result<Delivered> {
         let sender = d.source.execution();
         self.update_named(&d.source.namespace_id, &d.target, |txn| {
             let is_child =
@@ -211,6 +211,10 @@ impl History {
                         external_workflow_execution: Some(sender.clone()),
                         ..Default::default()
                     };
+                    if self.may_signal(txn).is_err() {
+                        txn.nothing_to_write();
+                        return Ok(Delivered::OverSignalLimit);
+                    }
                     if !txn.apply_signal(signal) {
                         txn.nothing_to_write();
                     }
@@ -223,20 +227,30 @@ impl History {
                 }
                 _ => return Err(HistoryError::StaleTask),
             }
-            Ok(())
+            Ok(Delivered::Yes)
         })
         .await
     }
 }
 
+/// How delivering a signal or cancel request to its target went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delivered {
+    Yes,
+    /// No such running (and, if asked, child) workflow.
+    NotFound,
+    /// The target takes no more signals (its signal count or history is at its limit).
+    OverSignalLimit,
+}
+
 /// The sender's event saying how delivery went.
-fn outcome(d: &Delivery, txn: &Txn, delivered: bool) -> A {
+fn outcome(d: &Delivery, txn: &Txn, delivered: Delivered) -> A {
     let info = txn.info();
     let (namespace, namespace_id) = (info.namespace_name.clone(), info.namespace_id.clone());
     let workflow_execution = Some(d.target.clone());
     let initiated_event_id = d.initiated_event_id;
     match (&d.event, delivered) {
-        (A::SignalExternalWorkflowExecutionInitiatedEventAttributes(_), true) => {
+        (A::SignalExternalWorkflowExecutionInitiatedEventAttributes(_), Delivered::Yes) => {
             ExternalWorkflowExecutionSignaledEventAttributes {
                 initiated_event_id,
                 namespace,
@@ -246,10 +260,14 @@ fn outcome(d: &Delivery, txn: &Txn, delivered: bool) -> A {
             }
             .into()
         }
-        (A::SignalExternalWorkflowExecutionInitiatedEventAttributes(a), false) => {
+        (A::SignalExternalWorkflowExecutionInitiatedEventAttributes(a), failed) => {
+            let cause = if failed == Delivered::OverSignalLimit {
+                SignalExternalWorkflowExecutionFailedCause::SignalCountLimitExceeded
+            } else {
+                SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
+            };
             SignalExternalWorkflowExecutionFailedEventAttributes {
-                cause: SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
-                    as i32,
+                cause: cause as i32,
                 workflow_task_completed_event_id: a.workflow_task_completed_event_id,
                 namespace,
                 namespace_id,
@@ -259,14 +277,14 @@ fn outcome(d: &Delivery, txn: &Txn, delivered: bool) -> A {
             }
             .into()
         }
-        (_, true) => ExternalWorkflowExecutionCancelRequestedEventAttributes {
+        (_, Delivered::Yes) => ExternalWorkflowExecutionCancelRequestedEventAttributes {
             initiated_event_id,
             namespace,
             namespace_id,
             workflow_execution,
         }
         .into(),
-        (other, false) => {
+        (other, _) => {
             let completed = match other {
                 A::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => {
                     a.workflow_task_completed_event_id

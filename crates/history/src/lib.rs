@@ -14,6 +14,7 @@ mod cron;
 mod error;
 mod events;
 mod external;
+mod limits;
 mod locks;
 mod poll;
 mod queries;
@@ -36,6 +37,7 @@ mod workflow_task;
 
 pub use activity::{ActivityResponse, ActivityTarget};
 pub use error::{HistoryError, Result, not_found};
+pub use limits::HistoryLimit;
 
 use chronicle_common::ExecutionKey;
 use chronicle_common::config::{Limits, LimitsTable, MemoryConfig};
@@ -119,6 +121,7 @@ impl History {
             shards.push(Arc::new(Shard::new(id, range_id)));
         }
         let state_cache_bytes = options.memory.state_cache_bytes;
+        let updates = updates::Updates::new(options.memory.pending_updates_bytes);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -129,7 +132,7 @@ impl History {
                 locks: locks::LockTable::default(),
                 watch: watch::Watchers::default(),
                 queries: queries::Queries::default(),
-                updates: updates::Updates::default(),
+                updates,
                 search_attributes: visibility::Registry::default(),
                 backlog_in_doubt: tokio::sync::Notify::new(),
                 cache: cache::StateCache::new(state_cache_bytes),

@@ -352,6 +352,7 @@ impl History {
             request.workflow_id_reuse_policy,
             request.workflow_id_conflict_policy,
         );
+        self.check_start_limits(&namespace.name, &request)?;
         let new_run = NewRun::from_request(namespace, request)?;
         self.start_run(new_run, reuse, conflict, None).await
     }
@@ -392,6 +393,7 @@ impl History {
             workflow_start_delay: r.workflow_start_delay,
             ..Default::default()
         };
+        self.check_start_limits(&namespace.name, &start)?;
         let new_run = NewRun::from_request(namespace, start)?;
         // Signal-with-start never fails on a running workflow: it signals it.
         self.start_run(
@@ -460,6 +462,9 @@ impl History {
                 let key = ExecutionKey::new(&ns_id, &workflow_id, &run_id);
                 let mut txn = self.load_running(&key).await?;
                 let first = txn.info().first_execution_run_id.clone();
+                if signal.is_some() {
+                    self.may_signal(&txn)?;
+                }
                 if let Some(signal) = signal
                     && txn.apply_signal(signal)
                 {
@@ -487,7 +492,15 @@ impl History {
             );
         }
         let first = txn.info().first_execution_run_id.clone();
-        let admitted = update.map(|u| self.inner.updates.admit(&txn.key, u).0);
+        let limits = self.limits(&txn.info().namespace_name);
+        let admitted = update
+            .map(|u| {
+                self.inner
+                    .updates
+                    .admit(&txn.key, u, &txn.state.updates, limits)
+            })
+            .transpose()?
+            .map(|(receiver, _)| receiver);
         txns.push(txn);
         self.commit_all(txns).await?;
         Ok((response(run_id, first, true), admitted))

@@ -115,6 +115,9 @@ pub struct ExecutionInfo {
     pub sticky_task_queue: String,
     #[prost(message, optional, tag = "28")]
     pub sticky_schedule_to_start_timeout: Option<wkt::Duration>,
+    /// Signals the run received, bounded by `signals_per_execution`.
+    #[prost(uint64, tag = "29")]
+    pub signal_count: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

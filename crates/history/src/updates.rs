@@ -3,10 +3,14 @@
 //! next workflow task. The worker's acceptance and response become history events (ordered
 //! by ProtocolMessage commands), which makes them durable; a rejection leaves no event.
 
+use crate::limits;
 use crate::start::NewRun;
+use crate::state::UpdateRecord;
 use crate::txn::Txn;
 use crate::{History, HistoryError, NamespaceRef, Result};
-use chronicle_api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
+use chronicle_api::enums::v1::{
+    ResourceExhaustedCause, ResourceExhaustedScope, UpdateWorkflowExecutionLifecycleStage as Stage,
+};
 use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::history_event::Attributes as A;
 use chronicle_api::history::v1::{
@@ -23,8 +27,9 @@ use chronicle_api::workflowservice::{
     UpdateWorkflowExecutionResponse,
 };
 use chronicle_common::ExecutionKey;
+use chronicle_common::config::Limits;
 use prost::{Message as _, Name};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -52,9 +57,26 @@ struct Pending {
     progress: watch::Sender<Progress>,
 }
 
-/// Updates admitted and not yet completed, per run and update id.
 #[derive(Default)]
-pub(crate) struct Updates(Mutex<HashMap<ExecutionKey, HashMap<String, Pending>>>);
+struct Registry {
+    runs: HashMap<ExecutionKey, HashMap<String, Pending>>,
+    /// Encoded size of the requests held, bounded by `pending_updates_bytes`.
+    bytes: u64,
+}
+
+impl Registry {
+    fn forget(&mut self, pending: &Pending) {
+        self.bytes = self
+            .bytes
+            .saturating_sub(pending.request.encoded_len() as u64);
+    }
+}
+
+/// Updates admitted and not yet completed, per run and update id.
+pub(crate) struct Updates {
+    registry: Mutex<Registry>,
+    max_bytes: u64,
+}
 
 /// A change to an update's progress, announced once the write that made it is durable.
 pub(crate) struct UpdateEffect {
@@ -62,26 +84,59 @@ pub(crate) struct UpdateEffect {
     pub progress: Progress,
 }
 
+/// Past the memory bound every new update is refused, whatever its run.
+fn registry_full(max_bytes: u64) -> HistoryError {
+    HistoryError::ResourceExhausted {
+        cause: ResourceExhaustedCause::SystemOverloaded,
+        scope: ResourceExhaustedScope::System,
+        message: format!("updates in flight on this node exceed {max_bytes} bytes"),
+    }
+}
+
 impl Updates {
-    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionKey, HashMap<String, Pending>>> {
-        self.0.lock().expect("update registry")
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            registry: Mutex::default(),
+            max_bytes,
+        }
     }
 
-    /// Admits the update unless it is known; returns its progress receiver either way.
-    pub fn admit(&self, key: &ExecutionKey, request: Request) -> (watch::Receiver<Progress>, bool) {
-        let mut runs = self.runs();
-        let run = runs.entry(key.clone()).or_default();
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().expect("update registry")
+    }
+
+    /// Admits the update unless it is known; returns its progress receiver either way, and
+    /// whether it is new. `recorded` are the updates the run's history holds; a new update
+    /// must fit the run's limits and the node's memory bound.
+    pub fn admit(
+        &self,
+        key: &ExecutionKey,
+        request: Request,
+        recorded: &BTreeMap<String, UpdateRecord>,
+        limits: &Limits,
+    ) -> Result<(watch::Receiver<Progress>, bool)> {
+        let mut registry = self.lock();
+        let size = request.encoded_len() as u64;
+        let full = registry.bytes + size > self.max_bytes;
+        let run = registry.runs.entry(key.clone()).or_default();
         let id = update_id(&request);
         if let Some(pending) = run.get(&id) {
-            return (pending.progress.subscribe(), false);
+            return Ok((pending.progress.subscribe(), false));
+        }
+        let unrecorded = run.keys().filter(|id| !recorded.contains_key(*id)).count();
+        limits::check_update_admission(run.len(), recorded.len() + unrecorded, limits)?;
+        if full {
+            return Err(registry_full(self.max_bytes));
         }
         let (progress, receiver) = watch::channel(Progress::Admitted);
         run.insert(id, Pending { request, progress });
-        (receiver, true)
+        registry.bytes += size;
+        Ok((receiver, true))
     }
 
     fn subscribe(&self, key: &ExecutionKey, update_id: &str) -> Option<watch::Receiver<Progress>> {
-        self.runs()
+        self.lock()
+            .runs
             .get(key)?
             .get(update_id)
             .map(|p| p.progress.subscribe())
@@ -89,8 +144,8 @@ impl Updates {
 
     /// Requests of the run's updates the worker has not accepted or rejected yet.
     pub fn undecided(&self, key: &ExecutionKey) -> Vec<Request> {
-        let runs = self.runs();
-        let Some(run) = runs.get(key) else {
+        let registry = self.lock();
+        let Some(run) = registry.runs.get(key) else {
             return Vec::new();
         };
         run.values()
@@ -113,34 +168,42 @@ impl Updates {
     }
 
     fn request(&self, key: &ExecutionKey, update_id: &str) -> Option<Request> {
-        self.runs()
+        self.lock()
+            .runs
             .get(key)?
             .get(update_id)
             .map(|p| p.request.clone())
     }
 
     pub fn announce(&self, key: &ExecutionKey, effects: Vec<UpdateEffect>) {
-        let mut runs = self.runs();
-        let Some(run) = runs.get_mut(key) else { return };
+        let mut registry = self.lock();
+        let Some(mut run) = registry.runs.remove(key) else {
+            return;
+        };
         for effect in effects {
             let done = matches!(effect.progress, Progress::Completed(_));
             if let Some(pending) = run.get(&effect.update_id) {
                 pending.progress.send_replace(effect.progress);
             }
-            if done {
-                run.remove(&effect.update_id);
+            if done && let Some(pending) = run.remove(&effect.update_id) {
+                registry.forget(&pending);
             }
         }
-        if run.is_empty() {
-            runs.remove(key);
+        if !run.is_empty() {
+            registry.runs.insert(key.clone(), run);
         }
     }
 
     /// The run closed: every update still in flight fails, as in Temporal.
     pub fn fail_all(&self, key: &ExecutionKey) {
-        let Some(run) = self.runs().remove(key) else {
+        let mut registry = self.lock();
+        let Some(run) = registry.runs.remove(key) else {
             return;
         };
+        for pending in run.values() {
+            registry.forget(pending);
+        }
+        drop(registry);
         let failure = Failure {
             message:
                 "Workflow Update failed because the Workflow completed before the Update completed."
@@ -176,11 +239,25 @@ fn any<M: prost::Message + Name>(message: &M) -> Any {
     }
 }
 
-/// The protocol messages that carry undecided requests to the worker with a workflow task.
+/// Bytes of update requests one workflow task carries beside its history page, so the poll
+/// response stays under the gRPC message limit.
+const REQUESTS_PER_TASK_BYTES: usize = chronicle_common::limits::HISTORY_PAGE_BYTES / 2;
+
+/// The protocol messages that carry undecided requests to the worker with a workflow task:
+/// as many as fit `REQUESTS_PER_TASK_BYTES` (at least one); the rest ride with the next task,
+/// which the worker's completion schedules while updates wait.
 pub(crate) fn request_messages(requests: Vec<Request>, started_event_id: i64) -> Vec<Message> {
+    let mut budget = REQUESTS_PER_TASK_BYTES;
     requests
         .into_iter()
-        .map(|request| {
+        .enumerate()
+        .take_while(|(index, request)| {
+            let size = request.encoded_len();
+            let fits = *index == 0 || size <= budget;
+            budget = budget.saturating_sub(size);
+            fits
+        })
+        .map(|(_, request)| {
             let id = update_id(&request);
             Message {
                 id: format!("{id}/request"),
@@ -305,7 +382,11 @@ impl History {
         }
         let receiver = self
             .update(&key, |txn| {
-                let (receiver, admitted) = self.inner.updates.admit(&txn.key, request);
+                let limits = self.limits(&txn.info().namespace_name);
+                let (receiver, admitted) =
+                    self.inner
+                        .updates
+                        .admit(&txn.key, request, &txn.state.updates, limits)?;
                 if admitted && txn.state.workflow_task.is_none() {
                     txn.schedule_workflow_task_if_needed();
                 } else {
@@ -337,6 +418,7 @@ impl History {
         start.search_attributes = self
             .checked_search_attributes(&namespace.id, start.search_attributes)
             .await?;
+        self.check_start_limits(&namespace.name, &start)?;
         let new_run = NewRun::from_request(namespace, start)?;
         let request = update.request.clone().unwrap_or_default();
         let id = update_id(&request);
@@ -421,5 +503,70 @@ impl History {
                 record.completed_event_id
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_api::common::v1::{Payload, Payloads};
+    use chronicle_api::update::v1::{Input, Meta};
+
+    fn request(id: &str, size: usize) -> Request {
+        let data = vec![0; size];
+        Request {
+            meta: Some(Meta {
+                update_id: id.into(),
+                ..Default::default()
+            }),
+            input: Some(Input {
+                args: Some(Payloads {
+                    payloads: vec![Payload {
+                        data,
+                        ..Default::default()
+                    }],
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_task_carries_requests_up_to_its_budget_and_always_one() {
+        let half = REQUESTS_PER_TASK_BYTES / 2;
+        let big = vec![request("a", half), request("b", half), request("c", half)];
+        assert_eq!(request_messages(big, 3).len(), 1);
+        let huge = vec![request("a", REQUESTS_PER_TASK_BYTES * 2)];
+        assert_eq!(request_messages(huge, 3).len(), 1);
+        let small = (0..5).map(|i| request(&i.to_string(), 10)).collect();
+        assert_eq!(request_messages(small, 3).len(), 5);
+    }
+
+    #[test]
+    fn admission_is_bounded_by_bytes_and_released_on_completion() {
+        let updates = Updates::new(1000);
+        let key = ExecutionKey::new("ns", "wf", "run");
+        let (none, limits) = (BTreeMap::new(), Limits::default());
+        assert!(
+            updates
+                .admit(&key, request("a", 600), &none, &limits)
+                .is_ok()
+        );
+        let refused = updates.admit(&key, request("b", 600), &none, &limits);
+        assert!(matches!(
+            refused,
+            Err(HistoryError::ResourceExhausted { .. })
+        ));
+        let done = UpdateEffect {
+            update_id: "a".into(),
+            progress: Progress::Completed(Box::default()),
+        };
+        updates.announce(&key, vec![done]);
+        assert!(
+            updates
+                .admit(&key, request("b", 600), &none, &limits)
+                .is_ok()
+        );
     }
 }

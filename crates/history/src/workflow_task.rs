@@ -320,8 +320,18 @@ impl History {
             Err(HistoryError::BadCommand { cause, message }) => {
                 drop(txn);
                 return self
-                    .reject_commands(&key, &token, cause, message, &r.identity)
+                    .reject_commands(&key, &token, cause, message, &r.identity, false)
                     .await;
+            }
+            Err(HistoryError::RunLimitExceeded { cause, message }) => {
+                drop(txn);
+                return self
+                    .reject_commands(&key, &token, cause, message, &r.identity, true)
+                    .await;
+            }
+            Err(HistoryError::HistoryLimitExceeded(limit)) => {
+                drop(txn);
+                return self.terminate_over_history_limit(&key, limit).await;
             }
             Err(e) => return Err(e),
         };
@@ -358,7 +368,8 @@ impl History {
     }
 
     /// A bad command fails the workflow task instead of completing it: nothing the commands
-    /// did is kept, and the worker is told why.
+    /// did is kept, and the worker is told why. A command over a limit that ends the run
+    /// (`terminate`) also terminates it, the message as reason, as Temporal's history does.
     async fn reject_commands(
         &self,
         key: &chronicle_common::ExecutionKey,
@@ -366,6 +377,7 @@ impl History {
         cause: WorkflowTaskFailedCause,
         message: String,
         identity: &str,
+        terminate: bool,
     ) -> Result<RespondWorkflowTaskCompletedResponse> {
         let mut txn = self.load_running(key).await?;
         let wft = txn.started_workflow_task(token)?;
@@ -383,8 +395,26 @@ impl History {
             identity: identity.to_owned(),
         };
         txn.end_started_workflow_task(&wft, ending);
+        if terminate {
+            tracing::warn!(key = %key, reason = %message, "terminating a run over a limit");
+            txn.terminate(&message, None, "history-service");
+        }
         self.commit(txn).await?;
         Err(HistoryError::BadCommand { cause, message })
+    }
+
+    /// As in Temporal, the server ends the run: the workflow task is force-closed and the run
+    /// terminated by "history-service".
+    async fn terminate_over_history_limit(
+        &self,
+        key: &chronicle_common::ExecutionKey,
+        limit: crate::limits::HistoryLimit,
+    ) -> Result<RespondWorkflowTaskCompletedResponse> {
+        let mut txn = self.load_running(key).await?;
+        tracing::warn!(key = %key, reason = limit.reason(), "terminating a run over a limit");
+        txn.terminate(limit.reason(), None, "history-service");
+        self.commit(txn).await?;
+        Err(HistoryError::HistoryLimitExceeded(limit))
     }
 
     pub async fn fail_workflow_task(
