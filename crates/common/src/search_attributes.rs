@@ -164,7 +164,8 @@ pub fn go_duration(text: &str) -> Option<Duration> {
         total += number * seconds;
         rest = &rest[unit_len..];
     }
-    Some(Duration::from_secs_f64(total))
+    // `1e30h` is no duration: refused, as Go's ParseDuration refuses what overflows.
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Whether the payload says "no value": an upsert with it unsets the attribute.

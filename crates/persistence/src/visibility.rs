@@ -157,6 +157,15 @@ fn key_kind(operand: &Operand) -> KeyKind {
 
 const ATTRIBUTE_ROWS: &str = "FROM visibility_attributes a WHERE a.namespace_id = v.namespace_id AND a.run_id = v.run_id AND a.name = ";
 
+/// Bound parameters one statement may carry: SQLite's SQLITE_MAX_VARIABLE_NUMBER (32766 in
+/// the bundled library), and the 16-bit count of PostgreSQL's and MySQL's protocols.
+pub(crate) fn max_parameters(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 32_766,
+        Dialect::Postgres | Dialect::MySql => 65_535,
+    }
+}
+
 impl Sql {
     pub fn new(dialect: Dialect) -> Self {
         Self {
@@ -164,6 +173,19 @@ impl Sql {
             params: Vec::new(),
             dialect,
         }
+    }
+
+    /// The text in the backend's placeholders; a query that binds more values than the
+    /// backend takes is the client's to shorten, not a storage failure.
+    pub fn statement(&self) -> crate::Result<std::borrow::Cow<'_, str>> {
+        let max = max_parameters(self.dialect);
+        if self.params.len() > max {
+            return Err(crate::PersistenceError::InvalidArgument(format!(
+                "invalid query: it needs {} values, more than the {max} one statement can take",
+                self.params.len()
+            )));
+        }
+        Ok(self.dialect.sql(&self.text))
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
@@ -214,8 +236,8 @@ impl Sql {
 
     pub fn filter(&mut self, filter: Filter) {
         match filter {
-            Filter::And(a, b) => self.binary(*a, " AND ", *b),
-            Filter::Or(a, b) => self.binary(*a, " OR ", *b),
+            Filter::And(terms) => self.chain(terms, " AND "),
+            Filter::Or(terms) => self.chain(terms, " OR "),
             Filter::Not(a) => {
                 self.push("NOT (");
                 self.filter(*a);
@@ -292,11 +314,19 @@ impl Sql {
         }
     }
 
-    fn binary(&mut self, a: Filter, op: &str, b: Filter) {
+    /// SQLite nests `a AND b AND c` one level per term and refuses expressions deeper than
+    /// 1000, so a chain is written as a balanced tree: log2(n) deep, in the SQL and in this
+    /// recursion alike.
+    fn chain(&mut self, mut terms: Vec<Filter>, op: &str) {
+        if terms.len() <= 1 {
+            terms.into_iter().for_each(|t| self.filter(t));
+            return;
+        }
+        let right = terms.split_off(terms.len() / 2);
         self.push("(");
-        self.filter(a);
+        self.chain(terms, op);
         self.push(op);
-        self.filter(b);
+        self.chain(right, op);
         self.push(")");
     }
 
