@@ -3,12 +3,14 @@
 
 use crate::error::{Result, invalid};
 use crate::handler::Handler;
+use chronicle_api::filter::v1::StartTimeFilter;
 use chronicle_api::operatorservice::{
     AddSearchAttributesRequest, ListSearchAttributesRequest, ListSearchAttributesResponse,
     RemoveSearchAttributesRequest,
 };
+use chronicle_api::wkt::Timestamp;
 use chronicle_api::workflowservice::*;
-use chronicle_common::time;
+use chronicle_common::query;
 
 /// A string literal of the query language; a quote inside is doubled, so the value can never
 /// end the literal early.
@@ -16,16 +18,33 @@ fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-fn rfc3339(t: &chronicle_api::wkt::Timestamp) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time::from_timestamp(t)).to_rfc3339()
+/// The last second a protobuf Timestamp may hold, 9999-12-31T23:59:59Z.
+const LATEST_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+/// The first, 0001-01-01T00:00:00Z.
+const EARLIEST_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+
+/// A filter time as the query language writes it. As in Temporal, a time past year 9999 is
+/// refused; one before year 1 means the same as year 1 (no run started before either).
+fn rfc3339(t: &Timestamp, field: &str) -> Result<String> {
+    if t.seconds > LATEST_TIMESTAMP_SECONDS {
+        return Err(invalid(format!(
+            "invalid StartTimeFilter.{field}: {} seconds is after 9999-12-31T23:59:59Z",
+            t.seconds
+        )));
+    }
+    let seconds = t.seconds.max(EARLIEST_TIMESTAMP_SECONDS);
+    let nanos = t.nanos.clamp(0, 999_999_999) as u32;
+    chrono::DateTime::from_timestamp(seconds, nanos)
+        .map(|time| time.to_rfc3339())
+        .ok_or_else(|| invalid(format!("invalid StartTimeFilter.{field}")))
 }
 
 /// The query the older List Open / List Closed requests stand for.
 fn legacy_query(
     open: bool,
-    start: Option<&chronicle_api::filter::v1::StartTimeFilter>,
+    start: Option<&StartTimeFilter>,
     extra: Option<String>,
-) -> String {
+) -> Result<String> {
     let mut terms = vec![if open {
         "ExecutionStatus = 'Running'".to_owned()
     } else {
@@ -33,22 +52,35 @@ fn legacy_query(
     }];
     if let Some(filter) = start {
         if let Some(t) = &filter.earliest_time {
-            terms.push(format!("StartTime >= {}", quote(&rfc3339(t))));
+            terms.push(format!(
+                "StartTime >= {}",
+                quote(&rfc3339(t, "EarliestTime")?)
+            ));
         }
         if let Some(t) = &filter.latest_time {
-            terms.push(format!("StartTime <= {}", quote(&rfc3339(t))));
+            terms.push(format!(
+                "StartTime <= {}",
+                quote(&rfc3339(t, "LatestTime")?)
+            ));
         }
     }
     terms.extend(extra);
-    terms.join(" AND ")
+    Ok(terms.join(" AND "))
 }
 
 impl Handler {
+    /// Refuses a query longer or more deeply nested than the namespace's limits, before
+    /// anything else reads it.
+    pub(crate) fn check_query(&self, namespace: &str, text: &str) -> Result<()> {
+        query::check(text, self.limits.for_namespace(namespace)).map_err(|e| invalid(e.to_string()))
+    }
+
     pub async fn list_workflows(
         &self,
         r: ListWorkflowExecutionsRequest,
     ) -> Result<ListWorkflowExecutionsResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
+        self.check_query(&r.namespace, &r.query)?;
         Ok(self
             .history
             .list_workflows(&namespace.id, &r.query, r.page_size, &r.next_page_token)
@@ -60,6 +92,7 @@ impl Handler {
         r: CountWorkflowExecutionsRequest,
     ) -> Result<CountWorkflowExecutionsResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
+        self.check_query(&r.namespace, &r.query)?;
         Ok(self
             .history
             .count_workflows(&namespace.id, &r.query)
@@ -75,7 +108,7 @@ impl Handler {
             Filters::ExecutionFilter(e) => format!("WorkflowId = {}", quote(&e.workflow_id)),
             Filters::TypeFilter(t) => format!("WorkflowType = {}", quote(&t.name)),
         });
-        let query = legacy_query(true, r.start_time_filter.as_ref(), extra);
+        let query = legacy_query(true, r.start_time_filter.as_ref(), extra)?;
         let list = ListWorkflowExecutionsRequest {
             namespace: r.namespace,
             page_size: r.maximum_page_size,
@@ -101,11 +134,11 @@ impl Handler {
             Some(Filters::TypeFilter(t)) => Some(format!("WorkflowType = {}", quote(&t.name))),
             Some(Filters::StatusFilter(s)) => Some(format!(
                 "ExecutionStatus = {}",
-                quote(chronicle_common::query::status_name(s.status))
+                quote(query::status_name(s.status))
             )),
             None => None,
         };
-        let query = legacy_query(false, r.start_time_filter.as_ref(), extra);
+        let query = legacy_query(false, r.start_time_filter.as_ref(), extra)?;
         let list = ListWorkflowExecutionsRequest {
             namespace: r.namespace,
             page_size: r.maximum_page_size,
@@ -158,5 +191,43 @@ impl Handler {
             system_attributes,
             storage_schema: Default::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64, nanos: i32) -> Timestamp {
+        Timestamp { seconds, nanos }
+    }
+
+    #[test]
+    fn filter_times_past_year_9999_are_refused_and_before_year_1_mean_year_1() {
+        let text = |t: Timestamp| rfc3339(&t, "EarliestTime");
+        assert_eq!(
+            text(at(LATEST_TIMESTAMP_SECONDS, 0)).unwrap(),
+            "9999-12-31T23:59:59+00:00"
+        );
+        for seconds in [LATEST_TIMESTAMP_SECONDS + 1, i64::MAX] {
+            let err = text(at(seconds, 0)).unwrap_err();
+            assert!(err.to_string().contains("EarliestTime"), "{err}");
+        }
+        assert_eq!(text(at(i64::MIN, -5)).unwrap(), "0001-01-01T00:00:00+00:00");
+        assert_eq!(
+            text(at(0, i32::MAX)).unwrap(),
+            "1970-01-01T00:00:00.999999999+00:00"
+        );
+    }
+
+    #[test]
+    fn extreme_filter_times_make_queries_that_resolve() {
+        let filter = StartTimeFilter {
+            earliest_time: Some(at(i64::MIN, 0)),
+            latest_time: Some(at(LATEST_TIMESTAMP_SECONDS, 999_999_999)),
+        };
+        let text = legacy_query(false, Some(&filter), None).unwrap();
+        let parsed = query::parse(&text).unwrap();
+        assert!(query::resolve(parsed, &|_| None).is_ok(), "{text}");
     }
 }
