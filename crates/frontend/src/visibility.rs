@@ -18,25 +18,25 @@ fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// The last second a protobuf Timestamp may hold, 9999-12-31T23:59:59Z.
-const LATEST_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
-/// The first, 0001-01-01T00:00:00Z.
-const EARLIEST_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+/// The seconds a protobuf Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
-/// A filter time as the query language writes it. As in Temporal, a time past year 9999 is
-/// refused; one before year 1 means the same as year 1 (no run started before either).
+/// A filter time as the query language writes it; outside a Timestamp's range it is refused
+/// (as Temporal refuses what it cannot format as a date).
 fn rfc3339(t: &Timestamp, field: &str) -> Result<String> {
-    if t.seconds > LATEST_TIMESTAMP_SECONDS {
-        return Err(invalid(format!(
-            "invalid StartTimeFilter.{field}: {} seconds is after 9999-12-31T23:59:59Z",
+    let out_of_range = || {
+        invalid(format!(
+            "invalid StartTimeFilter.{field}: {} seconds is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
             t.seconds
-        )));
+        ))
+    };
+    if !TIMESTAMP_SECONDS.contains(&t.seconds) {
+        return Err(out_of_range());
     }
-    let seconds = t.seconds.max(EARLIEST_TIMESTAMP_SECONDS);
     let nanos = t.nanos.clamp(0, 999_999_999) as u32;
-    chrono::DateTime::from_timestamp(seconds, nanos)
+    chrono::DateTime::from_timestamp(t.seconds, nanos)
         .map(|time| time.to_rfc3339())
-        .ok_or_else(|| invalid(format!("invalid StartTimeFilter.{field}")))
+        .ok_or_else(out_of_range)
 }
 
 /// The query the older List Open / List Closed requests stand for.
@@ -203,17 +203,15 @@ mod tests {
     }
 
     #[test]
-    fn filter_times_past_year_9999_are_refused_and_before_year_1_mean_year_1() {
+    fn filter_times_outside_a_timestamps_range_are_refused() {
         let text = |t: Timestamp| rfc3339(&t, "EarliestTime");
-        assert_eq!(
-            text(at(LATEST_TIMESTAMP_SECONDS, 0)).unwrap(),
-            "9999-12-31T23:59:59+00:00"
-        );
-        for seconds in [LATEST_TIMESTAMP_SECONDS + 1, i64::MAX] {
+        let (first, last) = (*TIMESTAMP_SECONDS.start(), *TIMESTAMP_SECONDS.end());
+        assert_eq!(text(at(last, 0)).unwrap(), "9999-12-31T23:59:59+00:00");
+        assert_eq!(text(at(first, 0)).unwrap(), "0001-01-01T00:00:00+00:00");
+        for seconds in [last + 1, i64::MAX, first - 1, i64::MIN] {
             let err = text(at(seconds, 0)).unwrap_err();
             assert!(err.to_string().contains("EarliestTime"), "{err}");
         }
-        assert_eq!(text(at(i64::MIN, -5)).unwrap(), "0001-01-01T00:00:00+00:00");
         assert_eq!(
             text(at(0, i32::MAX)).unwrap(),
             "1970-01-01T00:00:00.999999999+00:00"
@@ -223,8 +221,8 @@ mod tests {
     #[test]
     fn extreme_filter_times_make_queries_that_resolve() {
         let filter = StartTimeFilter {
-            earliest_time: Some(at(i64::MIN, 0)),
-            latest_time: Some(at(LATEST_TIMESTAMP_SECONDS, 999_999_999)),
+            earliest_time: Some(at(*TIMESTAMP_SECONDS.start(), 0)),
+            latest_time: Some(at(*TIMESTAMP_SECONDS.end(), 999_999_999)),
         };
         let text = legacy_query(false, Some(&filter), None).unwrap();
         let parsed = query::parse(&text).unwrap();
