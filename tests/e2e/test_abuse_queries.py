@@ -91,8 +91,9 @@ def cases(wid: str) -> list[Case]:
         Case("NOT x 5000", "NOT " * 5000 + this, Expect.INVALID, "nest deeper than the limit of 64"),
         Case("( x 5000", "(" * 5000 + this + ")" * 5000, Expect.INVALID, "nest deeper"),
         Case("NOT ( x 3000", "NOT (" * 3000 + this + ")" * 3000, Expect.INVALID, "nest deeper"),
-        Case("( x 30", "(" * 30 + this + ")" * 30, Expect.ONLY_THE_WORKFLOW),
-        Case("NOT NOT x 15", "NOT NOT " * 15 + this, Expect.ONLY_THE_WORKFLOW),
+        Case("( x 64", "(" * 64 + this + ")" * 64, Expect.ONLY_THE_WORKFLOW),
+        Case("NOT NOT x 32", "NOT NOT " * 32 + this, Expect.ONLY_THE_WORKFLOW),
+        Case("( x 65", "(" * 65 + this + ")" * 65, Expect.CHRONICLE_REFUSES, "limit of 64"),
         Case(
             "10,000 ints IN",
             f"{this} OR HistoryLength IN ({','.join(['-1'] * 10_000)})",
