@@ -449,3 +449,63 @@ impl Sql {
         self.push(")");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn term(i: i64) -> Filter {
+        Filter::Cmp {
+            operand: Operand::Column(Column::HistoryLength),
+            op: CmpOp::Eq,
+            value: Bound::Int(i),
+        }
+    }
+
+    /// The deepest parenthesis nesting of SQL text.
+    fn depth(text: &str) -> usize {
+        let mut level: usize = 0;
+        let mut deepest = 0;
+        for c in text.chars() {
+            match c {
+                '(' => level += 1,
+                ')' => level -= 1,
+                _ => continue,
+            }
+            deepest = deepest.max(level);
+        }
+        deepest
+    }
+
+    #[test]
+    fn chains_are_balanced_and_bind_every_term_in_order() {
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.filter(Filter::Or((0..10_000).map(term).collect()));
+        assert_eq!(depth(&sql.text), 14, "log2(10000) rounded up");
+        assert_eq!(sql.text.matches(" OR ").count(), 9_999);
+        let expected: Vec<Bound> = (0..10_000).map(Bound::Int).collect();
+        assert_eq!(sql.params, expected);
+        let mut one = Sql::new(Dialect::Sqlite);
+        one.filter(Filter::And(vec![term(7)]));
+        assert_eq!(one.text, "v.history_length = ?");
+    }
+
+    #[test]
+    fn statements_past_a_backends_parameter_limit_are_invalid() {
+        for (dialect, max) in [
+            (Dialect::Sqlite, 32_766),
+            (Dialect::Postgres, 65_535),
+            (Dialect::MySql, 65_535),
+        ] {
+            let mut sql = Sql::new(dialect);
+            sql.list(vec![Bound::Int(0); max]);
+            assert!(sql.statement().is_ok(), "{dialect:?}");
+            sql.bind(Bound::Int(0));
+            let err = sql.statement().unwrap_err();
+            assert!(
+                matches!(&err, crate::PersistenceError::InvalidArgument(m) if m.contains(&max.to_string())),
+                "{dialect:?}: {err}"
+            );
+        }
+    }
+}
