@@ -9,6 +9,7 @@ impl Handler {
     pub async fn start_batch(&self, r: StartBatchOperationRequest) -> Result<()> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         validate::optional_id(&r.job_id, "JobId")?;
+        self.check_query(&r.namespace, &r.visibility_query)?;
         Ok(self.worker.start_batch(&namespace.id, r).await?)
     }
 

@@ -3,12 +3,14 @@
 
 use crate::error::{Result, invalid};
 use crate::handler::Handler;
+use chronicle_api::filter::v1::StartTimeFilter;
 use chronicle_api::operatorservice::{
     AddSearchAttributesRequest, ListSearchAttributesRequest, ListSearchAttributesResponse,
     RemoveSearchAttributesRequest,
 };
+use chronicle_api::wkt::Timestamp;
 use chronicle_api::workflowservice::*;
-use chronicle_common::time;
+use chronicle_common::{query, time};
 
 /// A string literal of the query language; a quote inside is doubled, so the value can never
 /// end the literal early.
@@ -16,17 +18,27 @@ fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-fn rfc3339(t: &chronicle_api::wkt::Timestamp, field: &str) -> Result<String> {
+/// A filter time as the query language writes it; outside a Timestamp's range it is refused
+/// (as Temporal refuses what it cannot format as a date).
+fn rfc3339(t: &Timestamp, field: &str) -> Result<String> {
+    let out_of_range = || {
+        invalid(format!(
+            "invalid StartTimeFilter.{field}: {}.{} is outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
+            t.seconds, t.nanos
+        ))
+    };
     if !time::valid_timestamp(t) {
-        return Err(invalid(format!("Invalid {field} on StartTimeFilter.")));
+        return Err(out_of_range());
     }
-    Ok(chrono::DateTime::<chrono::Utc>::from(time::from_timestamp(t)).to_rfc3339())
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32)
+        .map(|time| time.to_rfc3339())
+        .ok_or_else(out_of_range)
 }
 
 /// The query the older List Open / List Closed requests stand for.
 fn legacy_query(
     open: bool,
-    start: Option<&chronicle_api::filter::v1::StartTimeFilter>,
+    start: Option<&StartTimeFilter>,
     extra: Option<String>,
 ) -> Result<String> {
     let mut terms = vec![if open {
@@ -53,11 +65,18 @@ fn legacy_query(
 }
 
 impl Handler {
+    /// Refuses a query longer or more deeply nested than the namespace's limits, before
+    /// anything else reads it.
+    pub(crate) fn check_query(&self, namespace: &str, text: &str) -> Result<()> {
+        query::check(text, self.limits.for_namespace(namespace)).map_err(|e| invalid(e.to_string()))
+    }
+
     pub async fn list_workflows(
         &self,
         r: ListWorkflowExecutionsRequest,
     ) -> Result<ListWorkflowExecutionsResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
+        self.check_query(&r.namespace, &r.query)?;
         Ok(self
             .history
             .list_workflows(&namespace.id, &r.query, r.page_size, &r.next_page_token)
@@ -69,6 +88,7 @@ impl Handler {
         r: CountWorkflowExecutionsRequest,
     ) -> Result<CountWorkflowExecutionsResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
+        self.check_query(&r.namespace, &r.query)?;
         Ok(self
             .history
             .count_workflows(&namespace.id, &r.query)
@@ -110,7 +130,7 @@ impl Handler {
             Some(Filters::TypeFilter(t)) => Some(format!("WorkflowType = {}", quote(&t.name))),
             Some(Filters::StatusFilter(s)) => Some(format!(
                 "ExecutionStatus = {}",
-                quote(chronicle_common::query::status_name(s.status))
+                quote(query::status_name(s.status))
             )),
             None => None,
         };
@@ -167,5 +187,39 @@ impl Handler {
             system_attributes,
             storage_schema: Default::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64, nanos: i32) -> Timestamp {
+        Timestamp { seconds, nanos }
+    }
+
+    #[test]
+    fn filter_times_outside_a_timestamps_range_are_refused() {
+        let text = |t: Timestamp| rfc3339(&t, "EarliestTime");
+        // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: a protobuf Timestamp's range.
+        let (first, last) = (-62_135_596_800, 253_402_300_799);
+        assert_eq!(text(at(last, 0)).unwrap(), "9999-12-31T23:59:59+00:00");
+        assert_eq!(text(at(first, 0)).unwrap(), "0001-01-01T00:00:00+00:00");
+        for seconds in [last + 1, i64::MAX, first - 1, i64::MIN] {
+            let err = text(at(seconds, 0)).unwrap_err();
+            assert!(err.to_string().contains("EarliestTime"), "{err}");
+        }
+        assert!(text(at(0, i32::MAX)).is_err(), "nanos past a second");
+    }
+
+    #[test]
+    fn extreme_filter_times_make_queries_that_resolve() {
+        let filter = StartTimeFilter {
+            earliest_time: Some(at(-62_135_596_800, 0)),
+            latest_time: Some(at(253_402_300_799, 999_999_999)),
+        };
+        let text = legacy_query(false, Some(&filter), None).unwrap();
+        let parsed = query::parse(&text).unwrap();
+        assert!(query::resolve(parsed, &|_| None).is_ok(), "{text}");
     }
 }

@@ -157,6 +157,15 @@ fn key_kind(operand: &Operand) -> KeyKind {
 
 const ATTRIBUTE_ROWS: &str = "FROM visibility_attributes a WHERE a.namespace_id = v.namespace_id AND a.run_id = v.run_id AND a.name = ";
 
+/// Bound parameters one statement may carry: SQLite's SQLITE_MAX_VARIABLE_NUMBER (32766 in
+/// the bundled library), and the 16-bit count of PostgreSQL's and MySQL's protocols.
+pub(crate) fn max_parameters(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 32_766,
+        Dialect::Postgres | Dialect::MySql => 65_535,
+    }
+}
+
 impl Sql {
     pub fn new(dialect: Dialect) -> Self {
         Self {
@@ -164,6 +173,19 @@ impl Sql {
             params: Vec::new(),
             dialect,
         }
+    }
+
+    /// The text in the backend's placeholders; a query that binds more values than the
+    /// backend takes is the client's to shorten, not a storage failure.
+    pub fn statement(&self) -> crate::Result<std::borrow::Cow<'_, str>> {
+        let max = max_parameters(self.dialect);
+        if self.params.len() > max {
+            return Err(crate::PersistenceError::InvalidArgument(format!(
+                "invalid query: it needs {} values, more than the {max} one statement can take",
+                self.params.len()
+            )));
+        }
+        Ok(self.dialect.sql(&self.text))
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
@@ -214,8 +236,8 @@ impl Sql {
 
     pub fn filter(&mut self, filter: Filter) {
         match filter {
-            Filter::And(a, b) => self.binary(*a, " AND ", *b),
-            Filter::Or(a, b) => self.binary(*a, " OR ", *b),
+            Filter::And(terms) => self.chain(terms, " AND "),
+            Filter::Or(terms) => self.chain(terms, " OR "),
             Filter::Not(a) => {
                 self.push("NOT (");
                 self.filter(*a);
@@ -292,11 +314,19 @@ impl Sql {
         }
     }
 
-    fn binary(&mut self, a: Filter, op: &str, b: Filter) {
+    /// SQLite nests `a AND b AND c` one level per term and refuses expressions deeper than
+    /// 1000, so a chain is written as a balanced tree: log2(n) deep, in the SQL and in this
+    /// recursion alike.
+    fn chain(&mut self, mut terms: Vec<Filter>, op: &str) {
+        if terms.len() <= 1 {
+            terms.into_iter().for_each(|t| self.filter(t));
+            return;
+        }
+        let right = terms.split_off(terms.len() / 2);
         self.push("(");
-        self.filter(a);
+        self.chain(terms, op);
         self.push(op);
-        self.filter(b);
+        self.chain(right, op);
         self.push(")");
     }
 
@@ -417,5 +447,65 @@ impl Sql {
             self.push(")");
         }
         self.push(")");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn term(i: i64) -> Filter {
+        Filter::Cmp {
+            operand: Operand::Column(Column::HistoryLength),
+            op: CmpOp::Eq,
+            value: Bound::Int(i),
+        }
+    }
+
+    /// The deepest parenthesis nesting of SQL text.
+    fn depth(text: &str) -> usize {
+        let mut level: usize = 0;
+        let mut deepest = 0;
+        for c in text.chars() {
+            match c {
+                '(' => level += 1,
+                ')' => level -= 1,
+                _ => continue,
+            }
+            deepest = deepest.max(level);
+        }
+        deepest
+    }
+
+    #[test]
+    fn chains_are_balanced_and_bind_every_term_in_order() {
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.filter(Filter::Or((0..10_000).map(term).collect()));
+        assert_eq!(depth(&sql.text), 14, "log2(10000) rounded up");
+        assert_eq!(sql.text.matches(" OR ").count(), 9_999);
+        let expected: Vec<Bound> = (0..10_000).map(Bound::Int).collect();
+        assert_eq!(sql.params, expected);
+        let mut one = Sql::new(Dialect::Sqlite);
+        one.filter(Filter::And(vec![term(7)]));
+        assert_eq!(one.text, "v.history_length = ?");
+    }
+
+    #[test]
+    fn statements_past_a_backends_parameter_limit_are_invalid() {
+        for (dialect, max) in [
+            (Dialect::Sqlite, 32_766),
+            (Dialect::Postgres, 65_535),
+            (Dialect::MySql, 65_535),
+        ] {
+            let mut sql = Sql::new(dialect);
+            sql.list(vec![Bound::Int(0); max]);
+            assert!(sql.statement().is_ok(), "{dialect:?}");
+            sql.bind(Bound::Int(0));
+            let err = sql.statement().unwrap_err();
+            assert!(
+                matches!(&err, crate::PersistenceError::InvalidArgument(m) if m.contains(&max.to_string())),
+                "{dialect:?}: {err}"
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 mod parse;
 mod resolve;
 
-pub use parse::{CmpOp, Expr, Literal, Query, parse};
+pub use parse::{CmpOp, DEPTH_CEILING, Expr, Literal, Query, check, parse};
 pub use resolve::{Bound, Column, Filter, Operand, Resolved, resolve, status_name};
 
 /// Why a query was refused; shown to the client after "invalid query: ".

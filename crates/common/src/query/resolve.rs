@@ -3,7 +3,8 @@
 
 use super::QueryError;
 use super::parse::{CmpOp, Expr, Literal, Query};
-use crate::search_attributes::{ValueType, go_duration, parse_datetime, system_type, words};
+use crate::search_attributes::{ValueType, go_duration, system_type, words};
+use chrono::Datelike;
 
 /// Columns of the visibility table that system attributes are stored in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,8 +71,10 @@ pub enum Bound {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Filter {
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// Two or more terms.
+    And(Vec<Filter>),
+    /// Two or more terms.
+    Or(Vec<Filter>),
     Not(Box<Filter>),
     Cmp {
         operand: Operand,
@@ -187,9 +190,11 @@ impl Resolver<'_> {
         if *operand == Operand::Column(Column::ExecutionDuration) {
             return match literal {
                 Literal::Int(i) => Ok(Bound::Int(*i)),
-                Literal::Str(s) => go_duration(s)
-                    .map(|d| Bound::Int(d.as_nanos() as i64))
-                    .ok_or_else(wrong),
+                Literal::Str(s) => duration_nanos(s).map(Bound::Int).ok_or_else(|| {
+                    invalid(format!(
+                        "invalid expression: invalid duration value for search attribute {name}: {s}"
+                    ))
+                }),
                 _ => Err(wrong()),
             };
         }
@@ -199,21 +204,27 @@ impl Resolver<'_> {
             }
             (ValueType::Text, Literal::Str(s)) => Ok(Bound::Str(s.to_lowercase())),
             (ValueType::Int, Literal::Int(i)) => Ok(Bound::Int(*i)),
+            // Past i64 (`HistoryLength < 1e20`) the comparison is made in doubles, as Temporal
+            // makes it.
+            (ValueType::Int, Literal::Float(f)) => Ok(Bound::Double(*f)),
             (ValueType::Double, Literal::Int(i)) => Ok(Bound::Double(*i as f64)),
             (ValueType::Double, Literal::Float(f)) => Ok(Bound::Double(*f)),
             (ValueType::Bool, Literal::Bool(b)) => Ok(Bound::Int(i64::from(*b))),
-            (ValueType::Datetime, Literal::Str(s)) => {
-                parse_datetime(s).map(Bound::Int).ok_or_else(wrong)
-            }
+            (ValueType::Datetime, Literal::Str(s)) => datetime_nanos(s).map(Bound::Int).ok_or_else(|| {
+                invalid(format!(
+                    "invalid expression: unable to parse datetime '{s}' for search attribute {name}"
+                ))
+            }),
             (ValueType::Datetime, Literal::Int(i)) => Ok(Bound::Int(*i)),
             _ => Err(wrong()),
         }
     }
 
+    /// Recurses only into nesting, which the parser bounded.
     fn filter(&self, expr: Expr) -> Result<Filter, QueryError> {
         Ok(match expr {
-            Expr::And(a, b) => Filter::And(Box::new(self.filter(*a)?), Box::new(self.filter(*b)?)),
-            Expr::Or(a, b) => Filter::Or(Box::new(self.filter(*a)?), Box::new(self.filter(*b)?)),
+            Expr::And(terms) => Filter::And(self.filters(terms)?),
+            Expr::Or(terms) => Filter::Or(self.filters(terms)?),
             Expr::Not(a) => Filter::Not(Box::new(self.filter(*a)?)),
             Expr::Cmp { attr, op, value } => {
                 let (operand, ty) = self.operand(&attr)?;
@@ -300,19 +311,52 @@ impl Resolver<'_> {
     }
 }
 
+impl Resolver<'_> {
+    fn filters(&self, terms: Vec<Expr>) -> Result<Vec<Filter>, QueryError> {
+        terms.into_iter().map(|t| self.filter(t)).collect()
+    }
+}
+
+/// A Go duration in nanoseconds, when it fits in i64 (as Temporal's do).
+fn duration_nanos(text: &str) -> Option<i64> {
+    go_duration(text).and_then(|d| i64::try_from(d.as_nanos()).ok())
+}
+
+/// An RFC 3339 datetime in Unix nanoseconds. Years 1 to 9999 (protobuf Timestamp's range) are
+/// valid, as in Temporal; beyond what i64 nanoseconds hold (1677 to 2262) the value
+/// saturates, which keeps every comparison with a stored time right.
+fn datetime_nanos(text: &str) -> Option<i64> {
+    let time = chrono::DateTime::parse_from_rfc3339(text)
+        .ok()?
+        .with_timezone(&chrono::Utc);
+    if !(1..=9999).contains(&time.year()) {
+        return None;
+    }
+    let saturated = if time.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    };
+    Some(time.timestamp_nanos_opt().unwrap_or(saturated))
+}
+
 /// `Text = 'a b'`: every word of the value is among the attribute's words.
 fn text_match(operand: Operand, text: &str, negated: bool) -> Filter {
-    let mut words = words(text).into_iter().map(|w| Filter::Cmp {
+    let word = |w: String| Filter::Cmp {
         operand: operand.clone(),
         op: CmpOp::Eq,
         value: Bound::Str(w),
-    });
-    let first = words.next().unwrap_or(Filter::Cmp {
-        operand: operand.clone(),
-        op: CmpOp::Eq,
-        value: Bound::Str(String::new()),
-    });
-    let all = words.fold(first, |acc, w| Filter::And(Box::new(acc), Box::new(w)));
+    };
+    // A word said twice asks nothing more, and would cost the SQL a subquery more.
+    let mut unique = words(text);
+    unique.sort_unstable();
+    unique.dedup();
+    let mut all: Vec<Filter> = unique.into_iter().map(word).collect();
+    let all = match all.len() {
+        0 => word(String::new()),
+        1 => all.pop().expect("one word"),
+        _ => Filter::And(all),
+    };
     if negated {
         Filter::Not(Box::new(all))
     } else {
@@ -407,5 +451,78 @@ mod tests {
         ] {
             assert!(resolved(text).is_err(), "{text}");
         }
+    }
+
+    fn bound(text: &str) -> Result<Bound, QueryError> {
+        match resolved(text)?.filter {
+            Some(Filter::Cmp { value, .. }) => Ok(value),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_must_fit_in_i64_nanoseconds() {
+        assert_eq!(
+            bound("ExecutionDuration > '2562047h'"),
+            Ok(Bound::Int(2_562_047 * 3_600_000_000_000))
+        );
+        for text in [
+            "ExecutionDuration > '2562048h'",
+            "ExecutionDuration > '99999999999999999999h'",
+            "ExecutionDuration > '1e400h'",
+            "ExecutionDuration > '9999999999999999999999999999999999999ns'",
+            "ExecutionDuration > '-1s'",
+        ] {
+            let err = resolved(text).unwrap_err();
+            assert!(err.0.contains("invalid duration value"), "{text}: {err}");
+        }
+        assert!(resolved("ExecutionDuration > 99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn datetimes_in_timestamp_range_saturate_past_i64_nanoseconds() {
+        assert_eq!(
+            bound("StartTime > '9999-12-31T23:59:59Z'"),
+            Ok(Bound::Int(i64::MAX))
+        );
+        assert_eq!(
+            bound("StartTime > '0001-01-01T00:00:00Z'"),
+            Ok(Bound::Int(i64::MIN))
+        );
+        assert_eq!(
+            bound("StartTime > '1970-01-01T00:00:01Z'"),
+            Ok(Bound::Int(1_000_000_000))
+        );
+        for text in [
+            "StartTime > '10000-01-01T00:00:00Z'",
+            "StartTime > '0000-01-01T00:00:00Z'",
+            "StartTime > '9999-12-31T23:00:00-05:00'",
+            "StartTime > '2024-13-01T00:00:00Z'",
+        ] {
+            let err = resolved(text).unwrap_err();
+            assert!(err.0.contains("unable to parse datetime"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn numbers_past_i64_compare_as_doubles() {
+        assert_eq!(
+            bound("HistoryLength > 99999999999999999999"),
+            Ok(Bound::Double(1e20))
+        );
+        assert_eq!(bound("VisInt < 1.5"), Ok(Bound::Double(1.5)));
+        assert!(resolved("VisBool = 1e20").is_err());
+    }
+
+    #[test]
+    fn chains_resolve_without_recursing_per_term() {
+        let text = vec!["VisText = 'a b c'"; 10_000].join(" OR ");
+        let Some(Filter::Or(terms)) = resolved(&text).unwrap().filter else {
+            panic!("not an OR")
+        };
+        assert_eq!(terms.len(), 10_000);
+        assert!(matches!(&terms[0], Filter::And(words) if words.len() == 3));
+        let once = resolved("VisText = 'fox Fox fox'").unwrap().filter;
+        assert!(matches!(once, Some(Filter::Cmp { .. })), "{once:?}");
     }
 }

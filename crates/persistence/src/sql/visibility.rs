@@ -1,7 +1,8 @@
 //! Visibility queries: List (keyset pages) and Count (optionally grouped by status).
 
+use super::Dialect;
 use super::SqlStore;
-use crate::visibility::{KeyKind, Sql, sort_keys};
+use crate::visibility::{KeyKind, SortKey, Sql, sort_keys};
 use crate::{PersistenceError, Result, VisibilityCount, VisibilityPage};
 use chronicle_common::query::{Bound, Resolved};
 use sqlx::any::{AnyArguments, AnyRow};
@@ -55,6 +56,45 @@ fn row_keys(row: &AnyRow, kinds: &[KeyKind]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The statement of one List page: `last` is the sort key of the previous page's last row.
+fn list_sql(
+    dialect: Dialect,
+    namespace_id: &str,
+    query: &Resolved,
+    keys: &[SortKey],
+    page_size: usize,
+    last: Option<&[Bound]>,
+) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT v.data");
+    for key in keys {
+        sql.push(", ");
+        sql.sort_key(key);
+    }
+    sql.push(" FROM executions_visibility v");
+    sql.where_clause(namespace_id, query.filter.clone());
+    if let Some(last) = last {
+        sql.after(keys, last);
+    }
+    sql.order_by(keys);
+    sql.push(" LIMIT ").bind(Bound::Int(page_size as i64 + 1));
+    sql
+}
+
+fn count_sql(dialect: Dialect, namespace_id: &str, query: &Resolved) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push(if query.group_by_status {
+        "SELECT v.status, COUNT(*) FROM executions_visibility v"
+    } else {
+        "SELECT COUNT(*) FROM executions_visibility v"
+    });
+    sql.where_clause(namespace_id, query.filter.clone());
+    if query.group_by_status {
+        sql.push(" GROUP BY v.status ORDER BY v.status");
+    }
+    sql
+}
+
 pub(super) async fn list(
     store: &SqlStore,
     namespace_id: &str,
@@ -65,20 +105,15 @@ pub(super) async fn list(
     let keys = sort_keys(query);
     let kinds: Vec<KeyKind> = keys.iter().map(|k| k.kind).collect();
     let last = decode_token(token, &kinds)?;
-    let mut sql = Sql::new(store.dialect);
-    sql.push("SELECT v.data");
-    for key in &keys {
-        sql.push(", ");
-        sql.sort_key(key);
-    }
-    sql.push(" FROM executions_visibility v");
-    sql.where_clause(namespace_id, query.filter.clone());
-    if let Some(last) = &last {
-        sql.after(&keys, last);
-    }
-    sql.order_by(&keys);
-    sql.push(" LIMIT ").bind(Bound::Int(page_size as i64 + 1));
-    let mut rows = bind_all(sqlx::query(&store.dialect.sql(&sql.text)), &sql.params)
+    let sql = list_sql(
+        store.dialect,
+        namespace_id,
+        query,
+        &keys,
+        page_size,
+        last.as_deref(),
+    );
+    let mut rows = bind_all(sqlx::query(&sql.statement()?), &sql.params)
         .fetch_all(&store.reader)
         .await?;
     let more = rows.len() > page_size;
@@ -98,28 +133,17 @@ pub(super) async fn count(
     namespace_id: &str,
     query: &Resolved,
 ) -> Result<VisibilityCount> {
-    let mut sql = Sql::new(store.dialect);
-    let grouped = query.group_by_status;
-    sql.push(if grouped {
-        "SELECT v.status, COUNT(*) FROM executions_visibility v"
-    } else {
-        "SELECT COUNT(*) FROM executions_visibility v"
-    });
-    sql.where_clause(namespace_id, query.filter.clone());
-    if !grouped {
-        let count: i64 = bind_all(sqlx::query(&store.dialect.sql(&sql.text)), &sql.params)
-            .fetch_one(&store.reader)
-            .await?
-            .get(0);
+    let sql = count_sql(store.dialect, namespace_id, query);
+    let rows = bind_all(sqlx::query(&sql.statement()?), &sql.params)
+        .fetch_all(&store.reader)
+        .await?;
+    if !query.group_by_status {
+        let count = rows.first().map_or(0, |r| r.get::<i64, _>(0));
         return Ok(VisibilityCount {
             count,
             by_status: Vec::new(),
         });
     }
-    sql.push(" GROUP BY v.status ORDER BY v.status");
-    let rows = bind_all(sqlx::query(&store.dialect.sql(&sql.text)), &sql.params)
-        .fetch_all(&store.reader)
-        .await?;
     let by_status: Vec<(i32, i64)> = rows
         .iter()
         .map(|r| (r.get::<i32, _>(0), r.get::<i64, _>(1)))
@@ -129,3 +153,7 @@ pub(super) async fn count(
         by_status,
     })
 }
+
+#[cfg(test)]
+#[path = "visibility_fuzz.rs"]
+mod fuzz;
