@@ -5,6 +5,7 @@
 
 mod activity;
 mod activity_end;
+mod buffer;
 mod cache;
 mod children;
 mod close;
