@@ -148,20 +148,35 @@ async def _timer_is_on_time(client, tq: str) -> float:
     return time.monotonic() - began - TIMER_S
 
 
+async def _with_a_timer_meanwhile(client, flood):
+    """Awaits `flood` while another workflow's timer runs; the timer must fire on time."""
+    timer_tq = unique("tq-timer")
+    async with new_worker(client, timer_tq, workflows=[SleepWorkflow]):
+        timer = asyncio.create_task(_timer_is_on_time(client, timer_tq))
+        result = await flood
+        lateness = await timer
+    assert lateness < TIMER_SLACK_S, f"a timer fired {lateness:.1f}s late during the flood"
+    return result
+
+
+async def _terminate(client, execution: WorkflowExecution) -> None:
+    await client.workflow_service.terminate_workflow_execution(
+        TerminateWorkflowExecutionRequest(
+            namespace=client.namespace, workflow_execution=execution, reason="flood over"
+        )
+    )
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
 @pytest.mark.timeout(900)
 async def test_signals_buffered_behind_a_held_workflow_task_land_in_order(client):
-    tq, timer_tq = unique("tq-flood"), unique("tq-timer")
+    tq = unique("tq-flood")
     execution = await _start_raw(client, tq)
     held = await _poll(client, tq)
-    async with new_worker(client, timer_tq, workflows=[SleepWorkflow]):
-        timer = asyncio.create_task(_timer_is_on_time(client, timer_tq))
-        latencies = await _flood(client, execution)
-        lateness = await timer
-    assert lateness < TIMER_SLACK_S, f"a timer fired {lateness:.1f}s late during the flood"
+    latencies = await _with_a_timer_meanwhile(client, _flood(client, execution))
     by_index = [latencies[i] for i in sorted(latencies)]
     first, last = _mean(by_index[:BATCH]), _mean(by_index[-BATCH:])
     assert last < 5 * max(first, 0.002), f"signal cost grew: first {first * 1e3:.1f}ms, last {last * 1e3:.1f}ms"
@@ -201,14 +216,10 @@ def _marker(index: int) -> Command:
 
 @pytest.mark.timeout(600)
 async def test_one_completion_with_eleven_thousand_markers_is_answered(client):
-    tq, timer_tq = unique("tq-markers"), unique("tq-timer")
+    tq = unique("tq-markers")
     execution = await _start_raw(client, tq)
     task = await _poll(client, tq)
-    async with new_worker(client, timer_tq, workflows=[SleepWorkflow]):
-        timer = asyncio.create_task(_timer_is_on_time(client, timer_tq))
-        await _complete(client, task, [_marker(i) for i in range(MARKERS)])
-        lateness = await timer
-    assert lateness < TIMER_SLACK_S, f"a timer fired {lateness:.1f}s late during the completion"
+    await _with_a_timer_meanwhile(client, _complete(client, task, [_marker(i) for i in range(MARKERS)]))
 
     events = await _history(client, execution)
     markers = [e for e in events if event_name(e.event_type) == "MARKER_RECORDED"]
@@ -217,11 +228,7 @@ async def test_one_completion_with_eleven_thousand_markers_is_answered(client):
     ]
     # Not wedged: the run still takes signals and can be terminated.
     await _signal(client, execution, 0)
-    await client.workflow_service.terminate_workflow_execution(
-        TerminateWorkflowExecutionRequest(
-            namespace=client.namespace, workflow_execution=execution, reason="flood over"
-        )
-    )
+    await _terminate(client, execution)
     last_event = (await _history(client, execution))[-1]
     assert event_name(last_event.event_type) == "WORKFLOW_EXECUTION_TERMINATED"
 
@@ -234,11 +241,7 @@ async def test_a_run_flooded_with_buffered_signals_can_be_terminated(client):
     count = SIGNALS // 10
     for i in range(count):
         await _signal(client, execution, i)
-    await client.workflow_service.terminate_workflow_execution(
-        TerminateWorkflowExecutionRequest(
-            namespace=client.namespace, workflow_execution=execution, reason="flood over"
-        )
-    )
+    await _terminate(client, execution)
     names = [event_name(e.event_type) for e in await _history(client, execution)]
     assert names.count("WORKFLOW_EXECUTION_SIGNALED") == count
     # The held task is failed before the buffered signals are written, then the run closes.
