@@ -15,6 +15,7 @@ mod cron;
 mod error;
 mod events;
 mod external;
+mod load;
 mod locks;
 mod poll;
 mod queries;

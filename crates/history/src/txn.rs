@@ -9,7 +9,7 @@ use crate::shard::Shard;
 use crate::state::{MutableState, WorkflowTaskInfo};
 use crate::timers::{TimerKind, TimerTask};
 use crate::watch::Progress;
-use crate::{History, HistoryError, Result};
+use crate::{History, Result};
 use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::enums::v1::WorkflowExecutionStatus;
 use chronicle_api::history::v1::{
@@ -60,7 +60,7 @@ impl Txn {
         )
     }
 
-    fn with(
+    pub(crate) fn with(
         shard: Arc<Shard>,
         matching: Matching,
         key: ExecutionKey,
@@ -432,14 +432,6 @@ impl Txn {
     }
 }
 
-fn running(txn: Txn) -> Result<Txn> {
-    if txn.is_running() {
-        Ok(txn)
-    } else {
-        Err(HistoryError::WorkflowCompleted)
-    }
-}
-
 /// What the rest of the node learns once a write is durable.
 struct Effects {
     key: ExecutionKey,
@@ -455,77 +447,6 @@ struct Effects {
 }
 
 impl History {
-    /// Loads a run's state and buffered events for a change. The caller holds the
-    /// workflow's lock.
-    pub(crate) async fn load(&self, key: &ExecutionKey) -> Result<Txn> {
-        let (mut state, version) = self.take_state(key).await?;
-        let legacy = std::mem::take(&mut state.legacy_buffered_events);
-        state.buffered_count += legacy.len() as i64;
-        let rows = if state.buffered_count > legacy.len() as i64 {
-            self.read_buffered(key).await?
-        } else {
-            Vec::new()
-        };
-        Ok(self.txn(key, state, (Some(version), Buffer::read(legacy, rows))))
-    }
-
-    /// Loads a run's state for a change that only appends events or buffers them, which
-    /// never reads the buffer: its cost does not grow with the buffer.
-    pub(crate) async fn load_to_append(&self, key: &ExecutionKey) -> Result<Txn> {
-        let (state, version) = self.take_state(key).await?;
-        Ok(self.txn(key, state, (Some(version), Buffer::unread())))
-    }
-
-    fn txn(&self, key: &ExecutionKey, state: MutableState, known: (Option<i64>, Buffer)) -> Txn {
-        let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
-        let matching = self.inner.matching.clone();
-        Txn::with(shard, matching, key.clone(), state, known)
-    }
-
-    async fn take_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
-        match self.inner.cache.take(key) {
-            Some(cached) => Ok(cached),
-            None => self.read_state(key).await,
-        }
-    }
-
-    async fn read_buffered(&self, key: &ExecutionKey) -> Result<Vec<HistoryEvent>> {
-        let rows = self.store().buffered_events(&key.run_id).await?;
-        rows.into_iter()
-            .map(|(seq, data)| {
-                HistoryEvent::decode(data.as_slice()).map_err(|e| {
-                    HistoryError::Corrupt(format!("buffered event {seq} of {key}: {e}"))
-                })
-            })
-            .collect()
-    }
-
-    /// A run's state for reading (no lock needed), and its version.
-    pub(crate) async fn snapshot(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
-        match self.inner.cache.peek(key) {
-            Some(cached) => Ok(cached),
-            None => self.read_state(key).await,
-        }
-    }
-
-    async fn read_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
-        let row = self
-            .store()
-            .execution(&key.namespace_id, &key.workflow_id, &key.run_id)
-            .await?
-            .ok_or_else(|| {
-                HistoryError::WorkflowNotFound(format!("workflow execution not found: {key}"))
-            })?;
-        let state = MutableState::decode(row.state.as_slice())
-            .map_err(|e| HistoryError::Corrupt(format!("mutable state of {key}: {e}")))?;
-        Ok((state, row.db_version))
-    }
-
-    /// Loads a run that must still be running.
-    pub(crate) async fn load_running(&self, key: &ExecutionKey) -> Result<Txn> {
-        running(self.load(key).await?)
-    }
-
     pub(crate) async fn commit(&self, txn: Txn) -> Result<()> {
         self.commit_all(vec![txn]).await
     }
@@ -579,6 +500,16 @@ impl History {
         self.apply(self.load(&key).await?, change).await
     }
 
+    /// `update` for a change that only appends or buffers events (`load_to_append`).
+    pub(crate) async fn append_to<T>(
+        &self,
+        key: &ExecutionKey,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = self.lock_run(key).await;
+        self.apply(self.load_to_append(key).await?, change).await
+    }
+
     /// `update_named` for a change that only appends or buffers events (`load_to_append`).
     pub(crate) async fn append_named<T>(
         &self,
@@ -591,7 +522,7 @@ impl History {
     }
 
     async fn apply<T>(&self, txn: Txn, change: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
-        let mut txn = running(txn)?;
+        let mut txn = crate::load::running(txn)?;
         let out = change(&mut txn)?;
         self.commit(txn).await?;
         Ok(out)

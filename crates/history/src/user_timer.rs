@@ -98,7 +98,7 @@ impl Txn {
 
 impl History {
     pub(crate) async fn fire_user_timer(&self, task: &TimerTask) -> Result<()> {
-        self.update(&task.key(), |txn| {
+        self.append_to(&task.key(), |txn| {
             let timer = txn
                 .state
                 .timers
