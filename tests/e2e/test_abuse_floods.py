@@ -23,6 +23,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     GetWorkflowExecutionHistoryRequest,
     PollWorkflowTaskQueueRequest,
+    ResetWorkflowExecutionRequest,
     RespondWorkflowTaskCompletedRequest,
     SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
@@ -247,3 +248,32 @@ async def test_a_run_flooded_with_buffered_signals_can_be_terminated(client):
     # The held task is failed before the buffered signals are written, then the run closes.
     assert names.index("WORKFLOW_TASK_FAILED") < names.index("WORKFLOW_EXECUTION_SIGNALED")
     assert names[-1] == "WORKFLOW_EXECUTION_TERMINATED"
+
+
+async def test_a_reset_reapplies_signals_still_buffered(client):
+    tq = unique("tq-flood")
+    execution = await _start_raw(client, tq)
+    await _complete(client, await _poll(client, tq))
+    await _signal(client, execution, 0)
+    await _poll(client, tq)
+    count = 50
+    for i in range(1, count):
+        await _signal(client, execution, i)
+    names = [event_name(e.event_type) for e in await _history(client, execution)]
+    reset = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=execution,
+            reason="flood reset",
+            workflow_task_finish_event_id=names.index("WORKFLOW_TASK_COMPLETED") + 1,
+            request_id=str(uuid.uuid4()),
+        )
+    )
+    new_run = WorkflowExecution(workflow_id=execution.workflow_id, run_id=reset.run_id)
+    signals = [
+        int(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)
+        for e in await _history(client, new_run)
+        if event_name(e.event_type) == "WORKFLOW_EXECUTION_SIGNALED"
+    ]
+    assert signals == list(range(count))
+    await _terminate(client, new_run)

@@ -69,6 +69,11 @@ impl Buffer {
         Some(found)
     }
 
+    /// The events read and buffered by this change, in arrival order.
+    pub fn events(&self) -> impl Iterator<Item = &HistoryEvent> {
+        self.stored.iter().flatten().chain(&self.pending)
+    }
+
     /// Drops every buffered event, read or not (the run closed).
     pub fn discard(&mut self) {
         *self = Self {

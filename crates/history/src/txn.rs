@@ -196,6 +196,11 @@ impl Txn {
         count
     }
 
+    /// The buffered events this change knows of, in arrival order.
+    pub fn buffered(&self) -> impl Iterator<Item = &HistoryEvent> {
+        self.buffer.events()
+    }
+
     /// Removes the first buffered event `matches` accepts (the workflow never saw it).
     pub fn take_buffered(
         &mut self,
