@@ -104,6 +104,11 @@ fn code_transient(code: &str) -> bool {
 impl From<sqlx::Error> for PersistenceError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
+            // sqlx refuses a statement with more values than the protocol counts before
+            // sending anything: the statement is at fault, the connection is fine.
+            sqlx::Error::Protocol(message) if message.contains("too many arguments") => {
+                Self::Database(e.to_string())
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_)
@@ -143,7 +148,9 @@ mod tests {
 
     #[test]
     fn refused_statements_are_neither_retried_nor_in_doubt() {
+        let too_many = "PgConnection::run(): too many arguments for query: 70000";
         let refused = [
+            PersistenceError::from(sqlx::Error::Protocol(too_many.into())),
             PersistenceError::at_commit(sqlx::Error::RowNotFound),
             PersistenceError::from(sqlx::Error::ColumnNotFound("c".into())),
         ];
