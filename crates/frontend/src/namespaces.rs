@@ -61,7 +61,7 @@ fn capabilities() -> Capabilities {
 
 fn decode(row: &NamespaceRow) -> Result<DescribeNamespaceResponse> {
     let mut described = DescribeNamespaceResponse::decode(row.data.as_slice())
-        .map_err(|e| PersistenceError::Database(format!("corrupt namespace {}: {e}", row.name)))?;
+        .map_err(|e| PersistenceError::Corrupt(format!("namespace {}: {e}", row.name)))?;
     if let Some(info) = described.namespace_info.as_mut() {
         info.capabilities = Some(capabilities());
     }

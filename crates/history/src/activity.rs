@@ -413,7 +413,7 @@ impl History {
         response: ActivityResponse,
         identity: String,
     ) -> Result<()> {
-        self.update_named(namespace_id, &target.execution(), |txn| {
+        self.append_named(namespace_id, &target.execution(), |txn| {
             let ai = txn.target_activity(&target)?;
             let end = match response {
                 ActivityResponse::Completed(result) => AttemptEnd::Completed { result, identity },
@@ -444,7 +444,7 @@ impl History {
         target: ActivityTarget,
         details: Option<Payloads>,
     ) -> Result<bool> {
-        self.update_named(namespace_id, &target.execution(), |txn| {
+        self.append_named(namespace_id, &target.execution(), |txn| {
             let ai = txn.target_activity(&target)?;
             txn.record_heartbeat(ai.scheduled_event_id, details);
             Ok(ai.cancel_requested)
@@ -454,7 +454,7 @@ impl History {
 
     /// A retry's backoff is over: dispatch the next attempt.
     pub(crate) async fn fire_activity_retry(&self, task: &TimerTask) -> Result<()> {
-        self.update(&task.key(), |txn| {
+        self.append_to(&task.key(), |txn| {
             let waiting = txn.state.activities.get(&task.event_id);
             if !waiting.is_some_and(|a| a.attempt == task.attempt && !a.is_started()) {
                 return Err(HistoryError::StaleTask);

@@ -31,7 +31,7 @@ impl History {
             request_id: r.request_id,
             ..Default::default()
         };
-        self.update_named(namespace_id, &execution, |txn| {
+        self.append_named(namespace_id, &execution, |txn| {
             self.may_signal(txn)?;
             if !txn.apply_signal(signal) {
                 txn.nothing_to_write();
@@ -48,7 +48,7 @@ impl History {
     ) -> Result<()> {
         let execution = r.workflow_execution.unwrap_or_default();
         let cancelled = self
-            .update_named(namespace_id, &execution, |txn| {
+            .append_named(namespace_id, &execution, |txn| {
                 // A repeated cancel request is accepted and changes nothing, as in Temporal.
                 if !txn.request_cancellation(&r.reason, &r.identity, None) {
                     txn.nothing_to_write();

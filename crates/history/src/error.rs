@@ -71,7 +71,17 @@ pub enum HistoryError {
     #[error("{0}")]
     Overloaded(String),
     #[error(transparent)]
-    Persistence(#[from] PersistenceError),
+    Persistence(PersistenceError),
+}
+
+/// Corrupt data is one kind whichever layer found it.
+impl From<PersistenceError> for HistoryError {
+    fn from(e: PersistenceError) -> Self {
+        match e {
+            PersistenceError::Corrupt(message) => Self::Corrupt(message),
+            other => Self::Persistence(other),
+        }
+    }
 }
 
 impl HistoryError {
@@ -150,10 +160,11 @@ fn persistence_status(e: PersistenceError) -> Status {
     match e {
         PersistenceError::ShardOwnershipLost { .. }
         | PersistenceError::Conflict(_)
-        | PersistenceError::Unavailable(_) => Status::unavailable(message),
+        | PersistenceError::Unavailable(_)
+        | PersistenceError::CommitInDoubt(_) => Status::unavailable(message),
         PersistenceError::AlreadyExists(_) => Status::already_exists(message),
         PersistenceError::NotFound(_) => not_found(message),
-        PersistenceError::Database(_) => Status::internal(message),
+        PersistenceError::Database(_) | PersistenceError::Corrupt(_) => Status::internal(message),
         PersistenceError::Schema(_) => Status::failed_precondition(message),
         PersistenceError::InvalidArgument(_) => Status::invalid_argument(message),
     }

@@ -5,6 +5,7 @@
 
 mod activity;
 mod activity_end;
+mod buffer;
 mod cache;
 mod children;
 mod close;
@@ -15,6 +16,7 @@ mod error;
 mod events;
 mod external;
 mod limits;
+mod load;
 mod locks;
 mod poll;
 mod queries;

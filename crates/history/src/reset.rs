@@ -123,7 +123,19 @@ impl History {
             request_id,
             current.run_id.clone(),
         );
-        for event in later {
+        let old = if current.running {
+            let key = ExecutionKey::new(namespace_id, &execution.workflow_id, &current.run_id);
+            Some(self.load_running(&key).await?)
+        } else {
+            None
+        };
+        // Signals still buffered behind the base run's workflow task came after all of it.
+        let buffered = old
+            .as_ref()
+            .filter(|old| old.key == base_key && reapplies_signals(&r))
+            .map(|old| old.buffered().cloned().collect())
+            .unwrap_or_else(Vec::new);
+        for event in later.into_iter().chain(buffered) {
             if let Some(A::WorkflowExecutionSignaledEventAttributes(signal)) = event.attributes {
                 txn.append(signal);
             }
@@ -131,14 +143,7 @@ impl History {
         txn.schedule_workflow_task(1);
         let run_id = txn.key.run_id.clone();
         let mut txns = Vec::new();
-        if current.running {
-            let mut old = self
-                .load_running(&ExecutionKey::new(
-                    namespace_id,
-                    &execution.workflow_id,
-                    &current.run_id,
-                ))
-                .await?;
+        if let Some(mut old) = old {
             old.terminate(&r.reason, None, "history-resetter");
             txns.push(old);
         }

@@ -17,10 +17,10 @@ pub struct MutableState {
     pub timers: BTreeMap<String, TimerInfo>,
     #[prost(message, optional, tag = "5")]
     pub workflow_task: Option<WorkflowTaskInfo>,
-    /// Events that arrived while a workflow task was running; appended once it ends, because a
-    /// started workflow task must be followed directly by its own completion.
+    /// Buffered events of versions that kept them here rather than as rows (`buffer`): moved
+    /// to rows by the next change that reads the buffer.
     #[prost(message, repeated, tag = "6")]
-    pub buffered_events: Vec<HistoryEvent>,
+    pub legacy_buffered_events: Vec<HistoryEvent>,
     /// `previous_started_event_id` of the next workflow task.
     #[prost(int64, tag = "7")]
     pub last_completed_wft_started_event_id: i64,
@@ -38,6 +38,13 @@ pub struct MutableState {
     /// Updates the worker accepted, by update id: the events that record them.
     #[prost(btree_map = "string, message", tag = "12")]
     pub updates: BTreeMap<String, UpdateRecord>,
+    /// How many events arrived while the workflow task runs, waiting as rows to be appended
+    /// once it ends (a started workflow task must be followed directly by its own end).
+    #[prost(int64, tag = "13")]
+    pub buffered_count: i64,
+    /// Sequence number of the next buffered row; rows are read back in this order.
+    #[prost(int64, tag = "14")]
+    pub next_buffered_seq: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -287,6 +294,11 @@ impl MutableState {
 
     pub fn is_running(&self) -> bool {
         self.info().close_event_id == 0
+    }
+
+    /// Events wait for the running workflow task to end.
+    pub fn has_buffered(&self) -> bool {
+        self.buffered_count > 0 || !self.legacy_buffered_events.is_empty()
     }
 
     /// A workflow task is running on a worker right now.

@@ -77,6 +77,9 @@ pub(crate) struct TimerTask {
     /// Kind-specific: the activity timeout type.
     #[prost(int32, tag = "7")]
     pub detail: i32,
+    /// How many times its handler failed in a way retrying at once would not cure.
+    #[prost(int32, tag = "8")]
+    pub parked: i32,
 }
 
 impl TimerTask {
@@ -92,6 +95,31 @@ const BATCH: usize = 100;
 /// Retry delays while the database is unavailable: soon at first, then less often.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(4);
+
+/// How much later a timer whose handler failed for good fires again: it is kept (nothing
+/// acknowledged is dropped, and a fixed node may yet fire it) but out of the shard's way.
+const PARK_FIRST: Duration = Duration::from_secs(10);
+const PARK_MAX: Duration = Duration::from_secs(3600);
+
+/// What becomes of a timer whose handler failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Failed {
+    /// The database is out of reach (or the shard moved): the timer stays where it is and
+    /// the whole queue backs off.
+    Outage,
+    /// Retrying now would fail the same way: the timer moves this much later, alone.
+    Park(Duration),
+}
+
+fn on_failure(error: &HistoryError, parked_before: i32) -> Failed {
+    match error {
+        HistoryError::Persistence(e) if e.is_retryable() => Failed::Outage,
+        _ => {
+            let doublings = parked_before.clamp(0, 16) as u32;
+            Failed::Park((PARK_FIRST * 2u32.pow(doublings)).min(PARK_MAX))
+        }
+    }
+}
 
 pub(crate) async fn run(history: History, shard: Arc<Shard>) {
     let mut retry = RETRY_FIRST;
@@ -121,8 +149,13 @@ async fn fire_due(history: &History, shard: &Shard) -> crate::Result<Duration> {
         let now = time::unix_nanos(time::now());
         let due = history.store().due_timers(shard.id, now, BATCH).await?;
         let full = due.len() == BATCH;
-        let (fired, failure) = fire_batch(history, due).await;
-        history.store().delete_timers(shard.id, &fired).await?;
+        let (settled, failure) = fire_batch(history, due).await;
+        history
+            .store()
+            .delete_timers(shard.id, &settled.done)
+            .await?;
+        let parked = park(shard, settled.parked);
+        history.store().move_timers(shard.id, &parked).await?;
         if let Some(e) = failure {
             return Err(e);
         }
@@ -140,14 +173,46 @@ async fn fire_due(history: &History, shard: &Shard) -> crate::Result<Duration> {
 /// A due timer row's key: (fire time, task id).
 type TimerKey = (i64, i64);
 
+/// Timers of a batch that leave the hot path.
+#[derive(Default)]
+struct Settled {
+    /// Fired, or not worth keeping: deleted.
+    done: Vec<TimerKey>,
+    /// Failed for good this time: moved later.
+    parked: Vec<(TimerKey, TimerTask, Duration)>,
+}
+
+impl Settled {
+    fn extend(&mut self, other: Settled) {
+        self.done.extend(other.done);
+        self.parked.extend(other.parked);
+    }
+}
+
+/// The rows that replace parked timers, one park further along.
+fn park(shard: &Shard, parked: Vec<(TimerKey, TimerTask, Duration)>) -> Vec<(TimerKey, TimerRow)> {
+    let now = time::now();
+    parked
+        .into_iter()
+        .map(|(key, mut task, after)| {
+            task.parked += 1;
+            let row = TimerRow {
+                shard_id: shard.id,
+                fire_time: time::unix_nanos(now + after),
+                task_id: shard.next_task_id(),
+                data: task.encode_to_vec(),
+            };
+            (key, row)
+        })
+        .collect()
+}
+
 /// Fires a batch of due timers: the timers of different workflows side by side (so their
-/// commits can share an fsync), each workflow's in order. Returns the timers that are done
-/// with (fired, or not worth keeping) and the storage error that stopped any of the rest.
-async fn fire_batch(
-    history: &History,
-    due: Vec<TimerRow>,
-) -> (Vec<TimerKey>, Option<HistoryError>) {
-    let mut done = Vec::with_capacity(due.len());
+/// commits can share an fsync), each workflow's in order. Returns the timers settled and the
+/// outage that stopped any of the rest.
+async fn fire_batch(history: &History, due: Vec<TimerRow>) -> (Settled, Option<HistoryError>) {
+    let mut settled = Settled::default();
+    let done = &mut settled.done;
     let mut by_workflow: HashMap<(String, String), Vec<(TimerKey, TimerTask)>> = HashMap::new();
     for row in due {
         let key = (row.fire_time, row.task_id);
@@ -165,28 +230,49 @@ async fn fire_batch(
     let mut workflows = tokio::task::JoinSet::new();
     for timers in by_workflow.into_values() {
         let history = history.clone();
-        workflows.spawn(async move {
-            let mut done = Vec::with_capacity(timers.len());
-            for (key, task) in timers {
-                if let Err(e) = fire(&history, &task).await {
-                    return (done, Some(e));
-                }
-                done.push(key);
-            }
-            (done, None)
-        });
+        workflows.spawn(async move { fire_in_order(&history, timers).await });
     }
     let mut failure = None;
     while let Some(joined) = workflows.join_next().await {
         match joined {
             Ok((fired, error)) => {
-                done.extend(fired);
+                settled.extend(fired);
                 failure = failure.or(error);
             }
             Err(e) => tracing::error!("timer task panicked: {e}"),
         }
     }
-    (done, failure)
+    (settled, failure)
+}
+
+/// Fires one workflow's due timers in order, until an outage stops them.
+async fn fire_in_order(
+    history: &History,
+    timers: Vec<(TimerKey, TimerTask)>,
+) -> (Settled, Option<HistoryError>) {
+    let mut settled = Settled::default();
+    for (key, task) in timers {
+        let Err(e) = fire(history, &task).await else {
+            settled.done.push(key);
+            continue;
+        };
+        match on_failure(&e, task.parked) {
+            Failed::Outage => return (settled, Some(e)),
+            Failed::Park(after) => {
+                tracing::error!(
+                    workflow_id = task.workflow_id,
+                    run_id = task.run_id,
+                    kind = task.kind,
+                    fire_time = key.0,
+                    task_id = key.1,
+                    retry_in = ?after,
+                    "timer parked: {e}"
+                );
+                settled.parked.push((key, task, after));
+            }
+        }
+    }
+    (settled, None)
 }
 
 async fn fire(history: &History, task: &TimerTask) -> crate::Result<()> {
@@ -211,15 +297,45 @@ async fn fire(history: &History, task: &TimerTask) -> crate::Result<()> {
         TimerKind::StickyScheduleToStart => history.fire_sticky_timeout(task).await,
     };
     match result {
-        Ok(()) => Ok(()),
         // The run is gone or closed, or the timer's reason went away: nothing to do.
         Err(e) if e.is_stale() => Ok(()),
-        // Storage trouble passes; the timer stays and fires again.
-        Err(e @ HistoryError::Persistence(_)) => Err(e),
-        // Anything else would fail the same way again: keeping it would block the queue.
-        Err(e) => {
-            tracing::error!(workflow_id = task.workflow_id, ?kind, "timer dropped: {e}");
-            Ok(())
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_persistence::PersistenceError;
+
+    #[test]
+    fn outages_hold_the_queue_and_refusals_park_the_timer() {
+        let outages = [
+            PersistenceError::Unavailable("down".into()),
+            PersistenceError::CommitInDoubt("reset".into()),
+            PersistenceError::ShardOwnershipLost {
+                shard_id: 1,
+                range_id: 2,
+            },
+        ];
+        for e in outages {
+            assert_eq!(on_failure(&e.into(), 0), Failed::Outage);
         }
+        let refusals = [
+            HistoryError::from(PersistenceError::Database("too many SQL variables".into())),
+            HistoryError::from(PersistenceError::Corrupt("state".into())),
+            HistoryError::InvalidArgument("bad".into()),
+        ];
+        for e in &refusals {
+            assert_eq!(on_failure(e, 0), Failed::Park(PARK_FIRST));
+        }
+    }
+
+    #[test]
+    fn a_timer_parked_again_waits_longer_up_to_an_hour() {
+        let refused = HistoryError::from(PersistenceError::Database("x".into()));
+        assert_eq!(on_failure(&refused, 1), Failed::Park(PARK_FIRST * 2));
+        assert_eq!(on_failure(&refused, 30), Failed::Park(PARK_MAX));
+        assert_eq!(on_failure(&refused, i32::MAX), Failed::Park(PARK_MAX));
     }
 }

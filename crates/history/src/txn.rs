@@ -2,13 +2,14 @@
 //! change writes. `commit` persists it all in one store transaction, then tells matching, the
 //! timer queue and history watchers about it.
 
+use crate::buffer::Buffer;
 use crate::events;
 use crate::locks::WorkflowLock;
 use crate::shard::Shard;
 use crate::state::{MutableState, WorkflowTaskInfo};
 use crate::timers::{TimerKind, TimerTask};
 use crate::watch::Progress;
-use crate::{History, HistoryError, Result};
+use crate::{History, Result};
 use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::enums::v1::WorkflowExecutionStatus;
 use chronicle_api::history::v1::{
@@ -34,6 +35,7 @@ pub(crate) struct Txn {
     done_queue_tasks: Vec<i64>,
     timers: Vec<(SystemTime, TimerTask)>,
     pub current: CurrentRunWrite,
+    buffer: Buffer,
     /// Set when the change turned out to change nothing (a duplicate request): no write.
     unchanged: bool,
     /// Update progress to announce once the change is durable.
@@ -48,15 +50,22 @@ impl Txn {
     /// A brand-new run; its first write creates it.
     pub fn create(history: &History, key: ExecutionKey, state: MutableState) -> Self {
         let shard = history.shard_of(&key.namespace_id, &key.workflow_id);
-        Self::with(shard, history.inner.matching.clone(), key, state, None)
+        let buffer = Buffer::read(Vec::new(), Vec::new());
+        Self::with(
+            shard,
+            history.inner.matching.clone(),
+            key,
+            state,
+            (None, buffer),
+        )
     }
 
-    fn with(
+    pub(crate) fn with(
         shard: Arc<Shard>,
         matching: Matching,
         key: ExecutionKey,
         state: MutableState,
-        expected_version: Option<i64>,
+        (expected_version, buffer): (Option<i64>, Buffer),
     ) -> Self {
         Self {
             key,
@@ -70,6 +79,7 @@ impl Txn {
             done_queue_tasks: Vec::new(),
             timers: Vec::new(),
             current: CurrentRunWrite::Unchanged,
+            buffer,
             unchanged: false,
             update_effects: Vec::new(),
             visibility_changed: expected_version.is_none(),
@@ -128,10 +138,10 @@ impl Txn {
     /// but not started becomes an ordinary one behind them.
     pub fn append_external_all(&mut self, batch: impl IntoIterator<Item = Attributes>) {
         if self.state.wft_in_flight() {
-            let now = self.now;
-            self.state
-                .buffered_events
-                .extend(batch.into_iter().map(|a| events::event(a, now)));
+            for attributes in batch {
+                self.buffer.push(events::event(attributes, self.now));
+                self.state.buffered_count += 1;
+            }
             return;
         }
         for attributes in batch {
@@ -159,7 +169,12 @@ impl Txn {
     /// Writes out buffered events; returns how many there were. Events that name an event
     /// buffered with them (an activity result naming its started event) get the real id here.
     pub fn flush_buffered(&mut self) -> usize {
-        let buffered = std::mem::take(&mut self.state.buffered_events);
+        let Some(buffered) = self.buffer.take_all() else {
+            // A change that ends a workflow task loads with `load`, which reads the buffer.
+            tracing::error!(key = %self.key, "buffered events not read: they stay buffered");
+            return 0;
+        };
+        self.state.buffered_count = 0;
         let count = buffered.len();
         let mut started_ids = events::StartedIds::default();
         for event in buffered {
@@ -179,6 +194,21 @@ impl Txn {
             }
         }
         count
+    }
+
+    /// The buffered events this change knows of, in arrival order.
+    pub fn buffered(&self) -> impl Iterator<Item = &HistoryEvent> {
+        self.buffer.events()
+    }
+
+    /// Removes the first buffered event `matches` accepts (the workflow never saw it).
+    pub fn take_buffered(
+        &mut self,
+        matches: impl Fn(&HistoryEvent) -> bool,
+    ) -> Option<HistoryEvent> {
+        let taken = self.buffer.remove_first(matches)?;
+        self.state.buffered_count -= 1;
+        Some(taken)
     }
 
     /// Schedules a workflow task unless one is pending, the run is closed, or the run is still
@@ -294,6 +324,7 @@ impl Txn {
             event_id,
             attempt,
             detail,
+            parked: 0,
         };
         self.timers.push((at, task));
     }
@@ -327,7 +358,8 @@ impl Txn {
         for task_id in waiting {
             self.finish_dispatch(task_id);
         }
-        self.state.buffered_events.clear();
+        self.buffer.discard();
+        self.state.buffered_count = 0;
         if !matches!(self.current, CurrentRunWrite::Claim { .. }) {
             self.current = CurrentRunWrite::Update(row);
         }
@@ -335,7 +367,11 @@ impl Txn {
         self.after_close();
     }
 
-    fn into_write(self) -> Result<(ExecutionWrite, Effects)> {
+    fn into_write(mut self) -> Result<(ExecutionWrite, Effects)> {
+        let (clear_buffered, buffered) = std::mem::take(&mut self.buffer).into_write();
+        let first_seq = self.state.next_buffered_seq;
+        self.state.next_buffered_seq += buffered.len() as i64;
+        let new_buffered = (first_seq..).zip(buffered.iter().map(|e| e.encode_to_vec()));
         let version = self.expected_version.unwrap_or(0) + 1;
         let shard_id = self.shard.id;
         let queue_rows = self
@@ -381,6 +417,8 @@ impl Txn {
             new_queue_tasks: queue_rows,
             done_queue_tasks: self.done_queue_tasks,
             new_timers: timer_rows,
+            clear_buffered,
+            new_buffered: new_buffered.collect(),
             visibility: self.visibility_changed.then(|| {
                 crate::visibility::record(
                     &self.key,
@@ -420,57 +458,6 @@ struct Effects {
 }
 
 impl History {
-    /// Loads a run's state for a change. The caller holds the workflow's lock.
-    pub(crate) async fn load(&self, key: &ExecutionKey) -> Result<Txn> {
-        let (state, version) = match self.inner.cache.take(key) {
-            Some(cached) => cached,
-            None => self.read_state(key).await?,
-        };
-        let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
-        let matching = self.inner.matching.clone();
-        Ok(Txn::with(
-            shard,
-            matching,
-            key.clone(),
-            state,
-            Some(version),
-        ))
-    }
-
-    /// A run's state for reading (no lock needed), and its version.
-    pub(crate) async fn snapshot(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
-        match self.inner.cache.peek(key) {
-            Some(cached) => Ok(cached),
-            None => self.read_state(key).await,
-        }
-    }
-
-    async fn read_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
-        let row = self
-            .store()
-            .execution(&key.namespace_id, &key.workflow_id, &key.run_id)
-            .await?
-            .ok_or_else(|| {
-                HistoryError::WorkflowNotFound(format!("workflow execution not found: {key}"))
-            })?;
-        let state = MutableState::decode(row.state.as_slice()).map_err(|e| {
-            HistoryError::Persistence(chronicle_persistence::PersistenceError::Database(format!(
-                "corrupt mutable state of {key}: {e}"
-            )))
-        })?;
-        Ok((state, row.db_version))
-    }
-
-    /// Loads a run that must still be running.
-    pub(crate) async fn load_running(&self, key: &ExecutionKey) -> Result<Txn> {
-        let txn = self.load(key).await?;
-        if txn.is_running() {
-            Ok(txn)
-        } else {
-            Err(HistoryError::WorkflowCompleted)
-        }
-    }
-
     pub(crate) async fn commit(&self, txn: Txn) -> Result<()> {
         self.commit_all(vec![txn]).await
     }
@@ -483,7 +470,7 @@ impl History {
         change: impl FnOnce(&mut Txn) -> Result<T>,
     ) -> Result<T> {
         let _lock = self.lock_run(key).await;
-        self.apply(key, change).await
+        self.apply(self.load(key).await?, change).await
     }
 
     /// Serializes every operation on any run of the workflow `key` belongs to.
@@ -521,15 +508,32 @@ impl History {
         change: impl FnOnce(&mut Txn) -> Result<T>,
     ) -> Result<T> {
         let (_lock, key) = self.lock_named(namespace_id, execution).await?;
-        self.apply(&key, change).await
+        self.apply(self.load(&key).await?, change).await
     }
 
-    async fn apply<T>(
+    /// `update` for a change that only appends or buffers events (`load_to_append`).
+    pub(crate) async fn append_to<T>(
         &self,
         key: &ExecutionKey,
         change: impl FnOnce(&mut Txn) -> Result<T>,
     ) -> Result<T> {
-        let mut txn = self.load_running(key).await?;
+        let _lock = self.lock_run(key).await;
+        self.apply(self.load_to_append(key).await?, change).await
+    }
+
+    /// `update_named` for a change that only appends or buffers events (`load_to_append`).
+    pub(crate) async fn append_named<T>(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let (_lock, key) = self.lock_named(namespace_id, execution).await?;
+        self.apply(self.load_to_append(&key).await?, change).await
+    }
+
+    async fn apply<T>(&self, txn: Txn, change: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        let mut txn = crate::load::running(txn)?;
         let out = change(&mut txn)?;
         self.commit(txn).await?;
         Ok(out)

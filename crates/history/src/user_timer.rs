@@ -86,10 +86,10 @@ impl Txn {
     }
 
     fn take_buffered_fire(&mut self, timer_id: &str) -> Option<i64> {
-        let position = self.state.buffered_events.iter().position(|e| {
+        let fired = self.take_buffered(|e| {
             matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(f)) if f.timer_id == timer_id)
         })?;
-        match self.state.buffered_events.remove(position).attributes {
+        match fired.attributes {
             Some(Attributes::TimerFiredEventAttributes(fired)) => Some(fired.started_event_id),
             _ => None,
         }
@@ -98,7 +98,7 @@ impl Txn {
 
 impl History {
     pub(crate) async fn fire_user_timer(&self, task: &TimerTask) -> Result<()> {
-        self.update(&task.key(), |txn| {
+        self.append_to(&task.key(), |txn| {
             let timer = txn
                 .state
                 .timers

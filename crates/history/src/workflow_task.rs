@@ -294,7 +294,7 @@ impl History {
         let wft = txn.started_workflow_task(&token)?;
         self.inner.queries.answer_all(r.query_results);
         let commands = Commands::new(r.commands, r.messages);
-        if commands.closes_run() && !txn.state.buffered_events.is_empty() {
+        if commands.closes_run() && txn.state.has_buffered() {
             // New events arrived while the worker decided to close: it must see them first.
             txn.end_started_workflow_task(&wft, unhandled_command(&r.identity));
             self.commit(txn).await?;

@@ -17,11 +17,21 @@ pub enum PersistenceError {
     AlreadyExists(String),
     #[error("not found: {0}")]
     NotFound(String),
-    /// The database cannot be reached or is not answering; retrying later may succeed.
+    /// The database cannot be reached or is not answering; retrying later may succeed. A
+    /// write that failed so did not commit.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The connection was lost while COMMIT was on its way: only the database knows whether
+    /// the write landed. Retryable like `Unavailable`.
+    #[error("database unavailable, the commit may have landed: {0}")]
+    CommitInDoubt(String),
+    /// The database refused the statement itself (a constraint, bad SQL, a value or a
+    /// statement too large): retrying the same write fails the same way.
     #[error("database error: {0}")]
     Database(String),
+    /// Stored data that does not decode as what it should be: retrying reads the same bytes.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
     /// The database's schema is not the one this version needs (newer, older, modified).
     #[error("{0}")]
     Schema(String),
@@ -31,11 +41,31 @@ pub enum PersistenceError {
 }
 
 impl PersistenceError {
-    /// Whether a failed commit may nevertheless have landed: the connection broke after the
-    /// statement was sent, so only the database knows. Rejections (conflicts, lost shards)
-    /// are certain not to have.
+    /// Whether a failed commit may nevertheless have landed: the connection broke after
+    /// COMMIT was sent. Every other failure rolled the transaction back.
     pub fn may_have_committed(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Database(_))
+        matches!(self, Self::CommitInDoubt(_))
+    }
+
+    /// Whether the same request may succeed later: the database was out of reach, or another
+    /// writer won a race the caller can run again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_)
+                | Self::CommitInDoubt(_)
+                | Self::Conflict(_)
+                | Self::ShardOwnershipLost { .. }
+        )
+    }
+
+    /// The error of a failed COMMIT: a lost connection there leaves the outcome unknown,
+    /// while a refusal (a deadlock, a deferred constraint) means it did not land.
+    pub fn at_commit(e: sqlx::Error) -> Self {
+        match Self::from(e) {
+            Self::Unavailable(message) => Self::CommitInDoubt(message),
+            other => other,
+        }
     }
 }
 
@@ -74,6 +104,11 @@ fn code_transient(code: &str) -> bool {
 impl From<sqlx::Error> for PersistenceError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
+            // sqlx refuses a statement with more values than the protocol counts before
+            // sending anything: the statement is at fault, the connection is fine.
+            sqlx::Error::Protocol(message) if message.contains("too many arguments") => {
+                Self::Database(e.to_string())
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_)
@@ -93,7 +128,37 @@ impl From<sqlx::Error> for PersistenceError {
 
 #[cfg(test)]
 mod tests {
-    use super::{code_transient, mysql_transient};
+    use super::{PersistenceError, code_transient, mysql_transient};
+    use std::io;
+
+    fn io_error() -> sqlx::Error {
+        sqlx::Error::Io(io::Error::new(io::ErrorKind::ConnectionReset, "reset"))
+    }
+
+    #[test]
+    fn only_a_broken_commit_is_in_doubt() {
+        let before_commit = PersistenceError::from(io_error());
+        assert!(matches!(before_commit, PersistenceError::Unavailable(_)));
+        assert!(!before_commit.may_have_committed());
+        assert!(before_commit.is_retryable());
+        let at_commit = PersistenceError::at_commit(io_error());
+        assert!(at_commit.may_have_committed());
+        assert!(at_commit.is_retryable());
+    }
+
+    #[test]
+    fn refused_statements_are_neither_retried_nor_in_doubt() {
+        let too_many = "PgConnection::run(): too many arguments for query: 70000";
+        let refused = [
+            PersistenceError::from(sqlx::Error::Protocol(too_many.into())),
+            PersistenceError::at_commit(sqlx::Error::RowNotFound),
+            PersistenceError::from(sqlx::Error::ColumnNotFound("c".into())),
+        ];
+        for e in &refused {
+            assert!(matches!(e, PersistenceError::Database(_)), "{e}");
+            assert!(!e.is_retryable() && !e.may_have_committed(), "{e}");
+        }
+    }
 
     #[test]
     fn outages_are_told_from_bad_statements() {

@@ -99,6 +99,12 @@ pub struct ExecutionWrite {
     pub new_queue_tasks: Vec<QueueTaskRow>,
     pub done_queue_tasks: Vec<i64>,
     pub new_timers: Vec<TimerRow>,
+    /// Deletes every buffered event of the run before `new_buffered` are written: they were
+    /// appended to history, or the run closed.
+    pub clear_buffered: bool,
+    /// (seq, encoded HistoryEvent): events that arrived while a workflow task was running,
+    /// read back in seq order when it ends.
+    pub new_buffered: Vec<(i64, Vec<u8>)>,
     /// The run's visibility record, when the change is one List and Count must see.
     pub visibility: Option<VisibilityRecord>,
 }
@@ -153,6 +159,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<(i64, Vec<u8>)>>;
 
+    /// A run's buffered events as (seq, encoded HistoryEvent), in seq order.
+    async fn buffered_events(&self, run_id: &str) -> Result<Vec<(i64, Vec<u8>)>>;
+
     /// Backlog rows in task id order, after `after_task_id`.
     async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>>;
     /// One task queue's backlog rows in task id order, after `after_task_id`.
@@ -170,6 +179,9 @@ pub trait Store: Send + Sync + 'static {
     async fn next_timer(&self, shard_id: u32) -> Result<Option<i64>>;
     /// Deletes fired timers, given as (fire time, task id), in one transaction.
     async fn delete_timers(&self, shard_id: u32, timers: &[(i64, i64)]) -> Result<()>;
+    /// Moves timers to new rows (a later fire time), each given as (old (fire time, task id),
+    /// new row), in one transaction.
+    async fn move_timers(&self, shard_id: u32, moves: &[((i64, i64), TimerRow)]) -> Result<()>;
 
     /// Runs matching the query in its order (default: open first, then latest closed).
     /// The page token continues after the last row, so inserts between pages shift nothing.

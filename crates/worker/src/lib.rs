@@ -55,8 +55,7 @@ pub struct Worker {
 }
 
 fn decode(data: &[u8]) -> Result<BatchJob> {
-    BatchJob::decode(data)
-        .map_err(|e| PersistenceError::Database(format!("corrupt batch job: {e}")).into())
+    BatchJob::decode(data).map_err(|e| PersistenceError::Corrupt(format!("batch job: {e}")).into())
 }
 
 impl Worker {

@@ -68,6 +68,16 @@ impl Dialect {
         }
     }
 
+    /// How many values one statement may bind: SQLite's SQLITE_MAX_VARIABLE_NUMBER as
+    /// bundled (32766 since 3.32), the 16-bit parameter count of PostgreSQL's and MySQL's
+    /// protocols.
+    pub fn max_bind_params(self) -> usize {
+        match self {
+            Self::Sqlite => 32_766,
+            Self::Postgres | Self::MySql => 65_535,
+        }
+    }
+
     /// The function counting characters (not bytes) of a string.
     pub fn char_length(self) -> &'static str {
         match self {

@@ -36,11 +36,14 @@ impl GroupCommit {
     /// Commits `writes` atomically, in a group with whatever else is waiting.
     pub async fn write(&self, writes: Vec<ExecutionWrite>) -> Result<()> {
         let (done, outcome) = oneshot::channel();
-        let gone = || PersistenceError::Unavailable("the database writer has stopped".into());
+        const GONE: &str = "the database writer has stopped";
         self.requests
             .send(Request { writes, done })
-            .map_err(|_| gone())?;
-        outcome.await.map_err(|_| gone())?
+            .map_err(|_| PersistenceError::Unavailable(GONE.into()))?;
+        // The writer took the write and vanished: it may have committed it first.
+        outcome
+            .await
+            .map_err(|_| PersistenceError::CommitInDoubt(GONE.into()))?
     }
 }
 
@@ -78,6 +81,6 @@ async fn commit_group(
             return Ok(outcomes);
         }
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(PersistenceError::at_commit)?;
     Ok(group.iter().map(|_| Ok(())).collect())
 }

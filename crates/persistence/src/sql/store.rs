@@ -205,6 +205,18 @@ impl Store for SqlStore {
             .collect())
     }
 
+    async fn buffered_events(&self, run_id: &str) -> Result<Vec<(i64, Vec<u8>)>> {
+        let sql = self.q("SELECT seq, data FROM buffered_events WHERE run_id = ? ORDER BY seq");
+        let rows = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("seq"), r.get("data")))
+            .collect())
+    }
+
     async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>> {
         let sql = self.q("SELECT task_id, namespace_id, task_queue, kind, data FROM queue_tasks WHERE task_id > ? ORDER BY task_id LIMIT ?");
         let rows = sqlx::query(&sql)
@@ -285,6 +297,34 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn move_timers(&self, shard_id: u32, moves: &[((i64, i64), TimerRow)]) -> Result<()> {
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let delete =
+            self.q("DELETE FROM timer_tasks WHERE shard_id = ? AND fire_time = ? AND task_id = ?");
+        let insert = self
+            .q("INSERT INTO timer_tasks (shard_id, fire_time, task_id, data) VALUES (?, ?, ?, ?)");
+        let mut tx = self.writer.begin().await?;
+        for ((fire_time, task_id), row) in moves {
+            sqlx::query(&delete)
+                .bind(i64::from(shard_id))
+                .bind(*fire_time)
+                .bind(*task_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&insert)
+                .bind(i64::from(row.shard_id))
+                .bind(row.fire_time)
+                .bind(row.task_id)
+                .bind(&row.data)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn list_visibility(
         &self,
         namespace_id: &str,
@@ -358,6 +398,7 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await?;
         for statement in [
             "DELETE FROM history_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
+            "DELETE FROM buffered_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
             "DELETE FROM executions WHERE namespace_id = ?",
             "DELETE FROM current_executions WHERE namespace_id = ?",
             "DELETE FROM queue_tasks WHERE namespace_id = ?",

@@ -161,6 +161,9 @@ conformance!(backend:
     a_schema_that_is_not_this_versions_is_refused,
 );
 
+#[path = "tests_large.rs"]
+mod large;
+
 fn create(range_id: i64) -> ExecutionWrite {
     ExecutionWrite {
         namespace_id: "ns".into(),
@@ -195,6 +198,8 @@ fn create(range_id: i64) -> ExecutionWrite {
             task_id: 11,
             data: b"timer".to_vec(),
         }],
+        clear_buffered: false,
+        new_buffered: vec![],
         visibility: None,
     }
 }

@@ -3,10 +3,62 @@
 
 use super::Dialect;
 use crate::visibility::{AttributeRow, AttributeRows, VisibilityRecord, attribute_rows};
-use crate::{CurrentRunWrite, ExecutionWrite, PersistenceError, Result};
+use crate::{CurrentRunWrite, ExecutionWrite, PersistenceError, QueueTaskRow, Result, TimerRow};
 use sqlx::{Any, AnyPool, Transaction};
+use std::ops::Range;
 
 pub(super) type Tx<'a> = Transaction<'a, Any>;
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Bytes of bound values one INSERT carries at most, well under MySQL's smallest default
+/// max_allowed_packet (16 MiB on MariaDB), which bounds a whole statement.
+const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
+/// A row's bound bytes, roughly: its blob dominates.
+trait Weighed {
+    fn bytes(&self) -> usize;
+}
+
+impl Weighed for (i64, Vec<u8>) {
+    fn bytes(&self) -> usize {
+        self.1.len()
+    }
+}
+
+impl Weighed for QueueTaskRow {
+    fn bytes(&self) -> usize {
+        self.data.len() + self.task_queue.len()
+    }
+}
+
+impl Weighed for TimerRow {
+    fn bytes(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// Splits rows, given by their sizes, into consecutive ranges, one statement each: at most
+/// `max_rows` rows, and no more than `max_bytes` unless a single row is larger.
+fn statement_chunks(
+    sizes: impl Iterator<Item = usize>,
+    max_rows: usize,
+    max_bytes: usize,
+) -> Vec<Range<usize>> {
+    let mut chunks = Vec::new();
+    let (mut start, mut end, mut bytes) = (0, 0, 0);
+    for (i, size) in sizes.enumerate() {
+        if i - start == max_rows || (i > start && bytes + size > max_bytes) {
+            chunks.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+        end = i + 1;
+    }
+    if end > start {
+        chunks.push(start..end);
+    }
+    chunks
+}
 
 fn conflict(what: impl Into<String>) -> PersistenceError {
     PersistenceError::Conflict(what.into())
@@ -28,7 +80,7 @@ pub(super) async fn commit_alone(
 ) -> Result<()> {
     let mut tx = pool.begin().await?;
     Writer::new(dialect).write_all(&mut tx, writes).await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(PersistenceError::at_commit)?;
     Ok(())
 }
 
@@ -183,47 +235,88 @@ impl<'d> Writer<'d> {
     }
 
     pub async fn write_outbox(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
-        if !w.events.is_empty() {
-            let sql = self.insert_rows("history_events", "run_id, event_id, data", w.events.len());
-            let mut insert = sqlx::query(&sql);
-            for (event_id, data) in &w.events {
-                insert = insert.bind(&w.run_id).bind(*event_id).bind(data);
-            }
-            insert
-                .execute(&mut **tx)
-                .await
-                .map_err(as_conflict("history event already written"))?;
-        }
-        if !w.new_queue_tasks.is_empty() {
-            let columns = "task_id, namespace_id, task_queue, kind, data";
-            let sql = self.insert_rows("queue_tasks", columns, w.new_queue_tasks.len());
-            let mut insert = sqlx::query(&sql);
-            for t in &w.new_queue_tasks {
-                insert = insert
-                    .bind(t.task_id)
+        let columns = "run_id, event_id, data";
+        let run = &w.run_id;
+        self.insert_all(
+            tx,
+            ("history_events", columns),
+            (run, &w.events),
+            |q, run, (id, data)| q.bind(run).bind(*id).bind(data),
+        )
+        .await
+        .map_err(as_conflict("history event already written"))?;
+        let columns = "task_id, namespace_id, task_queue, kind, data";
+        self.insert_all(
+            tx,
+            ("queue_tasks", columns),
+            (run, &w.new_queue_tasks),
+            |q, _, t| {
+                q.bind(t.task_id)
                     .bind(&t.namespace_id)
                     .bind(&t.task_queue)
                     .bind(t.kind)
-                    .bind(&t.data);
-            }
-            insert.execute(&mut **tx).await?;
-        }
+                    .bind(&t.data)
+            },
+        )
+        .await?;
         for task_id in &w.done_queue_tasks {
             sqlx::query(&self.q("DELETE FROM queue_tasks WHERE task_id = ?"))
                 .bind(*task_id)
                 .execute(&mut **tx)
                 .await?;
         }
-        if !w.new_timers.is_empty() {
-            let columns = "shard_id, fire_time, task_id, data";
-            let sql = self.insert_rows("timer_tasks", columns, w.new_timers.len());
-            let mut insert = sqlx::query(&sql);
-            for t in &w.new_timers {
-                insert = insert
-                    .bind(i64::from(t.shard_id))
+        let columns = "shard_id, fire_time, task_id, data";
+        self.insert_all(
+            tx,
+            ("timer_tasks", columns),
+            (run, &w.new_timers),
+            |q, _, t| {
+                q.bind(i64::from(t.shard_id))
                     .bind(t.fire_time)
                     .bind(t.task_id)
-                    .bind(&t.data);
+                    .bind(&t.data)
+            },
+        )
+        .await?;
+        self.write_buffered(tx, w).await
+    }
+
+    /// Buffered events go before the change's new ones are written, so a change that appends
+    /// the buffer to history and buffers anew (in the same transaction) keeps the new ones.
+    async fn write_buffered(&self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
+        if w.clear_buffered {
+            sqlx::query(&self.q("DELETE FROM buffered_events WHERE run_id = ?"))
+                .bind(&w.run_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let into = ("buffered_events", "run_id, seq, data");
+        self.insert_all(
+            tx,
+            into,
+            (&w.run_id, &w.new_buffered),
+            |q, run, (seq, data)| q.bind(run).bind(*seq).bind(data),
+        )
+        .await
+        .map_err(as_conflict("buffered event already written"))
+    }
+
+    /// Inserts `rows` of one run into `(table, columns)` with as few statements as the
+    /// backend's limits allow, all inside the caller's transaction.
+    async fn insert_all<T: Weighed>(
+        &self,
+        tx: &mut Tx<'_>,
+        (table, columns): (&str, &str),
+        (run_id, rows): (&str, &[T]),
+        bind: impl for<'q> Fn(Query<'q>, &'q str, &'q T) -> Query<'q>,
+    ) -> std::result::Result<(), sqlx::Error> {
+        let width = columns.split(',').count();
+        let max_rows = self.dialect.max_bind_params() / width;
+        for chunk in statement_chunks(rows.iter().map(T::bytes), max_rows, MAX_STATEMENT_BYTES) {
+            let sql = self.insert_rows(table, columns, chunk.len());
+            let mut insert = sqlx::query(&sql);
+            for row in &rows[chunk] {
+                insert = bind(insert, run_id, row);
             }
             insert.execute(&mut **tx).await?;
         }
@@ -311,5 +404,28 @@ impl<'d> Writer<'d> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn statements_are_cut_by_row_count_and_bytes() {
+        assert!(statement_chunks([].into_iter(), 3, 100).is_empty());
+        assert_eq!(
+            statement_chunks([1; 7].into_iter(), 3, 100),
+            [0..3, 3..6, 6..7]
+        );
+        assert_eq!(
+            statement_chunks([40, 40, 40, 10].into_iter(), 9, 100),
+            [0..2, 2..4]
+        );
+        // A row larger than the budget goes alone rather than never.
+        assert_eq!(
+            statement_chunks([5, 500, 5].into_iter(), 9, 100),
+            [0..1, 1..2, 2..3]
+        );
     }
 }

@@ -1,0 +1,91 @@
+//! Loading a run for a change or a read: its state from the cache or the store, and for a
+//! change that may end the workflow task, its buffered events.
+
+use crate::buffer::Buffer;
+use crate::state::MutableState;
+use crate::txn::Txn;
+use crate::{History, HistoryError, Result};
+use chronicle_api::history::v1::HistoryEvent;
+use chronicle_common::ExecutionKey;
+use prost::Message;
+
+impl History {
+    /// Loads a run's state and buffered events for a change. The caller holds the
+    /// workflow's lock.
+    pub(crate) async fn load(&self, key: &ExecutionKey) -> Result<Txn> {
+        let (mut state, version) = self.take_state(key).await?;
+        let legacy = std::mem::take(&mut state.legacy_buffered_events);
+        state.buffered_count += legacy.len() as i64;
+        let rows = if state.buffered_count > legacy.len() as i64 {
+            self.read_buffered(key).await?
+        } else {
+            Vec::new()
+        };
+        Ok(self.txn(key, state, (Some(version), Buffer::read(legacy, rows))))
+    }
+
+    /// Loads a run's state for a change that only appends events or buffers them, which
+    /// never reads the buffer: its cost does not grow with the buffer.
+    pub(crate) async fn load_to_append(&self, key: &ExecutionKey) -> Result<Txn> {
+        let (state, version) = self.take_state(key).await?;
+        Ok(self.txn(key, state, (Some(version), Buffer::unread())))
+    }
+
+    fn txn(&self, key: &ExecutionKey, state: MutableState, known: (Option<i64>, Buffer)) -> Txn {
+        let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
+        let matching = self.inner.matching.clone();
+        Txn::with(shard, matching, key.clone(), state, known)
+    }
+
+    async fn take_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
+        match self.inner.cache.take(key) {
+            Some(cached) => Ok(cached),
+            None => self.read_state(key).await,
+        }
+    }
+
+    async fn read_buffered(&self, key: &ExecutionKey) -> Result<Vec<HistoryEvent>> {
+        let rows = self.store().buffered_events(&key.run_id).await?;
+        rows.into_iter()
+            .map(|(seq, data)| {
+                HistoryEvent::decode(data.as_slice()).map_err(|e| {
+                    HistoryError::Corrupt(format!("buffered event {seq} of {key}: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    /// A run's state for reading (no lock needed), and its version.
+    pub(crate) async fn snapshot(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
+        match self.inner.cache.peek(key) {
+            Some(cached) => Ok(cached),
+            None => self.read_state(key).await,
+        }
+    }
+
+    async fn read_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {
+        let row = self
+            .store()
+            .execution(&key.namespace_id, &key.workflow_id, &key.run_id)
+            .await?
+            .ok_or_else(|| {
+                HistoryError::WorkflowNotFound(format!("workflow execution not found: {key}"))
+            })?;
+        let state = MutableState::decode(row.state.as_slice())
+            .map_err(|e| HistoryError::Corrupt(format!("mutable state of {key}: {e}")))?;
+        Ok((state, row.db_version))
+    }
+
+    /// Loads a run that must still be running.
+    pub(crate) async fn load_running(&self, key: &ExecutionKey) -> Result<Txn> {
+        running(self.load(key).await?)
+    }
+}
+
+pub(crate) fn running(txn: Txn) -> Result<Txn> {
+    if txn.is_running() {
+        Ok(txn)
+    } else {
+        Err(HistoryError::WorkflowCompleted)
+    }
+}
