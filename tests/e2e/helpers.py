@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -242,3 +243,44 @@ class WorkerProcess:
 
     async def __aexit__(self, *exc) -> None:
         await self.kill9()
+
+
+# The abuse suites' witness: a timer of another workflow, armed before a flood, must fire no
+# later than this after it was due, however the flood goes.
+WITNESS_TIMER_S = 3
+WITNESS_SLACK_S = 30
+
+
+@workflow.defn
+class WitnessSleeper:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(WITNESS_TIMER_S)
+        return "woke"
+
+
+async def armed_timer(client: Client) -> WorkflowHandle:
+    """A workflow whose timer is armed; it fires server-side, no worker needed meanwhile."""
+    tq = unique("tq-witness")
+    async with new_worker(client, tq, workflows=[WitnessSleeper]):
+        handle = await client.start_workflow(WitnessSleeper.run, id=unique("wf-witness"), task_queue=tq)
+        await eventually(
+            lambda: history_event_types(handle),
+            lambda types: "TIMER_STARTED" in types,
+            what="the witness timer to start",
+        )
+    return handle
+
+
+async def assert_timer_fired(handle: WorkflowHandle, slack_s: float = WITNESS_SLACK_S) -> None:
+    """The armed timer fired, and not more than `slack_s` after it was due."""
+    events = await eventually(
+        lambda: history_events(handle),
+        lambda events: bool(events_named(events, "TIMER_FIRED")),
+        timeout=WITNESS_TIMER_S + slack_s,
+        what="the witness timer to fire",
+    )
+    started = events_named(events, "TIMER_STARTED")[0].event_time.ToDatetime()
+    fired = events_named(events, "TIMER_FIRED")[0].event_time.ToDatetime()
+    late = (fired - started).total_seconds() - WITNESS_TIMER_S
+    assert late <= slack_s, f"a timer elsewhere fired {late:.1f}s late during the flood"

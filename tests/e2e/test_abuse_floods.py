@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import timedelta
 
 import pytest
-from temporalio import workflow
 from temporalio.api.command.v1 import (
     Command,
     CompleteWorkflowExecutionCommandAttributes,
@@ -32,7 +30,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.service import RPCError, RPCStatusCode
 from google.protobuf.duration_pb2 import Duration
 
-from helpers import event_name, new_worker, unique
+from helpers import armed_timer, assert_timer_fired, event_name, unique
 
 # Temporal's default signals-per-execution limit: the most one run may receive.
 SIGNALS = 10_000
@@ -44,17 +42,8 @@ LANES = 20
 # of SIGNALS after this long, and what was sent is checked the same way.
 FLOOD_BUDGET_S = 90.0
 MARKERS = 11_000
-TIMER_S = 1.0
 # A timer of another workflow may be late by this much at most while a flood runs.
 TIMER_SLACK_S = 15.0
-
-
-@workflow.defn
-class SleepWorkflow:
-    @workflow.run
-    async def run(self) -> str:
-        await asyncio.sleep(TIMER_S)
-        return "woke"
 
 
 async def _start_raw(client, tq: str) -> WorkflowExecution:
@@ -142,22 +131,11 @@ async def _flood(client, execution: WorkflowExecution) -> dict[int, float]:
     return latencies
 
 
-async def _timer_is_on_time(client, tq: str) -> float:
-    """Runs a workflow that sleeps TIMER_S; returns how late its result came."""
-    began = time.monotonic()
-    handle = await client.start_workflow(SleepWorkflow.run, id=unique("wf-timer"), task_queue=tq)
-    assert await asyncio.wait_for(handle.result(), TIMER_S + TIMER_SLACK_S + 30) == "woke"
-    return time.monotonic() - began - TIMER_S
-
-
 async def _with_a_timer_meanwhile(client, flood):
     """Awaits `flood` while another workflow's timer runs; the timer must fire on time."""
-    timer_tq = unique("tq-timer")
-    async with new_worker(client, timer_tq, workflows=[SleepWorkflow]):
-        timer = asyncio.create_task(_timer_is_on_time(client, timer_tq))
-        result = await flood
-        lateness = await timer
-    assert lateness < TIMER_SLACK_S, f"a timer fired {lateness:.1f}s late during the flood"
+    witness = await armed_timer(client)
+    result = await flood
+    await assert_timer_fired(witness, TIMER_SLACK_S)
     return result
 
 

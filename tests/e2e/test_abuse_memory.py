@@ -17,7 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio import workflow
 from temporalio.api.enums.v1 import ResourceExhaustedCause, TaskQueueType
 from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -30,42 +29,22 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli import Cli
 from conftest import _dispose, _start_server
-from helpers import eventually, events_named, history_event_types, history_events, new_worker, unique
+from helpers import armed_timer, assert_timer_fired, eventually, unique
 
 MIB = 1024 * 1024
 # What a node holds beyond its bounded caches while flooded: request and response buffers of
 # the calls in flight, SQLite's page cache, the allocator keeping freed pages for reuse.
 MARGIN = 160 * MIB
-TIMER_SECONDS = 3
-# A timer must fire this long after it was due at the latest, flood or not.
-TIMER_SLACK_SECONDS = 30
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/status").exists(), reason="reads resident memory from /proc"
 )
 
 
-@workflow.defn
-class Sleeper:
-    @workflow.run
-    async def run(self) -> str:
-        await workflow.sleep(TIMER_SECONDS)
-        return "woke"
-
-
 @contextlib.contextmanager
 def private_server(env: dict[str, str]):
     """A server of this test's own, started with `env` added to its environment."""
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        handle = _start_server("memory")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
+    handle = _start_server("memory", env=env)
     try:
         yield handle
     finally:
@@ -85,32 +64,6 @@ def skip_reference(handle) -> None:
         pytest.skip("measures and tunes Chronicle's own bounds")
 
 
-async def sleeping_workflow(client: Client):
-    """A workflow whose timer is armed; it fires server-side, no worker needed."""
-    tq = unique("tq-sleeper")
-    async with new_worker(client, tq, workflows=[Sleeper]):
-        handle = await client.start_workflow(Sleeper.run, id=unique("wf-sleeper"), task_queue=tq)
-        await eventually(
-            lambda: history_event_types(handle),
-            lambda types: "TIMER_STARTED" in types,
-            what="the timer to start",
-        )
-    return handle
-
-
-async def assert_timer_fired(handle) -> None:
-    """The timer fired, and not much later than it was due."""
-    events = await eventually(
-        lambda: history_events(handle),
-        lambda events: bool(events_named(events, "TIMER_FIRED")),
-        timeout=TIMER_SECONDS + TIMER_SLACK_SECONDS,
-        what="the timer to fire during the flood",
-    )
-    started = events_named(events, "TIMER_STARTED")[0].event_time.ToDatetime()
-    fired = events_named(events, "TIMER_FIRED")[0].event_time.ToDatetime()
-    assert (fired - started).total_seconds() <= TIMER_SECONDS + TIMER_SLACK_SECONDS
-
-
 async def bounded_gather(limit: int, calls) -> list:
     gate = asyncio.Semaphore(limit)
 
@@ -127,7 +80,7 @@ async def test_big_memos_stay_within_the_state_cache_bytes():
     with private_server({"CHRONICLE_MEMORY_STATE_CACHE_BYTES": str(cache_bytes)}) as server:
         skip_reference(server)
         client = await server.client()
-        sleeper = await sleeping_workflow(client)
+        sleeper = await armed_timer(client)
         before = rss(server)
         memo = {"blob": os.urandom(1_900_000)}
         tq = unique("tq-memo")
@@ -174,7 +127,7 @@ async def test_polls_on_many_queue_names_are_forgotten():
     with private_server({"CHRONICLE_MEMORY_IDLE_QUEUE_SECS": "2"}) as server:
         skip_reference(server)
         client = await server.client()
-        sleeper = await sleeping_workflow(client)
+        sleeper = await armed_timer(client)
         before = rss(server)
         names = [unique("tq-flood") for _ in range(20_000)]
         # Short, but long enough that the server answers before the client gives up: a flood
@@ -209,7 +162,7 @@ async def test_long_polls_beyond_the_namespace_limit_are_refused():
     with private_server({"CHRONICLE_LIMITS_LONG_POLLS_PER_NAMESPACE": str(limit)}) as server:
         skip_reference(server)
         client = await server.client()
-        sleeper = await sleeping_workflow(client)
+        sleeper = await armed_timer(client)
         queue = unique("tq-crowd")
 
         async def poll():
@@ -245,10 +198,12 @@ async def test_the_cli_health_check_answers_serving(server):
 
 
 @pytest.mark.timeout(240)
-async def test_health_is_not_serving_while_the_database_is_away():
+async def test_health_is_not_serving_while_the_database_is_away(monkeypatch: pytest.MonkeyPatch):
     if shutil.which("psql") is None:
         pytest.skip("needs PostgreSQL's psql")
-    with private_server({"CHRONICLE_TEST_BACKEND": "postgres"}) as server:
+    # This server is on PostgreSQL whatever the suite's backend: a database it can lose.
+    monkeypatch.setenv("CHRONICLE_TEST_BACKEND", "postgres")
+    with private_server({}) as server:
         skip_reference(server)
         client = await server.client()
         assert await client.service_client.check_health()
