@@ -80,7 +80,7 @@ async fn probe(history: History, status: watch::Sender<ServingStatus>) {
         let reachable = tokio::time::timeout(PROBE_TIMEOUT, history.ping_store()).await;
         let facts = HealthFacts {
             database_reachable: matches!(reachable, Ok(Ok(()))),
-            owned_shards: history.shard_count(),
+            owned_shards: history.owned_shards(),
         };
         let now = serving_status(facts);
         status.send_if_modified(|current| std::mem::replace(current, now) != now);

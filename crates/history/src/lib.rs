@@ -159,6 +159,19 @@ impl History {
         self.inner.shards.len() as u32
     }
 
+    /// Shards whose lease no write has found taken by another node.
+    pub fn owned_shards(&self) -> u32 {
+        self.inner.shards.iter().filter(|s| s.is_owned()).count() as u32
+    }
+
+    /// Another node holds the shard's lease now: this node is no longer its owner.
+    fn shard_lost(&self, shard_id: u32) {
+        if let Some(shard) = self.inner.shards.get(shard_id as usize) {
+            tracing::error!(shard_id, "shard lease taken by another node");
+            shard.mark_lost();
+        }
+    }
+
     /// A cheap read that tells whether the database answers (for health checks).
     pub async fn ping_store(&self) -> Result<()> {
         self.store().shard_count().await?;

@@ -1,6 +1,6 @@
 //! A history shard this node owns: its lease (range id) and task id allocation.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use tokio::sync::Notify;
 
 /// Task id layout (63 bits): lease range id | shard id | sequence within the lease.
@@ -13,6 +13,8 @@ pub(crate) struct Shard {
     next_seq: AtomicI64,
     /// Woken when a transaction adds a timer, so the timer queue re-reads its next deadline.
     pub timer_added: Notify,
+    /// Set once a write found the lease taken by another owner; health reports it.
+    lost: AtomicBool,
 }
 
 impl Shard {
@@ -22,7 +24,16 @@ impl Shard {
             range_id,
             next_seq: AtomicI64::new(1),
             timer_added: Notify::new(),
+            lost: AtomicBool::new(false),
         }
+    }
+
+    pub fn mark_lost(&self) {
+        self.lost.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_owned(&self) -> bool {
+        !self.lost.load(Ordering::Relaxed)
     }
 
     /// Task ids are unique across shards, restarts and nodes without a database round trip:

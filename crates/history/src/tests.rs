@@ -7,7 +7,7 @@ use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::workflowservice::{PollWorkflowTaskQueueRequest, StartWorkflowExecutionRequest};
 use chronicle_common::QueueKind;
 use chronicle_matching::{Matching, QueueKey};
-use chronicle_persistence::{Backend, Schema, SqlStore};
+use chronicle_persistence::{Backend, Schema, SqlStore, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -15,10 +15,17 @@ use tokio::time::Instant;
 const QUEUE: &str = "q";
 
 async fn history() -> (History, Matching) {
+    history_on(memory_store().await).await
+}
+
+async fn memory_store() -> Arc<dyn Store> {
     let store = SqlStore::open(&Backend::SqliteMemory, Schema::Migrate)
         .await
         .expect("in-memory store");
-    let store: Arc<dyn chronicle_persistence::Store> = Arc::new(store);
+    Arc::new(store)
+}
+
+async fn history_on(store: Arc<dyn Store>) -> (History, Matching) {
     let matching = Matching::new(store.clone(), &Default::default());
     let history = History::start(HistoryOptions::default(), store, matching.clone())
         .await
@@ -104,4 +111,18 @@ async fn reloading_the_backlog_skips_tasks_already_queued() {
     assert_eq!(matching.drain(&queue).len(), 2);
     assert_eq!(matching.restore().await.unwrap(), 2);
     assert_eq!(matching.backlog_len(&queue), 2);
+}
+
+#[tokio::test]
+async fn a_write_fenced_out_by_another_owner_gives_the_shard_up() {
+    let store = memory_store().await;
+    let (history, _matching) = history_on(store.clone()).await;
+    assert_eq!(history.owned_shards(), 1);
+    // Another node takes the shard over: its range id moves past ours.
+    store.acquire_shard(0).await.unwrap();
+    let refused = history
+        .start_workflow(&namespace(), start_request("wf-fenced"))
+        .await;
+    assert!(refused.is_err(), "a stale owner must not write");
+    assert_eq!(history.owned_shards(), 0);
 }

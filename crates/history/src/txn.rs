@@ -17,7 +17,9 @@ use chronicle_api::history::v1::{
 };
 use chronicle_common::{DispatchTask, ExecutionKey, QueueKind, limits, time};
 use chronicle_matching::Matching;
-use chronicle_persistence::{CurrentRun, CurrentRunWrite, ExecutionWrite, QueueTaskRow, TimerRow};
+use chronicle_persistence::{
+    CurrentRun, CurrentRunWrite, ExecutionWrite, PersistenceError, QueueTaskRow, TimerRow,
+};
 use prost::Message;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -554,6 +556,9 @@ impl History {
         if let Err(e) = self.store().write_executions(writes).await {
             if e.may_have_committed() {
                 self.commit_in_doubt();
+            }
+            if let PersistenceError::ShardOwnershipLost { shard_id, .. } = e {
+                self.shard_lost(shard_id);
             }
             return Err(e.into());
         }
