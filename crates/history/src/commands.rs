@@ -90,6 +90,7 @@ impl Commands {
         {
             return Err(HistoryError::HistoryLimitExceeded(limit));
         }
+        limits::warn_if_history_large(txn.state.next_event_id as u64 - 1, size_before, &limits);
         let commands = std::mem::take(&mut self.commands);
         let last = commands.len().saturating_sub(1);
         for (index, command) in commands.into_iter().enumerate() {

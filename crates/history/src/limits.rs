@@ -273,15 +273,20 @@ impl HistoryLimit {
     }
 }
 
-/// Which history limit `count` events of `size` bytes cross, if any; warns past the warning
-/// thresholds.
+/// Which history limit `count` events of `size` bytes cross, if any.
 pub(crate) fn history_exceeded(count: u64, size: u64, limits: &Limits) -> Option<HistoryLimit> {
     if count > limits.history_count_error {
-        return Some(HistoryLimit::Count);
+        Some(HistoryLimit::Count)
+    } else if size > limits.history_size_error {
+        Some(HistoryLimit::Size)
+    } else {
+        None
     }
-    if size > limits.history_size_error {
-        return Some(HistoryLimit::Size);
-    }
+}
+
+/// Logs a history past the warning thresholds; called once per workflow task, not per event,
+/// so a big history does not flood the log.
+pub(crate) fn warn_if_history_large(count: u64, size: u64, limits: &Limits) {
     if count > limits.history_count_warn || size > limits.history_size_warn {
         tracing::warn!(
             count,
@@ -289,7 +294,6 @@ pub(crate) fn history_exceeded(count: u64, size: u64, limits: &Limits) -> Option
             "history count or size exceeds the warning limit"
         );
     }
-    None
 }
 
 /// Whether a mutable state of `size` encoded bytes is over its limit.
