@@ -239,6 +239,9 @@ impl TaskQueue {
     }
 
     pub(crate) fn wait(&mut self) -> (u64, oneshot::Receiver<TaskGrant>) {
+        // A poll the client cancelled leaves its waiter behind (only a deadline removes one):
+        // without this a queue that never gets a task would keep every cancelled poll.
+        self.waiters.retain(|w| !w.sender.is_closed());
         let (sender, receiver) = oneshot::channel();
         self.next_waiter_id += 1;
         let id = self.next_waiter_id;

@@ -263,3 +263,38 @@ async fn a_drained_queue_gives_its_bytes_back() {
     assert_eq!(m.drain(&key()).len(), 2);
     assert_eq!(m.lock().bytes(), 0);
 }
+
+/// Waits until the poll of `identity` is registered (its record and its waiter are added
+/// under one lock).
+async fn registered(m: &Matching, identity: &str) {
+    while !m.pollers(&key()).iter().any(|p| p.identity == identity) {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn cancelled_polls_leave_no_waiters_behind() {
+    let m = matching().await;
+    for i in 0..100 {
+        let identity = format!("cancelled-{i}");
+        let cancelled = tokio::spawn({
+            let (m, identity) = (m.clone(), identity.clone());
+            async move { m.poll(key(), poller(&identity), soon()).await.is_some() }
+        });
+        registered(&m, &identity).await;
+        cancelled.abort();
+        let _ = cancelled.await;
+    }
+    let live = tokio::spawn({
+        let m = m.clone();
+        async move {
+            m.poll(key(), poller("live"), soon())
+                .await
+                .map(|mut g| g.take())
+        }
+    });
+    registered(&m, "live").await;
+    assert_eq!(m.lock().get(&key()).map(|q| q.waiting()), Some(1));
+    m.add(task(9));
+    assert_eq!(live.await.unwrap().unwrap().task_id, 9);
+}
