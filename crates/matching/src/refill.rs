@@ -13,6 +13,11 @@ use chronicle_persistence::{QueueName, QueueTaskRow};
 /// queue holds the memory) overshoots it by little.
 pub(crate) const PAGE: usize = 128;
 
+/// Reads of the backlog that may fail in a row before the refill leaves it to the next poll,
+/// the pause growing by this much each time.
+const RETRIES: u32 = 5;
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 pub(crate) fn decode(row: &QueueTaskRow) -> Option<DispatchTask> {
     match <DispatchTask as prost::Message>::decode(row.data.as_slice()) {
         Ok(task) => Some(task),
@@ -30,6 +35,7 @@ impl Matching {
             task_queue: &key.name,
             kind: key.kind as i32,
         };
+        let mut failures = 0;
         loop {
             let rows = match self
                 .shared
@@ -38,9 +44,17 @@ impl Matching {
                 .await
             {
                 Ok(rows) => rows,
+                // Pollers already waiting would otherwise sit out their long poll while the
+                // table holds their tasks: retry a brief outage here.
+                Err(e) if failures < RETRIES => {
+                    failures += 1;
+                    tracing::warn!(queue = %key.name, failures, "backlog refill: {e}");
+                    tokio::time::sleep(RETRY_PAUSE * failures).await;
+                    continue;
+                }
                 Err(e) => {
                     // The next poll of the queue tries again.
-                    tracing::warn!(queue = %key.name, "backlog refill: {e}");
+                    tracing::warn!(queue = %key.name, "backlog refill gave up: {e}");
                     self.lock().queue(&key).spill.end_refill();
                     return;
                 }
