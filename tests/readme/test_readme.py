@@ -137,6 +137,24 @@ def test_ci_runs_the_readme_test_command():
     )
 
 
+def test_long_runs_select_tests():
+    """The long property-test runs are too long for CI; each must still select tests, so a
+    renamed test cannot leave the README's command running nothing."""
+    commands = block("long-runs")
+    assert commands
+    for command in commands:
+        variables, args = [], shlex.split(command)
+        while "=" in args[0]:
+            variables.append(args.pop(0))
+        assert args[:3] == ["cargo", "nextest", "run"], command
+        assert any(v.startswith("PROPTEST_CASES=") for v in variables), command
+        listed = subprocess.run(["cargo", "nextest", "list", *args[3:]], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=900)
+        assert listed.returncode == 0, listed.stderr[-3000:]
+        selected = [line for line in listed.stdout.splitlines() if line.strip()]
+        assert selected, f"`{command}` selects no test:\n{listed.stdout}"
+
+
 def test_start_command_serves_the_default_namespace(tmp_path: Path):
     [command] = block("start")
     env, address = server_env(tmp_path, free_port())
