@@ -4,8 +4,6 @@ use std::time::Duration;
 
 /// Longest workflow id, run id, task queue, activity id, namespace name, type name.
 pub const MAX_ID_LENGTH: usize = 1000;
-/// Largest single payload set (input, result, details).
-pub const MAX_BLOB_SIZE: usize = 2 * 1024 * 1024;
 /// Workflow task start-to-close timeout when the start request names none.
 pub const DEFAULT_WORKFLOW_TASK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Temporal caps the workflow task timeout at two minutes.

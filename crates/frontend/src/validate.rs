@@ -64,20 +64,10 @@ pub struct Blobs<'a> {
 }
 
 impl Blobs<'_> {
-    /// Whether one payload set (payloads, header, failure with its causes) fits; one above the
-    /// warning size is logged so operators see a workflow growing towards the limit.
+    /// Whether one payload set (payloads, header, failure with its causes) fits.
     pub fn fits(&self, blob: Option<&impl Message>, name: &str) -> bool {
-        let size = blob.map_or(0, Message::encoded_len) as u64;
-        if size > self.limits.blob_size_warn {
-            tracing::warn!(
-                namespace = self.namespace,
-                field = name,
-                size,
-                limit = self.limits.blob_size_error,
-                "large payload"
-            );
-        }
-        size <= self.limits.blob_size_error
+        let size = blob.map_or(0, Message::encoded_len);
+        self.limits.blob_fits(size, self.namespace, name)
     }
 
     /// Refuses a payload set over the limit, with Temporal's message and the field named.

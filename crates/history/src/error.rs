@@ -67,11 +67,19 @@ pub enum HistoryError {
     /// Stored data that cannot be what it should be (an undecodable event, a missing one).
     #[error("corrupt history: {0}")]
     Corrupt(String),
-    /// A bound on what this node holds in memory is reached; the client may retry later.
-    #[error("{0}")]
-    Overloaded(String),
     #[error(transparent)]
     Persistence(PersistenceError),
+}
+
+impl HistoryError {
+    /// A bound on what this node holds in memory is reached; the client may retry later.
+    pub(crate) fn overloaded(message: String) -> Self {
+        Self::ResourceExhausted {
+            cause: ResourceExhaustedCause::SystemOverloaded,
+            scope: ResourceExhaustedScope::System,
+            message,
+        }
+    }
 }
 
 /// Corrupt data is one kind whichever layer found it.
@@ -140,14 +148,6 @@ impl From<HistoryError> for Status {
                     start_request_id,
                     run_id,
                     ..Default::default()
-                },
-            ),
-            HistoryError::Overloaded(_) => with_details(
-                Code::ResourceExhausted,
-                message,
-                &details::ResourceExhaustedFailure {
-                    cause: ResourceExhaustedCause::SystemOverloaded as i32,
-                    scope: ResourceExhaustedScope::System as i32,
                 },
             ),
             HistoryError::Persistence(p) => persistence_status(p),

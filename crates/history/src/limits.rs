@@ -136,20 +136,6 @@ pub(crate) fn check_search_attributes(
     Ok(())
 }
 
-/// Whether a payload set of `size` bytes fits one blob; warns above the warning size.
-pub(crate) fn blob_fits(size: usize, what: &str, limits: &Limits) -> bool {
-    let size = size as u64;
-    if size > limits.blob_size_warn {
-        tracing::warn!(
-            size,
-            limit = limits.blob_size_warn,
-            what,
-            "blob size exceeds the warning limit"
-        );
-    }
-    size <= limits.blob_size_error
-}
-
 /// A size limit a command breaks ends the run, as in Temporal; the message names the field.
 pub(crate) fn too_large(cause: Cause, field: &str) -> HistoryError {
     HistoryError::RunLimitExceeded {
@@ -244,7 +230,7 @@ pub(crate) fn check_command(
     limits: &Limits,
 ) -> Result<(), HistoryError> {
     if let Some((size, cause, field)) = command_blob(command)
-        && !blob_fits(size, field, limits)
+        && !limits.blob_fits(size, &state.info().namespace_name, field)
     {
         return Err(too_large(cause, field));
     }
@@ -423,7 +409,11 @@ mod tests {
                 ..Default::default()
             })
         };
-        let mut state = MutableState::default();
+        // A stored state always has its execution info.
+        let mut state = MutableState {
+            info: Some(Default::default()),
+            ..Default::default()
+        };
         assert!(check_command(&schedule(10), &state, &limits()).is_ok());
         state.activities = (0..3).map(|id| (id, ActivityInfo::default())).collect();
         assert!(matches!(

@@ -81,7 +81,7 @@ impl Registry {
     fn admit(&mut self, id: String, query: PendingQuery, budget: u64) -> Result<()> {
         let bytes = query.bytes();
         if self.bytes + bytes > budget {
-            return Err(HistoryError::Overloaded(
+            return Err(HistoryError::overloaded(
                 "Too many queries are waiting for workers on this node.".into(),
             ));
         }
@@ -376,7 +376,10 @@ mod tests {
         registry.admit("a".into(), query(10_000), 2 * one).unwrap();
         registry.admit("b".into(), query(10_000), 2 * one).unwrap();
         let refused = registry.admit("c".into(), query(10_000), 2 * one);
-        assert!(matches!(refused, Err(HistoryError::Overloaded(_))));
+        assert!(matches!(
+            refused,
+            Err(HistoryError::ResourceExhausted { .. })
+        ));
         assert!(registry.remove("a").is_some());
         assert_eq!(registry.bytes, one);
         registry.admit("c".into(), query(10_000), 2 * one).unwrap();

@@ -8,9 +8,7 @@ use crate::start::NewRun;
 use crate::state::UpdateRecord;
 use crate::txn::Txn;
 use crate::{History, HistoryError, NamespaceRef, Result};
-use chronicle_api::enums::v1::{
-    ResourceExhaustedCause, ResourceExhaustedScope, UpdateWorkflowExecutionLifecycleStage as Stage,
-};
+use chronicle_api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
 use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::history_event::Attributes as A;
 use chronicle_api::history::v1::{
@@ -86,11 +84,9 @@ pub(crate) struct UpdateEffect {
 
 /// Past the memory bound every new update is refused, whatever its run.
 fn registry_full(max_bytes: u64) -> HistoryError {
-    HistoryError::ResourceExhausted {
-        cause: ResourceExhaustedCause::SystemOverloaded,
-        scope: ResourceExhaustedScope::System,
-        message: format!("updates in flight on this node exceed {max_bytes} bytes"),
-    }
+    HistoryError::overloaded(format!(
+        "updates in flight on this node exceed {max_bytes} bytes"
+    ))
 }
 
 impl Updates {

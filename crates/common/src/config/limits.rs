@@ -77,6 +77,24 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Whether one payload set of `size` bytes fits a blob; one above the warning size is
+    /// logged, so operators see a workflow growing towards the limit.
+    pub fn blob_fits(&self, size: usize, namespace: &str, field: &str) -> bool {
+        let size = size as u64;
+        if size > self.blob_size_warn {
+            tracing::warn!(
+                namespace,
+                field,
+                size,
+                limit = self.blob_size_error,
+                "payload above the blob size warning limit"
+            );
+        }
+        size <= self.blob_size_error
+    }
+}
+
 /// The node's limits and each namespace's own, resolved at load.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LimitsTable {
@@ -166,6 +184,18 @@ mod tests {
         assert_eq!((big.blob_size_error, big.memo_size_error), (100, 7));
         assert_eq!(limits.for_namespace("other"), &limits.node);
         assert_eq!(limits.for_namespace("unnamed"), &limits.node);
+    }
+
+    #[test]
+    fn blobs_fit_up_to_the_error_size() {
+        let limits = Limits {
+            blob_size_error: 10,
+            blob_size_warn: 5,
+            ..Limits::default()
+        };
+        assert!(limits.blob_fits(7, "ns", "Input"));
+        assert!(limits.blob_fits(10, "ns", "Input"));
+        assert!(!limits.blob_fits(11, "ns", "Input"));
     }
 
     #[test]
