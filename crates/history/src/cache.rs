@@ -12,7 +12,6 @@
 
 use crate::state::MutableState;
 use chronicle_common::ExecutionKey;
-use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -67,9 +66,10 @@ impl StateCache {
         Some(found)
     }
 
-    /// Keeps the state a committed write stored at `version`, if it fits.
-    pub fn put(&self, key: ExecutionKey, state: MutableState, version: i64) {
-        let bytes = state.encoded_len() as u64 + ENTRY_OVERHEAD;
+    /// Keeps the state a committed write stored at `version`, if it fits. `encoded_len` is the
+    /// size of the blob that write stored, so the state is not measured a second time.
+    pub fn put(&self, key: ExecutionKey, state: MutableState, version: i64, encoded_len: usize) {
+        let bytes = encoded_len as u64 + ENTRY_OVERHEAD;
         let mut entries = self.lock();
         entries.remove(&key);
         if bytes > self.budget {
@@ -134,6 +134,7 @@ impl Entries {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
 
     fn key(n: usize) -> ExecutionKey {
         ExecutionKey::new("ns", format!("wf-{n}"), "run")
@@ -150,6 +151,11 @@ mod tests {
         }
     }
 
+    fn put(cache: &StateCache, key: ExecutionKey, state: MutableState, version: i64) {
+        let encoded_len = state.encoded_len();
+        cache.put(key, state, version, encoded_len);
+    }
+
     fn cost(state: &MutableState) -> u64 {
         state.encoded_len() as u64 + ENTRY_OVERHEAD
     }
@@ -157,7 +163,7 @@ mod tests {
     #[test]
     fn a_taken_entry_is_gone_until_put_back() {
         let cache = StateCache::new(1 << 20);
-        cache.put(key(1), MutableState::default(), 3);
+        put(&cache, key(1), MutableState::default(), 3);
         assert_eq!(cache.peek(&key(1)).map(|(_, v)| v), Some(3));
         assert_eq!(cache.take(&key(1)).map(|(_, v)| v), Some(3));
         assert!(cache.take(&key(1)).is_none());
@@ -170,11 +176,11 @@ mod tests {
         let one = cost(&state(1000));
         let cache = StateCache::new(3 * one);
         for n in 0..3 {
-            cache.put(key(n), state(1000), 1);
+            put(&cache, key(n), state(1000), 1);
         }
         assert_eq!(cache.lock().bytes, 3 * one);
         cache.peek(&key(0)); // now 1 is the least recently used
-        cache.put(key(3), state(1000), 1);
+        put(&cache, key(3), state(1000), 1);
         assert!(cache.peek(&key(1)).is_none());
         for n in [0, 2, 3] {
             assert!(cache.peek(&key(n)).is_some(), "{n}");
@@ -187,9 +193,9 @@ mod tests {
         let small = cost(&state(100));
         let cache = StateCache::new(10 * small);
         for n in 0..10 {
-            cache.put(key(n), state(100), 1);
+            put(&cache, key(n), state(100), 1);
         }
-        cache.put(key(99), state(5 * small as usize), 1);
+        put(&cache, key(99), state(5 * small as usize), 1);
         let entries = cache.lock();
         assert!(entries.bytes <= 10 * small);
         assert!(entries.runs.contains_key(&key(99)));
@@ -200,8 +206,8 @@ mod tests {
     #[test]
     fn a_state_larger_than_the_budget_is_not_kept() {
         let cache = StateCache::new(4096);
-        cache.put(key(1), state(100), 1);
-        cache.put(key(1), state(10_000), 2);
+        put(&cache, key(1), state(100), 1);
+        put(&cache, key(1), state(10_000), 2);
         assert!(cache.peek(&key(1)).is_none(), "nor its older entry");
         assert_eq!(cache.lock().bytes, 0);
     }
@@ -209,8 +215,8 @@ mod tests {
     #[test]
     fn replacing_an_entry_counts_it_once() {
         let cache = StateCache::new(1 << 20);
-        cache.put(key(1), state(100), 1);
-        cache.put(key(1), state(200), 2);
+        put(&cache, key(1), state(100), 1);
+        put(&cache, key(1), state(200), 2);
         assert_eq!(cache.lock().bytes, cost(&state(200)));
         assert_eq!(cache.lock().by_use.len(), 1);
     }
@@ -218,9 +224,9 @@ mod tests {
     #[test]
     fn a_deleted_namespace_is_forgotten() {
         let cache = StateCache::new(1 << 20);
-        cache.put(key(1), MutableState::default(), 1);
+        put(&cache, key(1), MutableState::default(), 1);
         let other = ExecutionKey::new("other", "wf", "run");
-        cache.put(other.clone(), MutableState::default(), 1);
+        put(&cache, other.clone(), MutableState::default(), 1);
         cache.forget_namespace("ns");
         assert!(cache.peek(&key(1)).is_none());
         assert!(cache.peek(&other).is_some());

@@ -431,6 +431,7 @@ impl Txn {
             }),
         };
         let effects = Effects {
+            encoded_len: write.state.len(),
             task: crate::queries::TaskState::of(&self.state),
             key: self.key,
             shard: self.shard,
@@ -454,9 +455,10 @@ struct Effects {
     progress: Progress,
     updates: Vec<crate::updates::UpdateEffect>,
     task: crate::queries::TaskState,
-    /// The state as written, and its version: the cache's entry once durable.
+    /// The state as written, its version and encoded size: the cache's entry once durable.
     state: MutableState,
     version: i64,
+    encoded_len: usize,
 }
 
 impl History {
@@ -579,7 +581,7 @@ impl History {
             self.inner.watch.publish(&effect.key, effect.progress);
             self.inner
                 .cache
-                .put(effect.key, effect.state, effect.version);
+                .put(effect.key, effect.state, effect.version, effect.encoded_len);
         }
         Ok(())
     }
