@@ -2,8 +2,8 @@
 //! heartbeats and results. How an attempt ends (retry or final event) is in `activity_end`.
 
 use crate::activity_end::AttemptEnd;
+use crate::engine::timer::{Attempt, Timer};
 use crate::state::ActivityInfo;
-use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
 use crate::{History, HistoryError, NamespaceRef, Result, retry};
 use chronicle_api::command::v1::ScheduleActivityTaskCommandAttributes;
@@ -11,7 +11,6 @@ use chronicle_api::common::v1::{ActivityType, Payloads, WorkflowExecution, Workf
 use chronicle_api::enums::v1::{TimeoutType, WorkflowTaskFailedCause};
 use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::{ActivityTaskScheduledEventAttributes, history_event::Attributes};
-use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::workflowservice::{PollActivityTaskQueueRequest, PollActivityTaskQueueResponse};
 use chronicle_common::token::{TOKEN_VERSION, TaskToken};
 use chronicle_common::{DispatchTask, ExecutionKey, QueueKind, limits, time};
@@ -173,11 +172,7 @@ impl Txn {
         let scheduled_event_id = self.append(ActivityTaskScheduledEventAttributes {
             activity_id: a.activity_id.clone(),
             activity_type: a.activity_type,
-            task_queue: Some(TaskQueue {
-                name: task_queue.clone(),
-                kind: 1,
-                ..Default::default()
-            }),
+            task_queue: Some(crate::events::normal_queue(&task_queue)),
             header: a.header,
             input: a.input,
             schedule_to_close_timeout: unlimited(timeouts.schedule_to_close),
@@ -211,13 +206,9 @@ impl Txn {
             // Attempt 0: this deadline holds across every attempt. Added after the
             // schedule-to-start timer so that, due at the same instant, that one fires first
             // and a never-started activity reports ScheduleToStart, as Temporal does.
-            let kind = TimeoutType::ScheduleToClose as i32;
             self.add_timer(
                 overall,
-                TimerKind::ActivityTimeout,
-                scheduled_event_id,
-                0,
-                kind,
+                Timer::ActivityScheduleToClose { scheduled_event_id },
             );
         }
         Ok(())
@@ -235,14 +226,11 @@ impl Txn {
             ai.attempt,
         );
         if let Some(wait) = time::stored_duration(ai.schedule_to_start_timeout.as_ref()) {
-            let kind = TimeoutType::ScheduleToStart as i32;
-            self.add_timer(
-                wait,
-                TimerKind::ActivityTimeout,
-                scheduled_event_id,
-                ai.attempt,
-                kind,
-            );
+            let timer = Timer::ActivityTimeout {
+                attempt: ai.current_attempt(),
+                timeout: TimeoutType::ScheduleToStart,
+            };
+            self.add_timer(wait, timer);
         }
         if let Some(ai) = self.state.activities.get_mut(&scheduled_event_id) {
             ai.task_id = task_id;
@@ -270,23 +258,14 @@ impl Txn {
         self.finish_dispatch(ai.task_id);
         let limit = time::stored_duration(ai.start_to_close_timeout.as_ref());
         if let Some(limit) = limit {
-            let kind = TimeoutType::StartToClose as i32;
-            self.add_timer(
-                limit,
-                TimerKind::ActivityTimeout,
-                scheduled_event_id,
-                ai.attempt,
-                kind,
-            );
+            let timer = Timer::ActivityTimeout {
+                attempt: ai.current_attempt(),
+                timeout: TimeoutType::StartToClose,
+            };
+            self.add_timer(limit, timer);
         }
         if let Some(heartbeat) = time::stored_duration(ai.heartbeat_timeout.as_ref()) {
-            self.add_timer(
-                heartbeat,
-                TimerKind::ActivityHeartbeat,
-                scheduled_event_id,
-                ai.attempt,
-                0,
-            );
+            self.add_timer(heartbeat, Timer::ActivityHeartbeat(ai.current_attempt()));
         }
         ai
     }
@@ -453,20 +432,27 @@ impl History {
     }
 
     /// A retry's backoff is over: dispatch the next attempt.
-    pub(crate) async fn fire_activity_retry(&self, task: &TimerTask) -> Result<()> {
-        self.append_to(&task.key(), |txn| {
-            let waiting = txn.state.activities.get(&task.event_id);
-            if !waiting.is_some_and(|a| a.attempt == task.attempt && !a.is_started()) {
-                return Err(HistoryError::StaleTask);
-            }
-            txn.dispatch_activity(task.event_id);
-            Ok(())
-        })
-        .await
+    pub(crate) async fn fire_activity_retry(
+        &self,
+        key: &ExecutionKey,
+        attempt: Attempt,
+    ) -> Result<()> {
+        self.append_to(key, |txn| txn.end_activity_backoff(attempt))
+            .await
     }
 }
 
 impl Txn {
+    /// A retry's backoff is over: the attempt it waited for is dispatched.
+    pub fn end_activity_backoff(&mut self, attempt: Attempt) -> Result<()> {
+        let waiting = self.state.activities.get(&attempt.scheduled_event_id);
+        if !waiting.is_some_and(|a| a.current_attempt() == attempt && !a.is_started()) {
+            return Err(HistoryError::StaleTask);
+        }
+        self.dispatch_activity(attempt.scheduled_event_id);
+        Ok(())
+    }
+
     fn record_heartbeat(&mut self, scheduled_event_id: i64, details: Option<Payloads>) {
         let now = Some(time::timestamp(self.now));
         if let Some(ai) = self.state.activities.get_mut(&scheduled_event_id) {

@@ -2,9 +2,9 @@
 //! no trace in history) or the activity's final events, started event included. Also the
 //! timers that end attempts: schedule-to-start, start-to-close, schedule-to-close, heartbeat.
 
+use crate::engine::timer::{Attempt, Timer};
 use crate::events::BUFFERED_EVENT_ID;
 use crate::state::ActivityInfo;
-use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
 use crate::{History, HistoryError, Result, retry};
 use chronicle_api::common::v1::Payloads;
@@ -15,7 +15,7 @@ use chronicle_api::history::v1::{
     ActivityTaskFailedEventAttributes, ActivityTaskStartedEventAttributes,
     ActivityTaskTimedOutEventAttributes, history_event::Attributes,
 };
-use chronicle_common::time;
+use chronicle_common::{ExecutionKey, time};
 use std::time::Duration;
 
 pub(crate) enum AttemptEnd {
@@ -216,13 +216,11 @@ impl Txn {
         if backoff.is_zero() {
             self.dispatch_activity(ai.scheduled_event_id);
         } else {
-            self.add_timer(
-                backoff,
-                TimerKind::ActivityRetry,
-                ai.scheduled_event_id,
+            let attempt = Attempt {
+                scheduled_event_id: ai.scheduled_event_id,
                 attempt,
-                0,
-            );
+            };
+            self.add_timer(backoff, Timer::ActivityRetry(attempt));
         }
     }
 
@@ -269,71 +267,92 @@ impl Txn {
     }
 }
 
-impl History {
-    pub(crate) async fn fire_activity_timeout(&self, task: &TimerTask) -> Result<()> {
-        let kind = TimeoutType::try_from(task.detail).unwrap_or(TimeoutType::StartToClose);
-        self.with_timed_activity(task, |txn, ai| {
-            let current = ai.attempt == task.attempt;
-            let applies = match kind {
-                TimeoutType::ScheduleToClose => true,
-                TimeoutType::ScheduleToStart => current && !ai.is_started(),
-                _ => current && ai.is_started(),
+impl Txn {
+    /// One attempt's schedule-to-start or start-to-close timeout fired.
+    pub fn time_out_activity_attempt(
+        &mut self,
+        attempt: Attempt,
+        timeout: TimeoutType,
+    ) -> Result<()> {
+        let ai = self.timed_activity(attempt.scheduled_event_id)?;
+        let applies = ai.current_attempt() == attempt
+            && match timeout {
+                TimeoutType::ScheduleToStart => !ai.is_started(),
+                _ => ai.is_started(),
             };
-            if !applies {
-                return false;
-            }
-            txn.end_activity_attempt(&ai, AttemptEnd::TimedOut(kind));
-            true
-        })
-        .await
+        if !applies {
+            return Err(HistoryError::StaleTask);
+        }
+        self.end_activity_attempt(&ai, AttemptEnd::TimedOut(timeout));
+        Ok(())
+    }
+
+    /// The activity's schedule-to-close deadline passed, whichever attempt runs.
+    pub fn time_out_activity_overall(&mut self, scheduled_event_id: i64) -> Result<()> {
+        let ai = self.timed_activity(scheduled_event_id)?;
+        self.end_activity_attempt(&ai, AttemptEnd::TimedOut(TimeoutType::ScheduleToClose));
+        Ok(())
     }
 
     /// Heartbeats only move a deadline in state; this timer checks it and re-arms itself.
-    pub(crate) async fn fire_activity_heartbeat_check(&self, task: &TimerTask) -> Result<()> {
-        self.with_timed_activity(task, |txn, ai| {
-            if ai.attempt != task.attempt || !ai.is_started() {
-                return false;
-            }
-            let last = ai
-                .last_heartbeat_time
-                .as_ref()
-                .or(ai.started_time.as_ref())
-                .map(time::from_timestamp);
-            let timeout = time::stored_duration(ai.heartbeat_timeout.as_ref());
-            let (Some(last), Some(timeout)) = (last, timeout) else {
-                return false;
-            };
-            if time::after(last, timeout) > txn.now {
-                txn.add_timer_at(
-                    time::after(last, timeout),
-                    TimerKind::ActivityHeartbeat,
-                    ai.scheduled_event_id,
-                    ai.attempt,
-                    0,
-                );
-            } else {
-                txn.end_activity_attempt(&ai, AttemptEnd::TimedOut(TimeoutType::Heartbeat));
-            }
-            true
-        })
-        .await
+    pub fn check_activity_heartbeat(&mut self, attempt: Attempt) -> Result<()> {
+        let ai = self.timed_activity(attempt.scheduled_event_id)?;
+        if ai.current_attempt() != attempt || !ai.is_started() {
+            return Err(HistoryError::StaleTask);
+        }
+        let last = ai
+            .last_heartbeat_time
+            .as_ref()
+            .or(ai.started_time.as_ref())
+            .map(time::from_timestamp);
+        let timeout = time::stored_duration(ai.heartbeat_timeout.as_ref());
+        let (Some(last), Some(timeout)) = (last, timeout) else {
+            return Err(HistoryError::StaleTask);
+        };
+        if time::after(last, timeout) > self.now {
+            let timer = Timer::ActivityHeartbeat(ai.current_attempt());
+            self.add_timer_at(time::after(last, timeout), timer);
+        } else {
+            self.end_activity_attempt(&ai, AttemptEnd::TimedOut(TimeoutType::Heartbeat));
+        }
+        Ok(())
     }
 
-    /// Runs a timer's change on its activity; `change` answers whether it still applied.
-    async fn with_timed_activity(
+    fn timed_activity(&self, scheduled_event_id: i64) -> Result<ActivityInfo> {
+        self.state
+            .activities
+            .get(&scheduled_event_id)
+            .cloned()
+            .ok_or(HistoryError::StaleTask)
+    }
+}
+
+impl History {
+    pub(crate) async fn fire_activity_timeout(
         &self,
-        task: &TimerTask,
-        change: impl FnOnce(&mut Txn, ActivityInfo) -> bool,
+        key: &ExecutionKey,
+        attempt: Attempt,
+        timeout: TimeoutType,
     ) -> Result<()> {
-        self.update(&task.key(), |txn| {
-            let ai = txn.state.activities.get(&task.event_id).cloned();
-            let applied = ai.is_some_and(|ai| change(txn, ai));
-            if applied {
-                Ok(())
-            } else {
-                Err(HistoryError::StaleTask)
-            }
-        })
-        .await
+        self.update(key, |txn| txn.time_out_activity_attempt(attempt, timeout))
+            .await
+    }
+
+    pub(crate) async fn fire_activity_schedule_to_close(
+        &self,
+        key: &ExecutionKey,
+        scheduled_event_id: i64,
+    ) -> Result<()> {
+        self.update(key, |txn| txn.time_out_activity_overall(scheduled_event_id))
+            .await
+    }
+
+    pub(crate) async fn fire_activity_heartbeat_check(
+        &self,
+        key: &ExecutionKey,
+        attempt: Attempt,
+    ) -> Result<()> {
+        self.update(key, |txn| txn.check_activity_heartbeat(attempt))
+            .await
     }
 }

@@ -3,9 +3,9 @@
 //! chain closed, and the parent close policy. No two workflow locks are ever held together:
 //! each step changes one run, and every step can be repeated harmlessly.
 
+use crate::engine::timer::Timer;
 use crate::start::NewRun;
 use crate::state::{ChildInfo, ExecutionInfo};
-use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
 use crate::{History, HistoryError, NamespaceRef, Result, cron, retry};
 use chronicle_api::command::v1::StartChildWorkflowExecutionCommandAttributes as StartChild;
@@ -80,11 +80,7 @@ impl Txn {
         let info = self.info().clone();
         let task_queue = match a.task_queue {
             Some(q) if !q.name.is_empty() => q,
-            _ => chronicle_api::taskqueue::v1::TaskQueue {
-                name: info.task_queue.clone(),
-                kind: 1,
-                ..Default::default()
-            },
+            _ => crate::events::normal_queue(&info.task_queue),
         };
         let policy = match ParentClosePolicy::try_from(a.parent_close_policy) {
             Ok(ParentClosePolicy::Unspecified) | Err(_) => ParentClosePolicy::Terminate,
@@ -120,13 +116,7 @@ impl Txn {
                 ..child
             },
         );
-        self.add_timer(
-            Duration::ZERO,
-            TimerKind::StartChild,
-            initiated_event_id,
-            0,
-            0,
-        );
+        self.add_timer(Duration::ZERO, Timer::StartChild { initiated_event_id });
         Ok(())
     }
 
@@ -135,7 +125,7 @@ impl Txn {
     pub fn after_close(&mut self) {
         let info = self.info();
         if info.parent.is_some() && info.new_execution_run_id.is_empty() {
-            self.add_timer(Duration::ZERO, TimerKind::RecordChildClosed, 0, 0, 0);
+            self.add_timer(Duration::ZERO, Timer::RecordChildClosed);
         }
         let to_close: Vec<i64> = self
             .state
@@ -147,10 +137,7 @@ impl Txn {
         for initiated_event_id in to_close {
             self.add_timer(
                 Duration::ZERO,
-                TimerKind::ParentClosePolicy,
-                initiated_event_id,
-                0,
-                0,
+                Timer::ParentClosePolicy { initiated_event_id },
             );
         }
     }
@@ -359,18 +346,22 @@ impl NewRun {
 }
 
 impl History {
-    pub(crate) async fn fire_start_child(&self, task: &TimerTask) -> Result<()> {
-        let parent_key = task.key();
+    pub(crate) async fn fire_start_child(
+        &self,
+        parent_key: &ExecutionKey,
+        initiated_event_id: i64,
+    ) -> Result<()> {
+        let parent_key = parent_key.clone();
         let (state, _) = self.snapshot(&parent_key).await?;
         let pending = state
             .children
-            .get(&task.event_id)
+            .get(&initiated_event_id)
             .is_some_and(|c| c.started_event_id == 0);
         if !state.is_running() || !pending {
             return Err(HistoryError::StaleTask);
         }
         let initiated = match self
-            .read_event(&parent_key, task.event_id)
+            .read_event(&parent_key, initiated_event_id)
             .await?
             .attributes
         {
@@ -378,7 +369,7 @@ impl History {
             _ => {
                 return Err(HistoryError::Corrupt(format!(
                     "event {} of {parent_key} is not a child's initiated event",
-                    task.event_id
+                    initiated_event_id
                 )));
             }
         };
@@ -389,25 +380,25 @@ impl History {
             workflow_id: initiated.workflow_id.clone(),
             workflow_type: initiated.workflow_type.clone(),
             cause: StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists as i32,
-            initiated_event_id: task.event_id,
+            initiated_event_id,
             workflow_task_completed_event_id: initiated.workflow_task_completed_event_id,
             ..Default::default()
         };
-        let run = NewRun::child(state.info(), task.event_id, initiated)?;
+        let run = NewRun::child(state.info(), initiated_event_id, initiated)?;
         match self
             .start_run(run, reuse, WorkflowIdConflictPolicy::Fail as i32, None)
             .await
         {
             Ok(started) => {
                 self.update(&parent_key, |txn| {
-                    txn.record_child(task.event_id, &started.run_id, None);
+                    txn.record_child(initiated_event_id, &started.run_id, None);
                     Ok(())
                 })
                 .await
             }
             Err(HistoryError::AlreadyStarted { .. }) => {
                 self.update(&parent_key, |txn| {
-                    if txn.state.children.remove(&task.event_id).is_none() {
+                    if txn.state.children.remove(&initiated_event_id).is_none() {
                         return Err(HistoryError::StaleTask);
                     }
                     txn.append_external(failure);
@@ -421,8 +412,8 @@ impl History {
     }
 
     /// A child's chain closed (the timer is on the child's last run): record it in the parent.
-    pub(crate) async fn fire_record_child_closed(&self, task: &TimerTask) -> Result<()> {
-        let child_key = task.key();
+    pub(crate) async fn fire_record_child_closed(&self, child_key: &ExecutionKey) -> Result<()> {
+        let child_key = child_key.clone();
         let (child, _) = self.snapshot(&child_key).await?;
         let parent = child.info().parent.clone().ok_or(HistoryError::StaleTask)?;
         let close = self
@@ -445,12 +436,16 @@ impl History {
     }
 
     /// The parent closed: terminate or cancel the child, if it is still this parent's child.
-    pub(crate) async fn fire_parent_close_policy(&self, task: &TimerTask) -> Result<()> {
-        let parent_key = task.key();
+    pub(crate) async fn fire_parent_close_policy(
+        &self,
+        parent_key: &ExecutionKey,
+        initiated_event_id: i64,
+    ) -> Result<()> {
+        let parent_key = parent_key.clone();
         let (parent, _) = self.snapshot(&parent_key).await?;
         let child = parent
             .children
-            .get(&task.event_id)
+            .get(&initiated_event_id)
             .cloned()
             .ok_or(HistoryError::StaleTask)?;
         let execution = WorkflowExecution {
@@ -471,7 +466,7 @@ impl History {
                 txn.request_cancellation(
                     "by parent close policy",
                     "history-service",
-                    Some((task.event_id, parent_key.execution())),
+                    Some((initiated_event_id, parent_key.execution())),
                 );
             }
             Ok(())

@@ -3,7 +3,6 @@
 //! workflow continued as — is created here and committed with the closing one.
 
 use crate::start::{NewRun, expiration};
-use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
 use crate::{History, HistoryError, NamespaceRef, Result, cron, retry};
 use chronicle_api::command::v1::ContinueAsNewWorkflowExecutionCommandAttributes as ContinueAsNew;
@@ -19,7 +18,7 @@ use chronicle_api::history::v1::{
     WorkflowExecutionStartedEventAttributes, WorkflowExecutionTimedOutEventAttributes,
     history_event::Attributes,
 };
-use chronicle_common::time;
+use chronicle_common::{ExecutionKey, time};
 use std::time::Duration;
 
 pub(crate) enum Closing {
@@ -290,17 +289,19 @@ impl History {
     }
 
     /// The run or execution timeout fired.
-    pub(crate) async fn fire_workflow_timeout(&self, task: &TimerTask) -> Result<()> {
-        let key = task.key();
-        let _lock = self.lock_run(&key).await;
-        let mut txn = self.load_running(&key).await?;
+    pub(crate) async fn fire_workflow_timeout(
+        &self,
+        key: &ExecutionKey,
+        execution_expired: bool,
+    ) -> Result<()> {
+        let _lock = self.lock_run(key).await;
+        let mut txn = self.load_running(key).await?;
         txn.fail_in_flight_workflow_task(
             WorkflowTaskFailedCause::ForceCloseCommand,
             None,
             "history-service",
         );
         txn.flush_buffered();
-        let execution_expired = task.kind == TimerKind::WorkflowExecutionTimeout as i32;
         let successor = self
             .close_run(&mut txn, Closing::TimedOut { execution_expired }, 0)
             .await?;
@@ -335,9 +336,7 @@ fn apply_continue_as_new(started: &mut WorkflowExecutionStartedEventAttributes, 
         started.workflow_type = c.workflow_type;
     }
     if c.task_queue.as_ref().is_some_and(|q| !q.name.is_empty()) {
-        started.task_queue = c
-            .task_queue
-            .map(|q| chronicle_api::taskqueue::v1::TaskQueue { kind: 1, ..q });
+        started.task_queue = c.task_queue.map(crate::events::as_normal);
     }
     started.input = c.input;
     if time::stored_duration(c.workflow_run_timeout.as_ref()).is_some() {

@@ -1,7 +1,8 @@
 //! Building history events: the event type always follows from the attributes.
 
-use chronicle_api::enums::v1::EventType;
+use chronicle_api::enums::v1::{EventType, TaskQueueKind};
 use chronicle_api::history::v1::{HistoryEvent, history_event::Attributes};
+use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_common::time;
 use std::time::SystemTime;
 
@@ -139,7 +140,9 @@ pub(crate) fn event_type(attributes: &Attributes) -> EventType {
 }
 
 /// Stands for "the started event buffered just before me" in a buffered activity result: the
-/// real id is known only when the buffer is written out.
+/// real id is known only when the buffer is written out. The value is Temporal's own
+/// buffered-event id (`common.BufferedEventID`), so a stored placeholder reads the same in
+/// either server's terms.
 pub(crate) const BUFFERED_EVENT_ID: i64 = -123;
 
 /// Started event ids assigned while a buffer is written out, by the event that scheduled or
@@ -200,5 +203,23 @@ impl StartedIds {
         if *started == BUFFERED_EVENT_ID {
             *started = self.0.get(&origin).copied().unwrap_or_default();
         }
+    }
+}
+
+/// A normal (not sticky) task queue as events and responses name it.
+pub(crate) fn normal_queue(name: impl Into<String>) -> TaskQueue {
+    TaskQueue {
+        name: name.into(),
+        kind: TaskQueueKind::Normal as i32,
+        ..Default::default()
+    }
+}
+
+/// The queue a client named, recorded as the normal queue it is (clients may leave the kind
+/// unspecified).
+pub(crate) fn as_normal(queue: TaskQueue) -> TaskQueue {
+    TaskQueue {
+        kind: TaskQueueKind::Normal as i32,
+        ..queue
     }
 }

@@ -3,8 +3,8 @@
 //! sender. Delivery carries a request id derived from the sender's event, so a repeated
 //! delivery (after a crash) signals once.
 
+use crate::engine::timer::Timer;
 use crate::state::ExternalRequest;
-use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
 use crate::{History, HistoryError, Result};
 use chronicle_api::command::v1::{
@@ -114,10 +114,7 @@ impl Txn {
             .insert(initiated_event_id, request);
         self.add_timer(
             Duration::ZERO,
-            TimerKind::ExternalRequest,
-            initiated_event_id,
-            0,
-            0,
+            Timer::ExternalRequest { initiated_event_id },
         );
     }
 }
@@ -132,18 +129,25 @@ struct Delivery {
 }
 
 impl History {
-    pub(crate) async fn fire_external_request(&self, task: &TimerTask) -> Result<()> {
-        let source = task.key();
+    pub(crate) async fn fire_external_request(
+        &self,
+        source: &ExecutionKey,
+        initiated_event_id: i64,
+    ) -> Result<()> {
+        let source = source.clone();
         let (state, _) = self.snapshot(&source).await?;
-        let request = state.external_requests.get(&task.event_id).cloned();
+        let request = state.external_requests.get(&initiated_event_id).cloned();
         let request = request
             .filter(|_| state.is_running())
             .ok_or(HistoryError::StaleTask)?;
-        let event = self.read_event(&source, task.event_id).await?.attributes;
+        let event = self
+            .read_event(&source, initiated_event_id)
+            .await?
+            .attributes;
         let event = event.ok_or_else(|| {
             HistoryError::Corrupt(format!(
                 "event {} of {source} has no attributes",
-                task.event_id
+                initiated_event_id
             ))
         })?;
         let child_only = match &event {
@@ -159,7 +163,7 @@ impl History {
         };
         let delivery = Delivery {
             source,
-            initiated_event_id: task.event_id,
+            initiated_event_id,
             target,
             child_only,
             event,

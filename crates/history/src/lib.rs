@@ -12,6 +12,7 @@ mod close;
 mod commands;
 mod control;
 mod cron;
+mod engine;
 mod error;
 mod events;
 mod external;

@@ -10,7 +10,6 @@ use crate::{History, HistoryError, Result};
 use chronicle_api::common::v1::{Payloads, WorkflowType};
 use chronicle_api::enums::v1::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
 use chronicle_api::query::v1::{QueryRejected, WorkflowQuery, WorkflowQueryResult};
-use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::workflowservice::{
     PollWorkflowTaskQueueResponse, QueryWorkflowRequest, QueryWorkflowResponse,
     RespondQueryTaskCompletedRequest,
@@ -314,11 +313,7 @@ impl History {
             previous_started_event_id: state.last_completed_wft_started_event_id,
             attempt: 1,
             query: Some(query),
-            workflow_execution_task_queue: Some(TaskQueue {
-                name: info.task_queue.clone(),
-                kind: 1,
-                ..Default::default()
-            }),
+            workflow_execution_task_queue: Some(crate::events::normal_queue(&info.task_queue)),
             ..Default::default()
         };
         self.with_history(response, &key, (1, state.next_event_id, Vec::new()))

@@ -8,7 +8,6 @@ use chronicle_api::enums::v1::{
     HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState,
 };
 use chronicle_api::history::v1::{History as EventPage, HistoryEvent};
-use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::workflow::v1::{
     PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
 };
@@ -310,11 +309,7 @@ fn describe_response(
     version: i64,
 ) -> DescribeWorkflowExecutionResponse {
     let info = state.info();
-    let task_queue = TaskQueue {
-        name: info.task_queue.clone(),
-        kind: 1,
-        ..Default::default()
-    };
+    let task_queue = crate::events::normal_queue(&info.task_queue);
     let execution_info = crate::visibility::execution_info(key, state, version);
     DescribeWorkflowExecutionResponse {
         execution_config: Some(WorkflowExecutionConfig {

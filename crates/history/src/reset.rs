@@ -2,8 +2,8 @@
 //! that task failed with cause ResetWorkflow, then the signals the base run received after
 //! that point. The run that was current is terminated in the same write.
 
+use crate::engine::timer::Timer;
 use crate::rebuild;
-use crate::timers::TimerKind;
 use crate::txn::Txn;
 use crate::{History, HistoryError, Result};
 use chronicle_api::enums::v1::{
@@ -215,13 +215,8 @@ impl Txn {
                 .expiry_time
                 .as_ref()
                 .map_or(self.now, time::from_timestamp);
-            self.add_timer_at(
-                at.max(self.now),
-                TimerKind::User,
-                timer.started_event_id,
-                0,
-                0,
-            );
+            let started_event_id = timer.started_event_id;
+            self.add_timer_at(at.max(self.now), Timer::User { started_event_id });
         }
         let activities: Vec<i64> = self.state.activities.keys().copied().collect();
         for scheduled_event_id in activities {
@@ -229,16 +224,11 @@ impl Txn {
         }
         let info = self.info().clone();
         if let Some(run_timeout) = time::stored_duration(info.run_timeout.as_ref()) {
-            self.add_timer(run_timeout, TimerKind::WorkflowRunTimeout, 0, 0, 0);
+            self.add_timer(run_timeout, Timer::WorkflowRunTimeout);
         }
         if let Some(expiration) = info.execution_expiration_time.as_ref() {
-            self.add_timer_at(
-                time::from_timestamp(expiration),
-                TimerKind::WorkflowExecutionTimeout,
-                0,
-                0,
-                0,
-            );
+            let at = time::from_timestamp(expiration);
+            self.add_timer_at(at, Timer::WorkflowExecutionTimeout);
         }
     }
 }

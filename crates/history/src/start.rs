@@ -1,8 +1,8 @@
 //! Starting runs: StartWorkflowExecution, SignalWithStart and the runs retries create, with
 //! Temporal's id reuse and id conflict policies.
 
+use crate::engine::timer::Timer;
 use crate::state::{ExecutionInfo, MutableState, ParentInfo};
-use crate::timers::TimerKind;
 use crate::txn::Txn;
 use crate::updates::Progress;
 use crate::{History, HistoryError, NamespaceRef, Result, cron, retry};
@@ -14,7 +14,6 @@ use chronicle_api::enums::v1::{
 use chronicle_api::history::v1::{
     WorkflowExecutionSignaledEventAttributes, WorkflowExecutionStartedEventAttributes,
 };
-use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::update::v1::Request;
 use chronicle_api::workflowservice::{
     SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
@@ -178,7 +177,7 @@ impl NewRun {
         }
         let started = WorkflowExecutionStartedEventAttributes {
             workflow_type: r.workflow_type,
-            task_queue: r.task_queue.map(|q| TaskQueue { kind: 1, ..q }),
+            task_queue: r.task_queue.map(crate::events::as_normal),
             input: r.input,
             workflow_execution_timeout: execution.map(time::duration),
             workflow_run_timeout: run.map(time::duration),
@@ -289,25 +288,15 @@ impl NewRun {
             .ok()
             .flatten()
         {
-            txn.add_timer_at(
-                time::after(execution_time, run_timeout),
-                TimerKind::WorkflowRunTimeout,
-                0,
-                0,
-                0,
-            );
+            let at = time::after(execution_time, run_timeout);
+            txn.add_timer_at(at, Timer::WorkflowRunTimeout);
         }
         if let Some(expiration) = expiration {
-            txn.add_timer_at(
-                time::from_timestamp(&expiration),
-                TimerKind::WorkflowExecutionTimeout,
-                0,
-                0,
-                0,
-            );
+            let at = time::from_timestamp(&expiration);
+            txn.add_timer_at(at, Timer::WorkflowExecutionTimeout);
         }
         match self.backoff {
-            Some(backoff) => txn.add_timer(backoff, TimerKind::WorkflowBackoff, 0, 0, 0),
+            Some(backoff) => txn.add_timer(backoff, Timer::WorkflowBackoff),
             None => txn.schedule_workflow_task_if_needed(),
         }
         txn

@@ -1,6 +1,7 @@
 //! Mutable state: what history must know about a run without reading its events. Stored as a
 //! protobuf message built from the official types, so fields can be added without migrations.
 
+use crate::engine::timer::Attempt;
 use chronicle_api::{common::v1 as common, failure::v1::Failure, history::v1::HistoryEvent, wkt};
 use std::collections::BTreeMap;
 
@@ -210,6 +211,18 @@ impl WorkflowTaskInfo {
     pub fn is_started(&self) -> bool {
         self.started_event_id != 0
     }
+
+    pub fn current_attempt(&self) -> Attempt {
+        Attempt {
+            scheduled_event_id: self.scheduled_event_id,
+            attempt: self.attempt,
+        }
+    }
+
+    /// Whether a timer armed for `attempt` is about this task as it is now.
+    pub fn is_attempt(&self, attempt: Attempt) -> bool {
+        self.current_attempt() == attempt
+    }
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -266,6 +279,13 @@ pub struct ActivityInfo {
 impl ActivityInfo {
     pub fn is_started(&self) -> bool {
         self.started_time.is_some()
+    }
+
+    pub fn current_attempt(&self) -> Attempt {
+        Attempt {
+            scheduled_event_id: self.scheduled_event_id,
+            attempt: self.attempt,
+        }
     }
 }
 

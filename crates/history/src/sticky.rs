@@ -3,14 +3,15 @@
 //! If the worker does not pick the task up within the sticky schedule-to-start timeout, or
 //! says it is shutting down, the task goes back to the normal queue with the full history.
 
-use crate::timers::{TimerKind, TimerTask};
+use crate::engine::timer::{Attempt, Timer};
+use crate::events::normal_queue;
 use crate::txn::Txn;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::enums::v1::{TaskQueueKind, TimeoutType};
 use chronicle_api::history::v1::WorkflowTaskTimedOutEventAttributes;
 use chronicle_api::taskqueue::v1::{StickyExecutionAttributes, TaskQueue};
-use chronicle_common::{QueueKind, time};
+use chronicle_common::{ExecutionKey, QueueKind, time};
 use chronicle_matching::QueueKey;
 use std::time::Duration;
 
@@ -25,11 +26,7 @@ impl Txn {
     pub fn next_workflow_task_queue(&self) -> TaskQueue {
         let info = self.info();
         if info.sticky_task_queue.is_empty() {
-            TaskQueue {
-                name: info.task_queue.clone(),
-                kind: TaskQueueKind::Normal as i32,
-                ..Default::default()
-            }
+            normal_queue(&info.task_queue)
         } else {
             TaskQueue {
                 name: info.sticky_task_queue.clone(),
@@ -53,11 +50,7 @@ impl Txn {
         if self.matching.has_poller(&key, STICKY_POLLER_WINDOW) {
             queue
         } else {
-            TaskQueue {
-                name: queue.normal_name,
-                kind: TaskQueueKind::Normal as i32,
-                ..Default::default()
-            }
+            normal_queue(queue.normal_name)
         }
     }
 
@@ -65,11 +58,7 @@ impl Txn {
     pub fn task_queue_named(&self, name: &str) -> TaskQueue {
         let info = self.info();
         if name == info.task_queue {
-            TaskQueue {
-                name: name.to_owned(),
-                kind: TaskQueueKind::Normal as i32,
-                ..Default::default()
-            }
+            normal_queue(name)
         } else {
             TaskQueue {
                 name: name.to_owned(),
@@ -87,13 +76,11 @@ impl Txn {
         let info = self.info();
         let wait = time::stored_duration(info.sticky_schedule_to_start_timeout.as_ref())
             .unwrap_or(DEFAULT_STICKY_TIMEOUT);
-        self.add_timer(
-            wait,
-            TimerKind::StickyScheduleToStart,
+        let attempt = Attempt {
             scheduled_event_id,
             attempt,
-            0,
-        );
+        };
+        self.add_timer(wait, Timer::StickyScheduleToStart(attempt));
     }
 
     /// Remembers (or forgets) the worker that keeps the workflow cached.
@@ -125,23 +112,29 @@ impl Txn {
     }
 }
 
-impl History {
-    pub(crate) async fn fire_sticky_timeout(&self, task: &TimerTask) -> Result<()> {
-        self.update(&task.key(), |txn| {
-            let normal = txn.info().task_queue.clone();
-            let waiting = txn.state.workflow_task.as_ref().is_some_and(|w| {
-                !w.is_started()
-                    && w.scheduled_event_id == task.event_id
-                    && w.attempt == task.attempt
-                    && w.task_queue != normal
+impl Txn {
+    /// The sticky worker did not pick the task up in time: it goes to the normal queue.
+    pub fn sticky_timed_out(&mut self, attempt: Attempt) -> Result<()> {
+        let normal = self.info().task_queue.clone();
+        let waiting =
+            self.state.workflow_task.as_ref().is_some_and(|w| {
+                !w.is_started() && w.is_attempt(attempt) && w.task_queue != normal
             });
-            if !waiting {
-                return Err(HistoryError::StaleTask);
-            }
-            txn.unstick(true);
-            Ok(())
-        })
-        .await
+        if !waiting {
+            return Err(HistoryError::StaleTask);
+        }
+        self.unstick(true);
+        Ok(())
+    }
+}
+
+impl History {
+    pub(crate) async fn fire_sticky_timeout(
+        &self,
+        key: &ExecutionKey,
+        attempt: Attempt,
+    ) -> Result<()> {
+        self.update(key, |txn| txn.sticky_timed_out(attempt)).await
     }
 
     /// ResetStickyTaskQueue: the next task goes to the normal queue with the full history.

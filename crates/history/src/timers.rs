@@ -3,90 +3,15 @@
 //! activity completed, the attempt moved on) does nothing. Rows are deleted after their
 //! handler committed: a crash in between fires the timer again, harmlessly.
 
+use crate::engine::timer::{Timer, TimerTask};
 use crate::shard::Shard;
 use crate::{History, HistoryError};
-use chronicle_common::{ExecutionKey, time};
+use chronicle_common::time;
 use chronicle_persistence::TimerRow;
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(i32)]
-pub(crate) enum TimerKind {
-    User = 1,
-    ActivityTimeout = 2,
-    ActivityRetry = 3,
-    WorkflowTaskTimeout = 4,
-    WorkflowRunTimeout = 5,
-    WorkflowExecutionTimeout = 6,
-    /// The first workflow task of a run that starts after a delay (retry backoff).
-    WorkflowBackoff = 7,
-    /// Re-checks an activity's heartbeat deadline, which heartbeats keep pushing out.
-    ActivityHeartbeat = 8,
-    // Work on other workflows after a commit (the outbox), due at once.
-    StartChild = 9,
-    /// On a child's last run: tell the parent how the child's chain ended.
-    RecordChildClosed = 10,
-    ParentClosePolicy = 11,
-    /// A signal or cancel request to another workflow.
-    ExternalRequest = 12,
-    /// A workflow task on a sticky queue nobody picked up in time.
-    StickyScheduleToStart = 13,
-}
-
-impl TimerKind {
-    fn from_i32(value: i32) -> Option<Self> {
-        use TimerKind::*;
-        [
-            User,
-            ActivityTimeout,
-            ActivityRetry,
-            WorkflowTaskTimeout,
-            WorkflowRunTimeout,
-            WorkflowExecutionTimeout,
-            WorkflowBackoff,
-            ActivityHeartbeat,
-            StartChild,
-            RecordChildClosed,
-            ParentClosePolicy,
-            ExternalRequest,
-            StickyScheduleToStart,
-        ]
-        .into_iter()
-        .find(|k| *k as i32 == value)
-    }
-}
-
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub(crate) struct TimerTask {
-    #[prost(int32, tag = "1")]
-    pub kind: i32,
-    #[prost(string, tag = "2")]
-    pub namespace_id: String,
-    #[prost(string, tag = "3")]
-    pub workflow_id: String,
-    #[prost(string, tag = "4")]
-    pub run_id: String,
-    /// The event the timer belongs to: timer started, activity or workflow task scheduled.
-    #[prost(int64, tag = "5")]
-    pub event_id: i64,
-    #[prost(int32, tag = "6")]
-    pub attempt: i32,
-    /// Kind-specific: the activity timeout type.
-    #[prost(int32, tag = "7")]
-    pub detail: i32,
-    /// How many times its handler failed in a way retrying at once would not cure.
-    #[prost(int32, tag = "8")]
-    pub parked: i32,
-}
-
-impl TimerTask {
-    pub fn key(&self) -> ExecutionKey {
-        ExecutionKey::new(&self.namespace_id, &self.workflow_id, &self.run_id)
-    }
-}
 
 /// How long the queue sleeps at most, so a timer added by another node is noticed.
 const MAX_IDLE: Duration = Duration::from_secs(10);
@@ -262,7 +187,7 @@ async fn fire_in_order(
                 tracing::error!(
                     workflow_id = task.workflow_id,
                     run_id = task.run_id,
-                    kind = task.kind,
+                    kind = task.kind(),
                     fire_time = key.0,
                     task_id = key.1,
                     retry_in = ?after,
@@ -276,25 +201,46 @@ async fn fire_in_order(
 }
 
 async fn fire(history: &History, task: &TimerTask) -> crate::Result<()> {
-    let Some(kind) = TimerKind::from_i32(task.kind) else {
-        tracing::error!(kind = task.kind, "unknown timer kind dropped");
+    let Some(timer) = task.timer() else {
+        tracing::error!(kind = task.kind(), "unknown timer kind dropped");
         return Ok(());
     };
-    let result = match kind {
-        TimerKind::User => history.fire_user_timer(task).await,
-        TimerKind::ActivityTimeout => history.fire_activity_timeout(task).await,
-        TimerKind::ActivityHeartbeat => history.fire_activity_heartbeat_check(task).await,
-        TimerKind::ActivityRetry => history.fire_activity_retry(task).await,
-        TimerKind::WorkflowTaskTimeout => history.fire_workflow_task_timeout(task).await,
-        TimerKind::WorkflowRunTimeout | TimerKind::WorkflowExecutionTimeout => {
-            history.fire_workflow_timeout(task).await
+    let key = task.key();
+    let result = match timer {
+        Timer::User { started_event_id } => history.fire_user_timer(&key, started_event_id).await,
+        Timer::ActivityTimeout { attempt, timeout } => {
+            history.fire_activity_timeout(&key, attempt, timeout).await
         }
-        TimerKind::WorkflowBackoff => history.fire_workflow_backoff(task).await,
-        TimerKind::StartChild => history.fire_start_child(task).await,
-        TimerKind::RecordChildClosed => history.fire_record_child_closed(task).await,
-        TimerKind::ParentClosePolicy => history.fire_parent_close_policy(task).await,
-        TimerKind::ExternalRequest => history.fire_external_request(task).await,
-        TimerKind::StickyScheduleToStart => history.fire_sticky_timeout(task).await,
+        Timer::ActivityScheduleToClose { scheduled_event_id } => {
+            history
+                .fire_activity_schedule_to_close(&key, scheduled_event_id)
+                .await
+        }
+        Timer::ActivityHeartbeat(attempt) => {
+            history.fire_activity_heartbeat_check(&key, attempt).await
+        }
+        Timer::ActivityRetry(attempt) => history.fire_activity_retry(&key, attempt).await,
+        Timer::WorkflowTaskTimeout(attempt) => {
+            history.fire_workflow_task_timeout(&key, attempt).await
+        }
+        Timer::StickyScheduleToStart(attempt) => history.fire_sticky_timeout(&key, attempt).await,
+        Timer::WorkflowRunTimeout => history.fire_workflow_timeout(&key, false).await,
+        Timer::WorkflowExecutionTimeout => history.fire_workflow_timeout(&key, true).await,
+        Timer::WorkflowBackoff => history.fire_workflow_backoff(&key).await,
+        Timer::StartChild { initiated_event_id } => {
+            history.fire_start_child(&key, initiated_event_id).await
+        }
+        Timer::RecordChildClosed => history.fire_record_child_closed(&key).await,
+        Timer::ParentClosePolicy { initiated_event_id } => {
+            history
+                .fire_parent_close_policy(&key, initiated_event_id)
+                .await
+        }
+        Timer::ExternalRequest { initiated_event_id } => {
+            history
+                .fire_external_request(&key, initiated_event_id)
+                .await
+        }
     };
     match result {
         // The run is gone or closed, or the timer's reason went away: nothing to do.

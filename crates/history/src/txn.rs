@@ -3,11 +3,11 @@
 //! timer queue and history watchers about it.
 
 use crate::buffer::Buffer;
+use crate::engine::timer::{Timer, TimerTask};
 use crate::events;
 use crate::locks::WorkflowLock;
 use crate::shard::Shard;
 use crate::state::{MutableState, WorkflowTaskInfo};
-use crate::timers::{TimerKind, TimerTask};
 use crate::watch::Progress;
 use crate::{History, Result};
 use chronicle_api::common::v1::WorkflowExecution;
@@ -35,7 +35,7 @@ pub(crate) struct Txn {
     events: Vec<HistoryEvent>,
     queue_tasks: Vec<DispatchTask>,
     done_queue_tasks: Vec<i64>,
-    timers: Vec<(SystemTime, TimerTask)>,
+    timers: Vec<(SystemTime, Timer)>,
     pub current: CurrentRunWrite,
     buffer: Buffer,
     /// Set when the change turned out to change nothing (a duplicate request): no write.
@@ -293,42 +293,12 @@ impl Txn {
         }
     }
 
-    pub fn add_timer(
-        &mut self,
-        after: Duration,
-        kind: TimerKind,
-        event_id: i64,
-        attempt: i32,
-        detail: i32,
-    ) {
-        self.add_timer_at(
-            time::after(self.now, after),
-            kind,
-            event_id,
-            attempt,
-            detail,
-        );
+    pub fn add_timer(&mut self, after: Duration, timer: Timer) {
+        self.add_timer_at(time::after(self.now, after), timer);
     }
 
-    pub fn add_timer_at(
-        &mut self,
-        at: SystemTime,
-        kind: TimerKind,
-        event_id: i64,
-        attempt: i32,
-        detail: i32,
-    ) {
-        let task = TimerTask {
-            kind: kind as i32,
-            namespace_id: self.key.namespace_id.clone(),
-            workflow_id: self.key.workflow_id.clone(),
-            run_id: self.key.run_id.clone(),
-            event_id,
-            attempt,
-            detail,
-            parked: 0,
-        };
-        self.timers.push((at, task));
+    pub fn add_timer_at(&mut self, at: SystemTime, timer: Timer) {
+        self.timers.push((at, timer));
     }
 
     /// Marks the run closed by the event just appended and points the workflow id's current
@@ -390,11 +360,11 @@ impl Txn {
         let timer_rows = self
             .timers
             .iter()
-            .map(|(at, task)| TimerRow {
+            .map(|(at, timer)| TimerRow {
                 shard_id,
                 fire_time: time::unix_nanos(*at),
                 task_id: self.shard.next_task_id(),
-                data: task.encode_to_vec(),
+                data: TimerTask::new(&self.key, *timer).encode_to_vec(),
             })
             .collect();
         let progress = Progress {

@@ -1,7 +1,7 @@
 //! Durable user timers: StartTimer / CancelTimer commands and the timer firing.
 
+use crate::engine::timer::Timer;
 use crate::state::TimerInfo;
-use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
 use crate::{History, HistoryError, Result};
 use chronicle_api::command::v1::{CancelTimerCommandAttributes, StartTimerCommandAttributes};
@@ -10,7 +10,7 @@ use chronicle_api::history::v1::{
     TimerCanceledEventAttributes, TimerFiredEventAttributes, TimerStartedEventAttributes,
     history_event::Attributes,
 };
-use chronicle_common::{limits, time};
+use chronicle_common::{ExecutionKey, limits, time};
 
 impl Txn {
     pub fn start_timer(
@@ -57,7 +57,7 @@ impl Txn {
                 expiry_time: Some(time::timestamp(expiry)),
             },
         );
-        self.add_timer_at(expiry, TimerKind::User, started_event_id, 0, 0);
+        self.add_timer_at(expiry, Timer::User { started_event_id });
         Ok(())
     }
 
@@ -97,22 +97,31 @@ impl Txn {
 }
 
 impl History {
-    pub(crate) async fn fire_user_timer(&self, task: &TimerTask) -> Result<()> {
-        self.append_to(&task.key(), |txn| {
-            let timer = txn
-                .state
-                .timers
-                .values()
-                .find(|t| t.started_event_id == task.event_id);
-            let timer = timer.cloned().ok_or(HistoryError::StaleTask)?;
-            txn.state.timers.remove(&timer.timer_id);
-            txn.append_external(TimerFiredEventAttributes {
-                timer_id: timer.timer_id,
-                started_event_id: timer.started_event_id,
-            });
-            txn.schedule_workflow_task_if_needed();
-            Ok(())
-        })
-        .await
+    pub(crate) async fn fire_user_timer(
+        &self,
+        key: &ExecutionKey,
+        started_event_id: i64,
+    ) -> Result<()> {
+        self.append_to(key, |txn| txn.fire_timer(started_event_id))
+            .await
+    }
+}
+
+impl Txn {
+    /// A workflow's timer is due: TimerFired, and a workflow task to see it.
+    pub fn fire_timer(&mut self, started_event_id: i64) -> Result<()> {
+        let timer = self
+            .state
+            .timers
+            .values()
+            .find(|t| t.started_event_id == started_event_id);
+        let timer = timer.cloned().ok_or(HistoryError::StaleTask)?;
+        self.state.timers.remove(&timer.timer_id);
+        self.append_external(TimerFiredEventAttributes {
+            timer_id: timer.timer_id,
+            started_event_id: timer.started_event_id,
+        });
+        self.schedule_workflow_task_if_needed();
+        Ok(())
     }
 }

@@ -3,8 +3,8 @@
 //! their scheduled and started events exist only in the poll response until one completes.
 
 use crate::commands::Commands;
+use crate::engine::timer::{Attempt, Timer};
 use crate::state::WorkflowTaskInfo;
-use crate::timers::{TimerKind, TimerTask};
 use crate::txn::Txn;
 use crate::updates::request_messages;
 use crate::{History, HistoryError, NamespaceRef, Result};
@@ -21,7 +21,7 @@ use chronicle_api::workflowservice::{
     RespondWorkflowTaskFailedRequest,
 };
 use chronicle_common::token::{TOKEN_VERSION, TaskToken};
-use chronicle_common::{DispatchTask, QueueKind, time};
+use chronicle_common::{DispatchTask, ExecutionKey, QueueKind, time};
 use tokio::time::Instant;
 
 /// Temporal suggests continue-as-new past these sizes (reference-notes.md).
@@ -73,13 +73,7 @@ impl Txn {
             .ok()
             .flatten()
             .unwrap_or(chronicle_common::limits::DEFAULT_WORKFLOW_TASK_TIMEOUT);
-        self.add_timer(
-            timeout,
-            TimerKind::WorkflowTaskTimeout,
-            wft.scheduled_event_id,
-            wft.attempt,
-            0,
-        );
+        self.add_timer(timeout, Timer::WorkflowTaskTimeout(wft.current_attempt()));
         self.state.workflow_task = Some(wft.clone());
         wft
     }
@@ -437,28 +431,37 @@ impl History {
         .await
     }
 
-    pub(crate) async fn fire_workflow_task_timeout(&self, task: &TimerTask) -> Result<()> {
-        self.update(&task.key(), |txn| {
-            let wft = txn.state.workflow_task.clone().filter(|w| {
-                w.is_started() && w.scheduled_event_id == task.event_id && w.attempt == task.attempt
-            });
-            let wft = wft.ok_or(HistoryError::StaleTask)?;
-            txn.end_started_workflow_task(&wft, WorkflowTaskEnding::TimedOut);
-            Ok(())
-        })
-        .await
+    pub(crate) async fn fire_workflow_task_timeout(
+        &self,
+        key: &ExecutionKey,
+        attempt: Attempt,
+    ) -> Result<()> {
+        self.update(key, |txn| txn.time_out_workflow_task(attempt))
+            .await
+    }
+
+    pub(crate) async fn fire_workflow_backoff(&self, key: &ExecutionKey) -> Result<()> {
+        self.update(key, Txn::end_backoff).await
+    }
+}
+
+impl Txn {
+    /// The started workflow task's start-to-close timeout fired.
+    pub fn time_out_workflow_task(&mut self, attempt: Attempt) -> Result<()> {
+        let wft = self.state.workflow_task.clone();
+        let wft = wft.filter(|w| w.is_started() && w.is_attempt(attempt));
+        let wft = wft.ok_or(HistoryError::StaleTask)?;
+        self.end_started_workflow_task(&wft, WorkflowTaskEnding::TimedOut);
+        Ok(())
     }
 
     /// The first workflow task of a run that started after a delay or retry backoff.
-    pub(crate) async fn fire_workflow_backoff(&self, task: &TimerTask) -> Result<()> {
-        self.update(&task.key(), |txn| {
-            if txn.state.workflow_task.is_some() {
-                return Err(HistoryError::StaleTask);
-            }
-            txn.schedule_workflow_task_if_needed();
-            Ok(())
-        })
-        .await
+    pub fn end_backoff(&mut self) -> Result<()> {
+        if self.state.workflow_task.is_some() {
+            return Err(HistoryError::StaleTask);
+        }
+        self.schedule_workflow_task_if_needed();
+        Ok(())
     }
 }
 
