@@ -3,6 +3,7 @@
 //! workflow continued as — is created here and committed with the closing one.
 
 use crate::start::{NewRun, expiration};
+use crate::state::ExecutionInfo;
 use crate::txn::Txn;
 use crate::{History, HistoryError, NamespaceRef, Result, cron, retry};
 use chronicle_api::command::v1::ContinueAsNewWorkflowExecutionCommandAttributes as ContinueAsNew;
@@ -32,6 +33,24 @@ pub(crate) enum Closing {
     ContinuedAsNew(Box<ContinueAsNew>),
 }
 
+impl Closing {
+    /// Whether closing this way may start the chain's next run, which is made from the
+    /// run's started event: only then does the service read that event for the change.
+    pub fn needs_first_event(&self, info: &ExecutionInfo) -> bool {
+        let cron = !info.cron_schedule.is_empty();
+        let retry = info.retry_policy.is_some();
+        match self {
+            Self::Completed(_) => cron,
+            Self::Canceled(_) => false,
+            Self::Failed(_) => retry || cron,
+            Self::TimedOut { execution_expired } => !execution_expired && (retry || cron),
+            Self::ContinuedAsNew(_) => true,
+        }
+    }
+}
+
+type Started = WorkflowExecutionStartedEventAttributes;
+
 /// How the next run of a chain differs from the closing one.
 struct NextRun {
     initiator: Initiator,
@@ -60,18 +79,21 @@ fn run_id_of(next: &Option<Txn>) -> String {
         .unwrap_or_default()
 }
 
-impl History {
+impl Txn {
     /// Closes the run in `txn`; returns the chain's next run to commit with it, if any.
-    pub(crate) async fn close_run(
-        &self,
-        txn: &mut Txn,
+    /// `first` is the run's started event, which the chain's next run is made from: the
+    /// service reads it first when `needs_first_event` says the close may start one.
+    pub fn close_run(
+        &mut self,
         closing: Closing,
         completed_event_id: i64,
+        first: Option<&Started>,
     ) -> Result<Option<Txn>> {
+        let txn = self;
         let (status, next) = match closing {
             Closing::Completed(result) => {
-                let next = match self.cron_next(txn, None, result.clone()) {
-                    Some(plan) => Some(self.next_run(txn, plan).await?),
+                let next = match txn.cron_next(None, result.clone()) {
+                    Some(plan) => Some(txn.next_run(plan, first)?),
                     None => None,
                 };
                 let new_execution_run_id = run_id_of(&next);
@@ -90,7 +112,7 @@ impl History {
                 (Status::Canceled, None)
             }
             Closing::Failed(failure) => {
-                let (retry_state, next) = self.retry_or_cron(txn, &failure, false).await?;
+                let (retry_state, next) = txn.retry_or_cron(&failure, false, first)?;
                 let new_execution_run_id = run_id_of(&next);
                 txn.append(WorkflowExecutionFailedEventAttributes {
                     failure: Some(*failure),
@@ -101,9 +123,8 @@ impl History {
                 (Status::Failed, next)
             }
             Closing::TimedOut { execution_expired } => {
-                let (retry_state, next) = self
-                    .retry_or_cron(txn, &run_timeout_failure(), execution_expired)
-                    .await?;
+                let (retry_state, next) =
+                    txn.retry_or_cron(&run_timeout_failure(), execution_expired, first)?;
                 let new_execution_run_id = run_id_of(&next);
                 txn.append(WorkflowExecutionTimedOutEventAttributes {
                     retry_state: retry_state as i32,
@@ -112,9 +133,7 @@ impl History {
                 (Status::TimedOut, next)
             }
             Closing::ContinuedAsNew(command) => {
-                let next = self
-                    .continue_as_new(txn, command, completed_event_id)
-                    .await?;
+                let next = txn.continue_as_new(command, completed_event_id, first)?;
                 (Status::ContinuedAsNew, Some(next))
             }
         };
@@ -127,12 +146,13 @@ impl History {
 
     /// A failed or timed-out run is retried if its policy allows, else its cron schedule (if
     /// any) starts the next run. No retry outlives the execution timeout.
-    async fn retry_or_cron(
+    fn retry_or_cron(
         &self,
-        txn: &Txn,
         failure: &Failure,
         execution_expired: bool,
+        first: Option<&Started>,
     ) -> Result<(RetryState, Option<Txn>)> {
+        let txn = self;
         if execution_expired {
             return Ok((RetryState::Timeout, None));
         }
@@ -155,22 +175,18 @@ impl History {
                 };
                 (RetryState::InProgress, Some(plan))
             }
-            Err(state) => (state, self.cron_next(txn, Some(failure.clone()), None)),
+            Err(state) => (state, txn.cron_next(Some(failure.clone()), None)),
         };
         let next = match plan {
-            Some(plan) => Some(self.next_run(txn, plan).await?),
+            Some(plan) => Some(txn.next_run(plan, first)?),
             None => None,
         };
         Ok((state, next))
     }
 
     /// The next run of a cron workflow, at its next scheduled time.
-    fn cron_next(
-        &self,
-        txn: &Txn,
-        failure: Option<Failure>,
-        result: Option<Payloads>,
-    ) -> Option<NextRun> {
+    fn cron_next(&self, failure: Option<Failure>, result: Option<Payloads>) -> Option<NextRun> {
+        let txn = self;
         let info = txn.info();
         let schedule = cron::Schedule::parse(&info.cron_schedule).ok()?;
         let start = info
@@ -184,12 +200,13 @@ impl History {
         ))
     }
 
-    async fn continue_as_new(
-        &self,
-        txn: &mut Txn,
+    fn continue_as_new(
+        &mut self,
         command: Box<ContinueAsNew>,
         completed_event_id: i64,
+        first: Option<&Started>,
     ) -> Result<Txn> {
+        let txn = self;
         check_continue_as_new(&command)?;
         let backoff =
             time::stored_duration(command.backoff_start_interval.as_ref()).unwrap_or_default();
@@ -200,8 +217,8 @@ impl History {
             last_completion_result: command.last_completion_result.clone(),
             command: Some(command),
         };
-        let started = self.next_started(txn, plan).await?;
-        let next = self.create_next(txn, started.clone(), backoff);
+        let started = txn.next_started(plan, first)?;
+        let next = txn.create_next(started.clone(), backoff);
         txn.append(WorkflowExecutionContinuedAsNewEventAttributes {
             new_execution_run_id: next.key.run_id.clone(),
             workflow_type: started.workflow_type,
@@ -222,26 +239,18 @@ impl History {
     }
 
     /// Creates the chain's next run from this run's started event and `plan`.
-    async fn next_run(&self, txn: &Txn, plan: NextRun) -> Result<Txn> {
+    fn next_run(&self, plan: NextRun, first: Option<&Started>) -> Result<Txn> {
+        let txn = self;
         let backoff = plan.backoff;
-        let started = self.next_started(txn, plan).await?;
-        Ok(self.create_next(txn, started, backoff))
+        let started = txn.next_started(plan, first)?;
+        Ok(txn.create_next(started, backoff))
     }
 
-    async fn next_started(
-        &self,
-        txn: &Txn,
-        plan: NextRun,
-    ) -> Result<WorkflowExecutionStartedEventAttributes> {
-        let first = match self.read_event(&txn.key, 1).await?.attributes {
-            Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => a,
-            _ => {
-                return Err(HistoryError::Corrupt(format!(
-                    "first event of {} is not WorkflowExecutionStarted",
-                    txn.key
-                )));
-            }
-        };
+    fn next_started(&self, plan: NextRun, first: Option<&Started>) -> Result<Started> {
+        let txn = self;
+        let first = first.cloned().ok_or_else(|| {
+            HistoryError::Corrupt(format!("the started event of {} was not read", txn.key))
+        })?;
         let info = txn.info();
         let mut started = WorkflowExecutionStartedEventAttributes {
             continued_execution_run_id: info.run_id.clone(),
@@ -266,12 +275,8 @@ impl History {
         Ok(started)
     }
 
-    fn create_next(
-        &self,
-        txn: &Txn,
-        started: WorkflowExecutionStartedEventAttributes,
-        backoff: Duration,
-    ) -> Txn {
+    fn create_next(&self, started: Started, backoff: Duration) -> Txn {
+        let txn = self;
         let info = txn.info();
         let namespace = NamespaceRef {
             id: info.namespace_id.clone(),
@@ -280,12 +285,32 @@ impl History {
         let new_run = NewRun {
             namespace,
             workflow_id: info.workflow_id.clone(),
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id: txn.ctx.request_id(),
             started,
             backoff: (!backoff.is_zero()).then_some(backoff),
             signal: None,
         };
-        new_run.into_txn(self, Some(info.run_id.clone()))
+        new_run.into_txn(txn.ctx.clone(), Some(info.run_id.clone()))
+    }
+}
+
+impl History {
+    /// The run's started event, if closing it this way needs it (`Closing::needs_first_event`).
+    pub(crate) async fn first_event_for(
+        &self,
+        txn: &Txn,
+        closing: &Closing,
+    ) -> Result<Option<Started>> {
+        if !closing.needs_first_event(txn.info()) {
+            return Ok(None);
+        }
+        match self.read_event(&txn.key, 1).await?.attributes {
+            Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => Ok(Some(a)),
+            _ => Err(HistoryError::Corrupt(format!(
+                "first event of {} is not WorkflowExecutionStarted",
+                txn.key
+            ))),
+        }
     }
 
     /// The run or execution timeout fired.
@@ -302,9 +327,9 @@ impl History {
             "history-service",
         );
         txn.flush_buffered();
-        let successor = self
-            .close_run(&mut txn, Closing::TimedOut { execution_expired }, 0)
-            .await?;
+        let closing = Closing::TimedOut { execution_expired };
+        let first = self.first_event_for(&txn, &closing).await?;
+        let successor = txn.close_run(closing, 0, first.as_ref())?;
         let mut txns = vec![txn];
         txns.extend(successor);
         self.commit_all(txns).await

@@ -2,15 +2,18 @@
 //! that is invalid fails the whole workflow task (nothing any command did is kept).
 
 use crate::close::Closing;
+use crate::engine::attributes::AttributeTypes;
 use crate::limits;
 use crate::txn::Txn;
-use crate::{History, HistoryError, Result};
+use crate::updates::PendingUpdates;
+use crate::{HistoryError, Result};
 use chronicle_api::command::v1::{Command, command::Attributes as C};
 use chronicle_api::common::v1::{Memo, SearchAttributes};
 use chronicle_api::enums::v1::WorkflowTaskFailedCause as Cause;
 use chronicle_api::history::v1::{
     ActivityTaskCancelRequestedEventAttributes, MarkerRecordedEventAttributes,
-    UpsertWorkflowSearchAttributesEventAttributes, WorkflowPropertiesModifiedEventAttributes,
+    UpsertWorkflowSearchAttributesEventAttributes, WorkflowExecutionStartedEventAttributes,
+    WorkflowPropertiesModifiedEventAttributes,
 };
 use chronicle_api::protocol::v1::Message;
 use chronicle_common::config::Limits;
@@ -20,6 +23,16 @@ use chronicle_common::config::Limits;
 pub(crate) struct Commands {
     commands: Vec<Command>,
     messages: Vec<Message>,
+}
+
+/// What applying a batch needs from outside the run, read by the service first.
+pub(crate) struct Inputs {
+    pub limits: Limits,
+    /// The namespace's types of the search attributes the commands name.
+    pub attribute_types: AttributeTypes,
+    /// The run's started event, when the batch may start the chain's next run.
+    pub first_event: Option<WorkflowExecutionStartedEventAttributes>,
+    pub updates: PendingUpdates,
 }
 
 /// What applying the commands asks of the completion beyond their events.
@@ -74,23 +87,53 @@ impl Commands {
             .any(closes)
     }
 
-    pub async fn apply(
+    /// The search attributes the commands name, whose types the batch needs.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &String> + Clone {
+        self.commands
+            .iter()
+            .filter_map(|c| match c.attributes.as_ref()? {
+                C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
+                    a.search_attributes.as_ref()
+                }
+                C::StartChildWorkflowExecutionCommandAttributes(a) => a.search_attributes.as_ref(),
+                C::ContinueAsNewWorkflowExecutionCommandAttributes(a) => {
+                    a.search_attributes.as_ref()
+                }
+                _ => None,
+            })
+            .flat_map(|s| s.indexed_fields.keys())
+    }
+
+    /// How the batch closes the run, if its last command does (as `Closing` tells of what the
+    /// close needs; the payloads are left out).
+    pub fn closing(&self) -> Option<Closing> {
+        match self.commands.last()?.attributes.as_ref()? {
+            C::CompleteWorkflowExecutionCommandAttributes(_) => Some(Closing::Completed(None)),
+            C::FailWorkflowExecutionCommandAttributes(_) => Some(Closing::Failed(Box::default())),
+            C::CancelWorkflowExecutionCommandAttributes(_) => Some(Closing::Canceled(None)),
+            C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => {
+                Some(Closing::ContinuedAsNew(Box::default()))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn apply(
         mut self,
-        history: &History,
         txn: &mut Txn,
+        inputs: &Inputs,
         completed_event_id: i64,
         identity: &str,
     ) -> Result<Outcome> {
         let mut outcome = Outcome::default();
-        let limits = history.limits(&txn.info().namespace_name).clone();
+        let limits = &inputs.limits;
         // History written before this task: events of this task are sized only once written.
         let size_before = txn.state.history_size_bytes as u64;
-        if let Some(limit) =
-            limits::state_exceeded(prost::Message::encoded_len(&txn.state), &limits)
+        if let Some(limit) = limits::state_exceeded(prost::Message::encoded_len(&txn.state), limits)
         {
             return Err(HistoryError::HistoryLimitExceeded(limit));
         }
-        limits::warn_if_history_large(txn.state.next_event_id as u64 - 1, size_before, &limits);
+        limits::warn_if_history_large(txn.state.next_event_id as u64 - 1, size_before, limits);
         let commands = std::mem::take(&mut self.commands);
         let last = commands.len().saturating_sub(1);
         for (index, command) in commands.into_iter().enumerate() {
@@ -104,10 +147,10 @@ impl Commands {
                 ));
             }
             let count = txn.state.next_event_id as u64 - 1;
-            if let Some(limit) = limits::history_exceeded(count, size_before, &limits) {
+            if let Some(limit) = limits::history_exceeded(count, size_before, limits) {
                 return Err(HistoryError::HistoryLimitExceeded(limit));
             }
-            limits::check_command(&attributes, &txn.state, &limits)?;
+            limits::check_command(&attributes, &txn.state, limits)?;
             let closing = match attributes {
                 C::ScheduleActivityTaskCommandAttributes(a) => {
                     txn.schedule_activity(a, completed_event_id)?;
@@ -129,7 +172,7 @@ impl Commands {
                             ),
                         )
                     })?;
-                    txn.apply_update_message(&history.inner.updates, message)?;
+                    txn.apply_update_message(&inputs.updates, message)?;
                     None
                 }
                 C::StartTimerCommandAttributes(a) => {
@@ -157,12 +200,12 @@ impl Commands {
                     None
                 }
                 C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
-                    let attributes = typed(history, txn, a.search_attributes).await?;
-                    upsert_search_attributes(txn, attributes, completed_event_id, &limits)?;
+                    let attributes = typed(&inputs.attribute_types, a.search_attributes)?;
+                    upsert_search_attributes(txn, attributes, completed_event_id, limits)?;
                     None
                 }
                 C::ModifyWorkflowPropertiesCommandAttributes(a) => {
-                    upsert_memo(txn, a.upserted_memo, completed_event_id, &limits)?;
+                    upsert_memo(txn, a.upserted_memo, completed_event_id, limits)?;
                     None
                 }
                 C::CompleteWorkflowExecutionCommandAttributes(a) => {
@@ -175,13 +218,13 @@ impl Commands {
                     Some(Closing::Canceled(a.details))
                 }
                 C::StartChildWorkflowExecutionCommandAttributes(mut a) => {
-                    a.search_attributes = typed(history, txn, a.search_attributes).await?;
+                    a.search_attributes = typed(&inputs.attribute_types, a.search_attributes)?;
                     new_run_fields(
                         Cause::BadStartChildExecutionAttributes,
                         "StartChildWorkflowExecutionCommandAttributes",
                         a.memo.as_ref(),
                         a.search_attributes.as_ref(),
-                        &limits,
+                        limits,
                     )?;
                     txn.initiate_child(a, completed_event_id)?;
                     None
@@ -195,13 +238,13 @@ impl Commands {
                     None
                 }
                 C::ContinueAsNewWorkflowExecutionCommandAttributes(mut a) => {
-                    a.search_attributes = typed(history, txn, a.search_attributes).await?;
+                    a.search_attributes = typed(&inputs.attribute_types, a.search_attributes)?;
                     new_run_fields(
                         Cause::BadContinueAsNewAttributes,
                         "ContinueAsNewWorkflowExecutionCommandAttributes",
                         a.memo.as_ref(),
                         a.search_attributes.as_ref(),
-                        &limits,
+                        limits,
                     )?;
                     Some(Closing::ContinuedAsNew(Box::new(a)))
                 }
@@ -209,19 +252,20 @@ impl Commands {
             };
             if let Some(closing) = closing {
                 // Messages no command points at (rejections) are applied before the close.
-                self.apply_messages(history, txn)?;
-                outcome.successor = history.close_run(txn, closing, completed_event_id).await?;
+                self.apply_messages(txn, &inputs.updates)?;
+                let first = inputs.first_event.as_ref();
+                outcome.successor = txn.close_run(closing, completed_event_id, first)?;
             }
         }
-        self.apply_messages(history, txn)?;
+        self.apply_messages(txn, &inputs.updates)?;
         Ok(outcome)
     }
 }
 
 impl Commands {
-    fn apply_messages(&mut self, history: &History, txn: &mut Txn) -> Result<()> {
+    fn apply_messages(&mut self, txn: &mut Txn, updates: &PendingUpdates) -> Result<()> {
         for message in std::mem::take(&mut self.messages) {
-            txn.apply_update_message(&history.inner.updates, message)?;
+            txn.apply_update_message(updates, message)?;
         }
         Ok(())
     }
@@ -257,18 +301,14 @@ fn request_cancel_activity(
 }
 
 /// Stamps the attributes a command carries with their types; a bad one fails the task.
-async fn typed(
-    history: &History,
-    txn: &Txn,
+fn typed(
+    types: &AttributeTypes,
     attributes: Option<SearchAttributes>,
 ) -> Result<Option<SearchAttributes>> {
     let Some(attributes) = attributes else {
         return Ok(None);
     };
-    match history
-        .typed_search_attributes(&txn.key.namespace_id, attributes)
-        .await?
-    {
+    match types.stamp(attributes) {
         Ok(typed) => Ok(Some(typed)),
         Err(message) => Err(bad(
             Cause::BadSearchAttributes,

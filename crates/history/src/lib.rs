@@ -10,6 +10,7 @@ mod cache;
 mod children;
 mod close;
 mod commands;
+mod commit;
 mod control;
 mod cron;
 mod engine;

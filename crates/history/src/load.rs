@@ -2,11 +2,12 @@
 //! change that may end the workflow task, its buffered events.
 
 use crate::buffer::Buffer;
+use crate::engine::context::Context;
 use crate::state::MutableState;
 use crate::txn::Txn;
 use crate::{History, HistoryError, Result};
 use chronicle_api::history::v1::HistoryEvent;
-use chronicle_common::ExecutionKey;
+use chronicle_common::{ExecutionKey, time};
 use prost::Message;
 
 impl History {
@@ -32,9 +33,18 @@ impl History {
     }
 
     fn txn(&self, key: &ExecutionKey, state: MutableState, known: (Option<i64>, Buffer)) -> Txn {
-        let shard = self.shard_of(&key.namespace_id, &key.workflow_id);
-        let matching = self.inner.matching.clone();
-        Txn::with(shard, matching, key.clone(), state, known)
+        let mut ctx = self.context(&key.namespace_id, &key.workflow_id);
+        let sticky = &state.info().sticky_task_queue;
+        if !sticky.is_empty() && self.sticky_polled(&key.namespace_id, sticky) {
+            ctx.note_sticky_poller(sticky);
+        }
+        Txn::with(ctx, key.clone(), state, known)
+    }
+
+    /// The time and ids a change of a workflow's runs starts from (ids from its shard).
+    pub(crate) fn context(&self, namespace_id: &str, workflow_id: &str) -> Context {
+        let shard = self.shard_of(namespace_id, workflow_id);
+        Context::new(time::now(), shard)
     }
 
     async fn take_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {

@@ -2,6 +2,7 @@
 //! that task failed with cause ResetWorkflow, then the signals the base run received after
 //! that point. The run that was current is terminated in the same write.
 
+use crate::engine::context::Context;
 use crate::engine::timer::Timer;
 use crate::rebuild;
 use crate::txn::Txn;
@@ -16,7 +17,7 @@ use chronicle_api::history::v1::{HistoryEvent, WorkflowTaskFailedEventAttributes
 use chronicle_api::workflowservice::{
     ResetWorkflowExecutionRequest, ResetWorkflowExecutionResponse,
 };
-use chronicle_common::{ExecutionKey, ids, time};
+use chronicle_common::{ExecutionKey, time};
 use chronicle_persistence::{CurrentRun, CurrentRunWrite};
 use prost::Message;
 
@@ -115,7 +116,9 @@ impl History {
         } else {
             r.request_id.clone()
         };
-        let mut txn = self.reset_run(
+        let ctx = self.context(namespace_id, &execution.workflow_id);
+        let mut txn = Self::reset_run(
+            ctx,
             &base,
             kept,
             (scheduled, started),
@@ -154,7 +157,7 @@ impl History {
 
     /// The new run: the kept events, the reset point's task failed, pending work re-armed.
     fn reset_run(
-        &self,
+        ctx: Context,
         base: &crate::state::MutableState,
         kept: Vec<HistoryEvent>,
         (scheduled, started): (i64, i64),
@@ -162,8 +165,8 @@ impl History {
         request_id: String,
         current_run_id: String,
     ) -> Txn {
-        let run_id = ids::new_run_id();
-        let now = time::now();
+        let run_id = ctx.run_id();
+        let now = ctx.now;
         let mut info = base.info().clone();
         info.run_id = run_id.clone();
         info.status = Status::Running as i32;
@@ -176,7 +179,7 @@ impl History {
         info.sticky_task_queue.clear();
         let state = rebuild::replay(&kept, info);
         let key = ExecutionKey::new(&base.info().namespace_id, &base.info().workflow_id, &run_id);
-        let mut txn = Txn::create(self, key, state);
+        let mut txn = Txn::create(ctx, key, state);
         txn.copy_events(kept);
         txn.current = CurrentRunWrite::Claim {
             previous_run_id: Some(current_run_id),

@@ -1,5 +1,6 @@
 //! A history shard this node owns: its lease (range id) and task id allocation.
 
+use crate::engine::context::Ids;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use tokio::sync::Notify;
 
@@ -43,6 +44,20 @@ impl Shard {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) & ((1 << SEQ_BITS) - 1);
         let shard = i64::from(self.id) & ((1 << SHARD_BITS) - 1);
         (self.range_id << (SEQ_BITS + SHARD_BITS)) | (shard << SEQ_BITS) | seq
+    }
+}
+
+impl Ids for Shard {
+    fn task_id(&self) -> i64 {
+        self.next_task_id()
+    }
+
+    fn run_id(&self) -> String {
+        chronicle_common::ids::new_run_id()
+    }
+
+    fn request_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Starting runs: StartWorkflowExecution, SignalWithStart and the runs retries create, with
 //! Temporal's id reuse and id conflict policies.
 
+use crate::engine::context::Context;
 use crate::engine::timer::Timer;
 use crate::state::{ExecutionInfo, MutableState, ParentInfo};
 use crate::txn::Txn;
@@ -19,7 +20,7 @@ use chronicle_api::workflowservice::{
     SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
     StartWorkflowExecutionResponse,
 };
-use chronicle_common::{ExecutionKey, ids, limits, payload, time};
+use chronicle_common::{ExecutionKey, limits, payload, time};
 use chronicle_persistence::{CurrentRun, CurrentRunWrite};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
@@ -219,15 +220,15 @@ impl NewRun {
 
     /// The run's first transaction: started event, then its first workflow task (or the
     /// backoff timer that will schedule it) and its timeout timers.
-    pub fn into_txn(mut self, history: &History, previous_run_id: Option<String>) -> Txn {
-        let run_id = ids::new_run_id();
+    pub fn into_txn(mut self, ctx: Context, previous_run_id: Option<String>) -> Txn {
+        let run_id = ctx.run_id();
         if self.started.first_execution_run_id.is_empty() {
             self.started.first_execution_run_id = run_id.clone();
         }
         self.started.original_execution_run_id = run_id.clone();
         let key = ExecutionKey::new(&self.namespace.id, &self.workflow_id, &run_id);
         let s = &self.started;
-        let now = time::now();
+        let now = ctx.now;
         let execution_time = time::after(now, self.backoff.unwrap_or_default());
         let info = ExecutionInfo {
             namespace_id: self.namespace.id.clone(),
@@ -267,7 +268,7 @@ impl NewRun {
             next_event_id: 1,
             ..Default::default()
         };
-        let mut txn = Txn::create(history, key, state);
+        let mut txn = Txn::create(ctx, key, state);
         txn.now = now;
         txn.current = CurrentRunWrite::Claim {
             previous_run_id,
@@ -467,7 +468,8 @@ impl History {
                 (vec![self.load_running(&key).await?], Some(previous))
             }
         };
-        let txn = NewRun { signal, ..new_run }.into_txn(self, previous);
+        let txn =
+            NewRun { signal, ..new_run }.into_txn(self.context(&ns_id, &workflow_id), previous);
         let run_id = txn.key.run_id.clone();
         if let Some(old) = txns.first_mut() {
             // As in Temporal: the replaced run names its replacement in the details.

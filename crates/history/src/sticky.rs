@@ -42,12 +42,7 @@ impl Txn {
         if queue.kind != TaskQueueKind::Sticky as i32 {
             return queue;
         }
-        let key = QueueKey {
-            namespace_id: self.info().namespace_id.clone(),
-            name: queue.name.clone(),
-            kind: QueueKind::Workflow,
-        };
-        if self.matching.has_poller(&key, STICKY_POLLER_WINDOW) {
+        if self.ctx.is_polled(&queue.name) {
             queue
         } else {
             normal_queue(queue.normal_name)
@@ -152,6 +147,17 @@ impl History {
 
     /// A worker shut down: tasks waiting on its sticky queue go to their normal queues now
     /// rather than when their sticky timeouts fire.
+    /// Whether a worker polled the sticky queue lately: matching's answer before a change,
+    /// which the change's context carries.
+    pub(crate) fn sticky_polled(&self, namespace_id: &str, sticky_queue: &str) -> bool {
+        let key = QueueKey {
+            namespace_id: namespace_id.to_owned(),
+            name: sticky_queue.to_owned(),
+            kind: QueueKind::Workflow,
+        };
+        self.inner.matching.has_poller(&key, STICKY_POLLER_WINDOW)
+    }
+
     pub async fn release_sticky_queue(
         &self,
         namespace: &NamespaceRef,

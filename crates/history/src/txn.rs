@@ -1,36 +1,26 @@
-//! One state change of one run: the working copy of its mutable state plus everything the
-//! change writes. `commit` persists it all in one store transaction, then tells matching, the
-//! timer queue and history watchers about it.
+//! One change of one run, in the engine: the working copy of its mutable state plus the
+//! events, tasks and timers the change produces. `finish` hands them over as plain data; the
+//! service commits them (`commit.rs`).
 
 use crate::buffer::Buffer;
-use crate::engine::timer::{Timer, TimerTask};
+use crate::engine::context::Context;
+use crate::engine::timer::Timer;
 use crate::events;
-use crate::locks::WorkflowLock;
-use crate::shard::Shard;
 use crate::state::{MutableState, WorkflowTaskInfo};
-use crate::watch::Progress;
-use crate::{History, Result};
-use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::enums::v1::WorkflowExecutionStatus;
 use chronicle_api::history::v1::{
     HistoryEvent, WorkflowTaskScheduledEventAttributes, history_event::Attributes,
 };
 use chronicle_common::{DispatchTask, ExecutionKey, QueueKind, limits, time};
-use chronicle_matching::Matching;
-use chronicle_persistence::{
-    CurrentRun, CurrentRunWrite, ExecutionWrite, PersistenceError, QueueTaskRow, TimerRow,
-};
+use chronicle_persistence::{CurrentRun, CurrentRunWrite};
 use prost::Message;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub(crate) struct Txn {
     pub key: ExecutionKey,
     pub state: MutableState,
     pub now: SystemTime,
-    shard: Arc<Shard>,
-    /// Read only: whether a sticky worker still polls decides where a workflow task goes.
-    pub matching: Matching,
+    pub ctx: Context,
     expected_version: Option<i64>,
     events: Vec<HistoryEvent>,
     queue_tasks: Vec<DispatchTask>,
@@ -50,21 +40,17 @@ pub(crate) struct Txn {
 
 impl Txn {
     /// A brand-new run; its first write creates it.
-    pub fn create(history: &History, key: ExecutionKey, state: MutableState) -> Self {
-        let shard = history.shard_of(&key.namespace_id, &key.workflow_id);
-        let buffer = Buffer::read(Vec::new(), Vec::new());
+    pub fn create(ctx: Context, key: ExecutionKey, state: MutableState) -> Self {
         Self::with(
-            shard,
-            history.inner.matching.clone(),
+            ctx,
             key,
             state,
-            (None, buffer),
+            (None, Buffer::read(Vec::new(), Vec::new())),
         )
     }
 
     pub(crate) fn with(
-        shard: Arc<Shard>,
-        matching: Matching,
+        ctx: Context,
         key: ExecutionKey,
         state: MutableState,
         (expected_version, buffer): (Option<i64>, Buffer),
@@ -72,9 +58,8 @@ impl Txn {
         Self {
             key,
             state,
-            now: time::now(),
-            shard,
-            matching,
+            now: ctx.now,
+            ctx,
             expected_version,
             events: Vec::new(),
             queue_tasks: Vec::new(),
@@ -118,7 +103,7 @@ impl Txn {
         let mut event = events::event(attributes, self.now);
         let id = self.state.next_event_id;
         event.event_id = id;
-        event.task_id = self.shard.next_task_id();
+        event.task_id = self.ctx.task_id();
         self.state.next_event_id += 1;
         self.state.history_size_bytes += event.encoded_len() as i64;
         self.events.push(event);
@@ -267,7 +252,7 @@ impl Txn {
         scheduled_event_id: i64,
         attempt: i32,
     ) -> i64 {
-        let task_id = self.shard.next_task_id();
+        let task_id = self.ctx.task_id();
         self.queue_tasks.push(DispatchTask {
             task_id,
             namespace_id: self.key.namespace_id.clone(),
@@ -339,220 +324,66 @@ impl Txn {
         self.after_close();
     }
 
-    fn into_write(mut self) -> Result<(ExecutionWrite, Effects)> {
+    /// The change as plain data, or none when it turned out to change nothing.
+    pub fn finish(mut self) -> Option<Output> {
+        if self.unchanged {
+            return None;
+        }
         let (clear_buffered, buffered) = std::mem::take(&mut self.buffer).into_write();
         let first_seq = self.state.next_buffered_seq;
         self.state.next_buffered_seq += buffered.len() as i64;
-        let new_buffered = (first_seq..).zip(buffered.iter().map(|e| e.encode_to_vec()));
-        let version = self.expected_version.unwrap_or(0) + 1;
-        let shard_id = self.shard.id;
-        let queue_rows = self
-            .queue_tasks
-            .iter()
-            .map(|t| QueueTaskRow {
-                task_id: t.task_id,
-                namespace_id: t.namespace_id.clone(),
-                task_queue: t.task_queue.clone(),
-                kind: t.kind,
-                data: t.encode_to_vec(),
-            })
-            .collect();
-        let timer_rows = self
-            .timers
-            .iter()
-            .map(|(at, timer)| TimerRow {
-                shard_id,
-                fire_time: time::unix_nanos(*at),
-                task_id: self.shard.next_task_id(),
-                data: TimerTask::new(&self.key, *timer).encode_to_vec(),
-            })
-            .collect();
-        let progress = Progress {
-            next_event_id: self.state.next_event_id,
-            closed: !self.state.is_running(),
-        };
-        let write = ExecutionWrite {
-            namespace_id: self.key.namespace_id.clone(),
-            workflow_id: self.key.workflow_id.clone(),
-            run_id: self.key.run_id.clone(),
-            shard_id,
-            range_id: self.shard.range_id,
-            expected_version: self.expected_version,
-            new_version: version,
-            state: self.state.encode_to_vec(),
-            current: Some(self.current),
-            events: self
-                .events
-                .iter()
-                .map(|e| (e.event_id, e.encode_to_vec()))
-                .collect(),
-            new_queue_tasks: queue_rows,
-            done_queue_tasks: self.done_queue_tasks,
-            new_timers: timer_rows,
-            clear_buffered,
-            new_buffered: new_buffered.collect(),
-            visibility: self.visibility_changed.then(|| {
-                crate::visibility::record(
-                    &self.key,
-                    &self.state,
-                    version,
-                    self.search_attributes_changed,
-                )
-            }),
-        };
-        let effects = Effects {
-            encoded_len: write.state.len(),
-            task: crate::queries::TaskState::of(&self.state),
+        let visibility = self.visibility_changed.then_some(VisibilityChange {
+            search_attributes: self.search_attributes_changed,
+        });
+        Some(Output {
             key: self.key,
-            shard: self.shard,
-            tasks: self.queue_tasks,
-            timers_added: !self.timers.is_empty(),
-            progress,
-            updates: self.update_effects,
+            expected_version: self.expected_version,
             state: self.state,
-            version,
-        };
-        Ok((write, effects))
+            events: self.events,
+            current: self.current,
+            clear_buffered,
+            new_buffered: (first_seq..).zip(buffered).collect(),
+            effects: Effects {
+                tasks: self.queue_tasks,
+                finished_tasks: self.done_queue_tasks,
+                timers: self.timers,
+                updates: self.update_effects,
+                visibility,
+            },
+        })
     }
 }
 
-/// What the rest of the node learns once a write is durable.
-struct Effects {
-    key: ExecutionKey,
-    shard: Arc<Shard>,
-    tasks: Vec<DispatchTask>,
-    timers_added: bool,
-    progress: Progress,
-    updates: Vec<crate::updates::UpdateEffect>,
-    task: crate::queries::TaskState,
-    /// The state as written, its version and encoded size: the cache's entry once durable.
-    state: MutableState,
-    version: i64,
-    encoded_len: usize,
+/// One run's change, to be written in one transaction (with any other run's it belongs to).
+pub(crate) struct Output {
+    pub key: ExecutionKey,
+    /// The version the change read; none for a new run.
+    pub expected_version: Option<i64>,
+    pub state: MutableState,
+    pub events: Vec<HistoryEvent>,
+    pub current: CurrentRunWrite,
+    /// The buffered rows are written out (or discarded) by this change.
+    pub clear_buffered: bool,
+    /// Events buffered by this change, with their sequence numbers.
+    pub new_buffered: Vec<(i64, HistoryEvent)>,
+    pub effects: Effects,
 }
 
-impl History {
-    pub(crate) async fn commit(&self, txn: Txn) -> Result<()> {
-        self.commit_all(vec![txn]).await
-    }
+/// What the change asks of the world beyond its own rows.
+pub(crate) struct Effects {
+    /// Tasks to put on task queues: written as backlog rows, handed to matching once durable.
+    pub tasks: Vec<DispatchTask>,
+    /// Backlog rows of tasks that will never start, to delete.
+    pub finished_tasks: Vec<i64>,
+    pub timers: Vec<(SystemTime, Timer)>,
+    /// Update progress to announce to waiting callers once durable.
+    pub updates: Vec<crate::updates::UpdateEffect>,
+    /// Set when List and Count must show the change.
+    pub visibility: Option<VisibilityChange>,
+}
 
-    /// Locks the workflow, loads the run (which must be running), applies `change` and
-    /// commits it: the shape of every change to one run.
-    pub(crate) async fn update<T>(
-        &self,
-        key: &ExecutionKey,
-        change: impl FnOnce(&mut Txn) -> Result<T>,
-    ) -> Result<T> {
-        let _lock = self.lock_run(key).await;
-        self.apply(self.load(key).await?, change).await
-    }
-
-    /// Serializes every operation on any run of the workflow `key` belongs to.
-    pub(crate) async fn lock_run(&self, key: &ExecutionKey) -> WorkflowLock {
-        self.inner
-            .locks
-            .lock(&key.namespace_id, &key.workflow_id)
-            .await
-    }
-
-    /// Locks a workflow and resolves a run named as clients name it (an empty run id means
-    /// the current run), under the lock so the current run cannot change meanwhile.
-    pub(crate) async fn lock_named(
-        &self,
-        namespace_id: &str,
-        execution: &WorkflowExecution,
-    ) -> Result<(WorkflowLock, ExecutionKey)> {
-        let lock = self
-            .inner
-            .locks
-            .lock(namespace_id, &execution.workflow_id)
-            .await;
-        let key = self
-            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
-            .await?;
-        Ok((lock, key))
-    }
-
-    /// `update` for a run named as clients name it: an empty run id means the current run,
-    /// resolved under the lock so it cannot change meanwhile.
-    pub(crate) async fn update_named<T>(
-        &self,
-        namespace_id: &str,
-        execution: &WorkflowExecution,
-        change: impl FnOnce(&mut Txn) -> Result<T>,
-    ) -> Result<T> {
-        let (_lock, key) = self.lock_named(namespace_id, execution).await?;
-        self.apply(self.load(&key).await?, change).await
-    }
-
-    /// `update` for a change that only appends or buffers events (`load_to_append`).
-    pub(crate) async fn append_to<T>(
-        &self,
-        key: &ExecutionKey,
-        change: impl FnOnce(&mut Txn) -> Result<T>,
-    ) -> Result<T> {
-        let _lock = self.lock_run(key).await;
-        self.apply(self.load_to_append(key).await?, change).await
-    }
-
-    /// `update_named` for a change that only appends or buffers events (`load_to_append`).
-    pub(crate) async fn append_named<T>(
-        &self,
-        namespace_id: &str,
-        execution: &WorkflowExecution,
-        change: impl FnOnce(&mut Txn) -> Result<T>,
-    ) -> Result<T> {
-        let (_lock, key) = self.lock_named(namespace_id, execution).await?;
-        self.apply(self.load_to_append(&key).await?, change).await
-    }
-
-    async fn apply<T>(&self, txn: Txn, change: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
-        let mut txn = crate::load::running(txn)?;
-        let out = change(&mut txn)?;
-        self.commit(txn).await?;
-        Ok(out)
-    }
-
-    /// Commits several runs' changes in one transaction (a run and its successor).
-    pub(crate) async fn commit_all(&self, txns: Vec<Txn>) -> Result<()> {
-        let mut writes = Vec::with_capacity(txns.len());
-        let mut effects = Vec::with_capacity(txns.len());
-        for txn in txns.into_iter().filter(|t| !t.unchanged) {
-            let (write, effect) = txn.into_write()?;
-            writes.push(write);
-            effects.push(effect);
-        }
-        if writes.is_empty() {
-            return Ok(());
-        }
-        if let Err(e) = self.store().write_executions(writes).await {
-            if e.may_have_committed() {
-                self.commit_in_doubt();
-            }
-            if let PersistenceError::ShardOwnershipLost { shard_id, .. } = e {
-                self.shard_lost(shard_id);
-            }
-            return Err(e.into());
-        }
-        for effect in effects {
-            for task in effect.tasks {
-                self.inner.matching.add(task);
-            }
-            if effect.timers_added {
-                effect.shard.timer_added.notify_one();
-            }
-            self.inner.updates.announce(&effect.key, effect.updates);
-            if effect.progress.closed {
-                self.inner.updates.fail_all(&effect.key);
-            }
-            self.inner
-                .queries
-                .settle(&effect.key, effect.task, &self.inner.matching);
-            self.inner.watch.publish(&effect.key, effect.progress);
-            self.inner
-                .cache
-                .put(effect.key, effect.state, effect.version, effect.encoded_len);
-        }
-        Ok(())
-    }
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct VisibilityChange {
+    /// The search attribute rows are rewritten too.
+    pub search_attributes: bool,
 }

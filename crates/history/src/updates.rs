@@ -150,25 +150,23 @@ impl Updates {
             .collect()
     }
 
-    /// Updates the worker has not decided on, other than those this change decides: they
-    /// need another workflow task.
-    pub fn waiting_for_worker(&self, txn: &Txn) -> bool {
-        let decided: Vec<&str> = txn
-            .update_effects
-            .iter()
-            .map(|e| e.update_id.as_str())
-            .collect();
-        self.undecided(&txn.key)
-            .iter()
-            .any(|r| !decided.contains(&update_id(r).as_str()))
-    }
-
-    fn request(&self, key: &ExecutionKey, update_id: &str) -> Option<Request> {
-        self.lock()
-            .runs
-            .get(key)?
-            .get(update_id)
-            .map(|p| p.request.clone())
+    /// The run's updates in memory as a change sees them: read before the change.
+    pub fn pending(&self, key: &ExecutionKey) -> PendingUpdates {
+        let registry = self.lock();
+        let Some(run) = registry.runs.get(key) else {
+            return PendingUpdates::default();
+        };
+        PendingUpdates {
+            requests: run
+                .iter()
+                .map(|(id, p)| (id.clone(), p.request.clone()))
+                .collect(),
+            undecided: run
+                .iter()
+                .filter(|(_, p)| *p.progress.borrow() == Progress::Admitted)
+                .map(|(id, _)| id.clone())
+                .collect(),
+        }
     }
 
     pub fn announce(&self, key: &ExecutionKey, effects: Vec<UpdateEffect>) {
@@ -239,6 +237,29 @@ fn any<M: prost::Message + Name>(message: &M) -> Any {
 /// response stays under the gRPC message limit.
 const REQUESTS_PER_TASK_BYTES: usize = chronicle_common::limits::HISTORY_PAGE_BYTES / 2;
 
+/// A run's updates held in memory (admitted, or accepted and not yet completed), as they
+/// stood when a change began.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PendingUpdates {
+    requests: HashMap<String, Request>,
+    /// Ids of the updates the worker has not decided on yet.
+    undecided: Vec<String>,
+}
+
+impl PendingUpdates {
+    fn request(&self, update_id: &str) -> Option<Request> {
+        self.requests.get(update_id).cloned()
+    }
+
+    /// Updates the worker has not decided on, other than those this change decides: they
+    /// need another workflow task.
+    pub fn waiting_for_worker(&self, txn: &Txn) -> bool {
+        self.undecided
+            .iter()
+            .any(|id| !txn.update_effects.iter().any(|e| &e.update_id == id))
+    }
+}
+
 /// The protocol messages that carry undecided requests to the worker with a workflow task:
 /// as many as fit `REQUESTS_PER_TASK_BYTES` (at least one); the rest ride with the next task,
 /// which the worker's completion schedules while updates wait.
@@ -267,7 +288,11 @@ pub(crate) fn request_messages(requests: Vec<Request>, started_event_id: i64) ->
 
 impl Txn {
     /// Applies one protocol message from a completed workflow task.
-    pub fn apply_update_message(&mut self, updates: &Updates, message: Message) -> Result<()> {
+    pub fn apply_update_message(
+        &mut self,
+        updates: &PendingUpdates,
+        message: Message,
+    ) -> Result<()> {
         let body = message.body.unwrap_or_default();
         let bad = |what: &str| HistoryError::BadCommand {
             cause:
@@ -277,9 +302,7 @@ impl Txn {
         let update_id = message.protocol_instance_id;
         let progress = if body.type_url.ends_with(Acceptance::full_name().as_str()) {
             let a = Acceptance::decode(body.value.as_slice()).map_err(|_| bad("acceptance"))?;
-            let accepted_request = a
-                .accepted_request
-                .or_else(|| updates.request(&self.key, &update_id));
+            let accepted_request = a.accepted_request.or_else(|| updates.request(&update_id));
             let event_id = self.append(WorkflowExecutionUpdateAcceptedEventAttributes {
                 protocol_instance_id: update_id.clone(),
                 accepted_request_message_id: a.accepted_request_message_id,

@@ -1,6 +1,7 @@
 //! Visibility: the record List and Count see of each run (written with the state change that
 //! made it so), the search attributes each namespace defines, and the List/Count calls.
 
+use crate::engine::attributes::AttributeTypes;
 use crate::state::MutableState;
 use crate::{History, HistoryError, Result};
 use chronicle_api::common::v1::{Payload, SearchAttributes, WorkflowExecution, WorkflowType};
@@ -174,39 +175,31 @@ impl History {
         Ok(types)
     }
 
-    /// The type of an attribute the namespace knows, refreshing the cache once on a miss
-    /// (another node may have registered it).
-    async fn type_of(&self, namespace_id: &str, name: &str) -> Result<Option<ValueType>> {
-        if let Some(t) = sa::system_type(name) {
-            return Ok(Some(t));
+    /// The namespace's attribute types, knowing each of `names` if the store does: the
+    /// cache is re-read once on a miss (another node may have registered it).
+    pub(crate) async fn attribute_types<'a>(
+        &self,
+        namespace_id: &str,
+        names: impl Iterator<Item = &'a String> + Clone,
+    ) -> Result<AttributeTypes> {
+        let cached = AttributeTypes::new(self.types(namespace_id, false).await?);
+        if cached.knows_all(names) {
+            return Ok(cached);
         }
-        if let Some(t) = self.types(namespace_id, false).await?.get(name) {
-            return Ok(Some(*t));
-        }
-        Ok(self.types(namespace_id, true).await?.get(name).copied())
+        Ok(AttributeTypes::new(self.types(namespace_id, true).await?))
     }
 
-    /// Checks search attributes given at start or upsert and stamps each with its type.
-    /// Err carries Temporal's message for the first bad attribute.
+    /// Checks search attributes given at start and stamps each with its type. Err carries
+    /// Temporal's message for the first bad attribute.
     pub(crate) async fn typed_search_attributes(
         &self,
         namespace_id: &str,
         attributes: SearchAttributes,
     ) -> Result<std::result::Result<SearchAttributes, String>> {
-        let mut typed = SearchAttributes::default();
-        for (name, payload) in attributes.indexed_fields {
-            let Some(ty) = self.type_of(namespace_id, &name).await? else {
-                return Ok(Err(format!("search attribute {name} is not defined")));
-            };
-            if let Err(value) = sa::decode(ty, &payload) {
-                return Ok(Err(format!(
-                    "invalid value for search attribute {name} of type {}: {value}",
-                    ty.name()
-                )));
-            }
-            typed.indexed_fields.insert(name, sa::typed(ty, payload));
-        }
-        Ok(Ok(typed))
+        let types = self
+            .attribute_types(namespace_id, attributes.indexed_fields.keys())
+            .await?;
+        Ok(types.stamp(attributes))
     }
 
     pub async fn add_search_attributes(

@@ -2,7 +2,8 @@
 //! timeout. Attempts after the first are transient (see [`WorkflowTaskInfo::is_transient`]):
 //! their scheduled and started events exist only in the poll response until one completes.
 
-use crate::commands::Commands;
+use crate::commands::{Commands, Inputs};
+use crate::engine::attributes::AttributeTypes;
 use crate::engine::timer::{Attempt, Timer};
 use crate::state::WorkflowTaskInfo;
 use crate::txn::Txn;
@@ -28,7 +29,69 @@ use tokio::time::Instant;
 const SUGGEST_CONTINUE_AS_NEW_EVENTS: i64 = 4096;
 const SUGGEST_CONTINUE_AS_NEW_BYTES: i64 = 4 * 1024 * 1024;
 
+/// A completed workflow task's result beyond its own events.
+pub(crate) struct Completed {
+    /// The chain's next run, to commit with this one (retry, cron, continue-as-new).
+    pub successor: Option<Txn>,
+    /// The next workflow task, started already: a workflow-task heartbeat's worker gets it in
+    /// the response.
+    pub inline: Option<WorkflowTaskInfo>,
+}
+
 impl Txn {
+    /// The worker completed the started workflow task `wft` with `commands`: the task's
+    /// completion, each command's events and effects, and the next workflow task if the run
+    /// needs one. A bad command fails the whole completion (the caller rejects it).
+    pub fn complete_workflow_task(
+        &mut self,
+        wft: &WorkflowTaskInfo,
+        commands: Commands,
+        r: RespondWorkflowTaskCompletedRequest,
+        inputs: &Inputs,
+    ) -> Result<Completed> {
+        if commands.closes_run() && self.state.has_buffered() {
+            // New events arrived while the worker decided to close: it must see them first.
+            self.end_started_workflow_task(wft, unhandled_command(&r.identity));
+            return Ok(Completed {
+                successor: None,
+                inline: None,
+            });
+        }
+        self.materialize(wft);
+        let completed_event_id = self.append(WorkflowTaskCompletedEventAttributes {
+            scheduled_event_id: wft.scheduled_event_id,
+            started_event_id: wft.started_event_id,
+            identity: r.identity.clone(),
+            sdk_metadata: r.sdk_metadata,
+            metering_metadata: r.metering_metadata,
+            ..Default::default()
+        });
+        self.state.workflow_task = None;
+        self.state.last_completed_wft_started_event_id = wft.started_event_id;
+        self.set_sticky(r.sticky_attributes);
+        let outcome = commands.apply(self, inputs, completed_event_id, &r.identity)?;
+        let force = r.force_create_new_workflow_task;
+        let mut inline = None;
+        let updates_waiting = inputs.updates.waiting_for_worker(self);
+        if self.is_running()
+            && (self.flush_buffered() > 0
+                || outcome.needs_workflow_task
+                || force
+                || updates_waiting)
+        {
+            self.schedule_workflow_task(1);
+            if force && r.return_new_workflow_task {
+                // Workflow task heartbeat: the worker gets the next task in this response.
+                let request_id = self.ctx.request_id();
+                inline = Some(self.start_workflow_task(&r.identity, &request_id));
+            }
+        }
+        Ok(Completed {
+            successor: outcome.successor,
+            inline,
+        })
+    }
+
     /// The started workflow task a token names, or `TaskNotFound`.
     pub fn started_workflow_task(&self, token: &TaskToken) -> Result<WorkflowTaskInfo> {
         self.state
@@ -280,47 +343,33 @@ impl History {
     pub async fn complete_workflow_task(
         &self,
         token: TaskToken,
-        r: RespondWorkflowTaskCompletedRequest,
+        mut r: RespondWorkflowTaskCompletedRequest,
     ) -> Result<RespondWorkflowTaskCompletedResponse> {
         let key = token.execution_key();
         let _lock = self.lock_run(&key).await;
         let mut txn = self.load_running(&key).await?;
         let wft = txn.started_workflow_task(&token)?;
-        self.inner.queries.answer_all(r.query_results);
-        let commands = Commands::new(r.commands, r.messages);
-        if commands.closes_run() && txn.state.has_buffered() {
-            // New events arrived while the worker decided to close: it must see them first.
-            txn.end_started_workflow_task(&wft, unhandled_command(&r.identity));
-            self.commit(txn).await?;
-            return Ok(RespondWorkflowTaskCompletedResponse::default());
-        }
-        txn.materialize(&wft);
-        let completed_event_id = txn.append(WorkflowTaskCompletedEventAttributes {
-            scheduled_event_id: wft.scheduled_event_id,
-            started_event_id: wft.started_event_id,
-            identity: r.identity.clone(),
-            sdk_metadata: r.sdk_metadata,
-            metering_metadata: r.metering_metadata,
-            ..Default::default()
-        });
-        txn.state.workflow_task = None;
-        txn.state.last_completed_wft_started_event_id = wft.started_event_id;
-        txn.set_sticky(r.sticky_attributes);
-        let outcome = match commands
-            .apply(self, &mut txn, completed_event_id, &r.identity)
-            .await
-        {
-            Ok(outcome) => outcome,
+        self.inner
+            .queries
+            .answer_all(std::mem::take(&mut r.query_results));
+        let commands = Commands::new(
+            std::mem::take(&mut r.commands),
+            std::mem::take(&mut r.messages),
+        );
+        let inputs = self.completion_inputs(&mut txn, &commands, &r).await?;
+        let identity = r.identity.clone();
+        let completed = match txn.complete_workflow_task(&wft, commands, r, &inputs) {
+            Ok(completed) => completed,
             Err(HistoryError::BadCommand { cause, message }) => {
                 drop(txn);
                 return self
-                    .reject_commands(&key, &token, cause, message, &r.identity, false)
+                    .reject_commands(&key, &token, cause, message, &identity, false)
                     .await;
             }
             Err(HistoryError::RunLimitExceeded { cause, message }) => {
                 drop(txn);
                 return self
-                    .reject_commands(&key, &token, cause, message, &r.identity, true)
+                    .reject_commands(&key, &token, cause, message, &identity, true)
                     .await;
             }
             Err(HistoryError::HistoryLimitExceeded(limit)) => {
@@ -329,24 +378,14 @@ impl History {
             }
             Err(e) => return Err(e),
         };
-        let force = r.force_create_new_workflow_task;
-        let mut inline = None;
-        let updates_waiting = self.inner.updates.waiting_for_worker(&txn);
-        if txn.is_running()
-            && (txn.flush_buffered() > 0 || outcome.needs_workflow_task || force || updates_waiting)
-        {
-            txn.schedule_workflow_task(1);
-            if force && r.return_new_workflow_task {
-                // Workflow task heartbeat: the worker gets the next task in this response.
-                let wft = txn.start_workflow_task(&r.identity, &uuid::Uuid::new_v4().to_string());
-                inline = Some((
-                    workflow_task_response(&txn, &wft, self),
-                    txn.state.next_event_id,
-                ));
-            }
-        }
+        let inline = completed.inline.map(|wft| {
+            (
+                workflow_task_response(&txn, &wft, self),
+                txn.state.next_event_id,
+            )
+        });
         let mut txns = vec![txn];
-        txns.extend(outcome.successor);
+        txns.extend(completed.successor);
         self.commit_all(txns).await?;
         let workflow_task = match inline {
             Some((task, next_event_id)) => Some(
@@ -358,6 +397,39 @@ impl History {
         Ok(RespondWorkflowTaskCompletedResponse {
             workflow_task,
             ..Default::default()
+        })
+    }
+
+    /// Reads what applying a completion's commands needs: the namespace's limits and
+    /// attribute types, the started event if the run may continue, the run's pending
+    /// updates, and whether the worker's sticky queue is polled.
+    async fn completion_inputs(
+        &self,
+        txn: &mut Txn,
+        commands: &Commands,
+        r: &RespondWorkflowTaskCompletedRequest,
+    ) -> Result<Inputs> {
+        let sticky = r.sticky_attributes.as_ref();
+        if let Some(queue) = sticky.and_then(|s| s.worker_task_queue.as_ref())
+            && self.sticky_polled(&txn.key.namespace_id, &queue.name)
+        {
+            txn.ctx.note_sticky_poller(&queue.name);
+        }
+        let first_event = match commands.closing() {
+            Some(closing) => self.first_event_for(txn, &closing).await?,
+            None => None,
+        };
+        let names = commands.attribute_names();
+        let attribute_types = if names.clone().next().is_some() {
+            self.attribute_types(&txn.key.namespace_id, names).await?
+        } else {
+            AttributeTypes::default()
+        };
+        Ok(Inputs {
+            limits: self.limits(&txn.info().namespace_name).clone(),
+            attribute_types,
+            first_event,
+            updates: self.inner.updates.pending(&txn.key),
         })
     }
 

@@ -3,4 +3,6 @@
 //! the effects to carry out once they are durable — as plain data. No locks, no I/O, no
 //! `await`: the service around it (the rest of this crate) reads, commits and dispatches.
 
+pub(crate) mod attributes;
+pub(crate) mod context;
 pub(crate) mod timer;

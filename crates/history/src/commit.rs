@@ -1,0 +1,242 @@
+//! Committing changes: an engine change's output becomes one store transaction (events,
+//! state, backlog rows, timers, visibility), and only once that is durable do matching, the
+//! timer queue, update callers, history watchers and the state cache hear of it.
+
+use crate::engine::timer::TimerTask;
+use crate::locks::WorkflowLock;
+use crate::shard::Shard;
+use crate::state::MutableState;
+use crate::txn::{Output, Txn};
+use crate::watch::Progress;
+use crate::{History, Result};
+use chronicle_api::common::v1::WorkflowExecution;
+use chronicle_common::{DispatchTask, ExecutionKey, time};
+use chronicle_persistence::{ExecutionWrite, PersistenceError, QueueTaskRow, TimerRow};
+use prost::Message;
+use std::sync::Arc;
+
+impl History {
+    pub(crate) async fn commit(&self, txn: Txn) -> Result<()> {
+        self.commit_all(vec![txn]).await
+    }
+
+    /// Locks the workflow, loads the run (which must be running), applies `change` and
+    /// commits it: the shape of every change to one run.
+    pub(crate) async fn update<T>(
+        &self,
+        key: &ExecutionKey,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = self.lock_run(key).await;
+        self.apply(self.load(key).await?, change).await
+    }
+
+    /// Serializes every operation on any run of the workflow `key` belongs to.
+    pub(crate) async fn lock_run(&self, key: &ExecutionKey) -> WorkflowLock {
+        self.inner
+            .locks
+            .lock(&key.namespace_id, &key.workflow_id)
+            .await
+    }
+
+    /// Locks a workflow and resolves a run named as clients name it (an empty run id means
+    /// the current run), under the lock so the current run cannot change meanwhile.
+    pub(crate) async fn lock_named(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+    ) -> Result<(WorkflowLock, ExecutionKey)> {
+        let lock = self
+            .inner
+            .locks
+            .lock(namespace_id, &execution.workflow_id)
+            .await;
+        let key = self
+            .resolve_run(namespace_id, &execution.workflow_id, &execution.run_id)
+            .await?;
+        Ok((lock, key))
+    }
+
+    /// `update` for a run named as clients name it: an empty run id means the current run,
+    /// resolved under the lock so it cannot change meanwhile.
+    pub(crate) async fn update_named<T>(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let (_lock, key) = self.lock_named(namespace_id, execution).await?;
+        self.apply(self.load(&key).await?, change).await
+    }
+
+    /// `update` for a change that only appends or buffers events (`load_to_append`).
+    pub(crate) async fn append_to<T>(
+        &self,
+        key: &ExecutionKey,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = self.lock_run(key).await;
+        self.apply(self.load_to_append(key).await?, change).await
+    }
+
+    /// `update_named` for a change that only appends or buffers events (`load_to_append`).
+    pub(crate) async fn append_named<T>(
+        &self,
+        namespace_id: &str,
+        execution: &WorkflowExecution,
+        change: impl FnOnce(&mut Txn) -> Result<T>,
+    ) -> Result<T> {
+        let (_lock, key) = self.lock_named(namespace_id, execution).await?;
+        self.apply(self.load_to_append(&key).await?, change).await
+    }
+
+    async fn apply<T>(&self, txn: Txn, change: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
+        let mut txn = crate::load::running(txn)?;
+        let out = change(&mut txn)?;
+        self.commit(txn).await?;
+        Ok(out)
+    }
+
+    /// Commits several runs' changes in one transaction (a run and its successor).
+    pub(crate) async fn commit_all(&self, txns: Vec<Txn>) -> Result<()> {
+        let mut writes = Vec::with_capacity(txns.len());
+        let mut durable = Vec::with_capacity(txns.len());
+        for output in txns.into_iter().filter_map(Txn::finish) {
+            let shard = self.shard_of(&output.key.namespace_id, &output.key.workflow_id);
+            let (write, then) = into_write(output, shard);
+            writes.push(write);
+            durable.push(then);
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store().write_executions(writes).await {
+            if e.may_have_committed() {
+                self.commit_in_doubt();
+            }
+            if let PersistenceError::ShardOwnershipLost { shard_id, .. } = e {
+                self.shard_lost(shard_id);
+            }
+            return Err(e.into());
+        }
+        for then in durable {
+            self.carry_out(then);
+        }
+        Ok(())
+    }
+
+    /// A change is durable: the rest of the node learns of it.
+    fn carry_out(&self, then: Durable) {
+        for task in then.tasks {
+            self.inner.matching.add(task);
+        }
+        if then.timers_added {
+            then.shard.timer_added.notify_one();
+        }
+        self.inner.updates.announce(&then.key, then.updates);
+        if then.progress.closed {
+            self.inner.updates.fail_all(&then.key);
+        }
+        self.inner
+            .queries
+            .settle(&then.key, then.task, &self.inner.matching);
+        self.inner.watch.publish(&then.key, then.progress);
+        self.inner
+            .cache
+            .put(then.key, then.state, then.version, then.encoded_len);
+    }
+}
+
+/// What the rest of the node learns once a write is durable.
+struct Durable {
+    key: ExecutionKey,
+    shard: Arc<Shard>,
+    tasks: Vec<DispatchTask>,
+    timers_added: bool,
+    progress: Progress,
+    updates: Vec<crate::updates::UpdateEffect>,
+    task: crate::queries::TaskState,
+    /// The state as written, its version and encoded size: the cache's entry once durable.
+    state: MutableState,
+    version: i64,
+    encoded_len: usize,
+}
+
+/// The store write for a change, fenced by the shard's lease and the run's version.
+fn into_write(output: Output, shard: Arc<Shard>) -> (ExecutionWrite, Durable) {
+    let Output {
+        key,
+        expected_version,
+        state,
+        events,
+        current,
+        clear_buffered,
+        new_buffered,
+        effects,
+    } = output;
+    let version = expected_version.unwrap_or(0) + 1;
+    let new_queue_tasks = effects
+        .tasks
+        .iter()
+        .map(|t| QueueTaskRow {
+            task_id: t.task_id,
+            namespace_id: t.namespace_id.clone(),
+            task_queue: t.task_queue.clone(),
+            kind: t.kind,
+            data: t.encode_to_vec(),
+        })
+        .collect();
+    let new_timers = effects
+        .timers
+        .iter()
+        .map(|(at, timer)| TimerRow {
+            shard_id: shard.id,
+            fire_time: time::unix_nanos(*at),
+            task_id: shard.next_task_id(),
+            data: TimerTask::new(&key, *timer).encode_to_vec(),
+        })
+        .collect();
+    let progress = Progress {
+        next_event_id: state.next_event_id,
+        closed: !state.is_running(),
+    };
+    let write = ExecutionWrite {
+        namespace_id: key.namespace_id.clone(),
+        workflow_id: key.workflow_id.clone(),
+        run_id: key.run_id.clone(),
+        shard_id: shard.id,
+        range_id: shard.range_id,
+        expected_version,
+        new_version: version,
+        state: state.encode_to_vec(),
+        current: Some(current),
+        events: events
+            .iter()
+            .map(|e| (e.event_id, e.encode_to_vec()))
+            .collect(),
+        new_queue_tasks,
+        done_queue_tasks: effects.finished_tasks,
+        new_timers,
+        clear_buffered,
+        new_buffered: new_buffered
+            .into_iter()
+            .map(|(seq, e)| (seq, e.encode_to_vec()))
+            .collect(),
+        visibility: effects
+            .visibility
+            .map(|v| crate::visibility::record(&key, &state, version, v.search_attributes)),
+    };
+    let then = Durable {
+        encoded_len: write.state.len(),
+        task: crate::queries::TaskState::of(&state),
+        key,
+        shard,
+        tasks: effects.tasks,
+        timers_added: !effects.timers.is_empty(),
+        progress,
+        updates: effects.updates,
+        state,
+        version,
+    };
+    (write, then)
+}
