@@ -10,7 +10,7 @@
 //! payloads, memos and search attributes weigh): the least recently used entries go first, and
 //! a state larger than the whole budget is not kept at all.
 
-use crate::state::MutableState;
+use crate::engine::state::MutableState;
 use chronicle_common::ExecutionKey;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -143,7 +143,7 @@ mod tests {
     /// A state whose entry costs `ENTRY_OVERHEAD` plus about `payload` bytes.
     fn state(payload: usize) -> MutableState {
         MutableState {
-            info: Some(crate::state::ExecutionInfo {
+            info: Some(crate::engine::state::ExecutionInfo {
                 workflow_type: "x".repeat(payload),
                 ..Default::default()
             }),

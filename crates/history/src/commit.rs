@@ -2,11 +2,11 @@
 //! state, backlog rows, timers, visibility), and only once that is durable do matching, the
 //! timer queue, update callers, history watchers and the state cache hear of it.
 
+use crate::engine::change::{Change, Output};
+use crate::engine::state::MutableState;
 use crate::engine::timer::TimerTask;
 use crate::locks::WorkflowLock;
 use crate::shard::Shard;
-use crate::state::MutableState;
-use crate::txn::{Output, Txn};
 use crate::watch::Progress;
 use crate::{History, Result};
 use chronicle_api::common::v1::WorkflowExecution;
@@ -16,8 +16,8 @@ use prost::Message;
 use std::sync::Arc;
 
 impl History {
-    pub(crate) async fn commit(&self, txn: Txn) -> Result<()> {
-        self.commit_all(vec![txn]).await
+    pub(crate) async fn commit(&self, change: Change) -> Result<()> {
+        self.commit_all(vec![change]).await
     }
 
     /// Locks the workflow, loads the run (which must be running), applies `change` and
@@ -25,10 +25,10 @@ impl History {
     pub(crate) async fn update<T>(
         &self,
         key: &ExecutionKey,
-        change: impl FnOnce(&mut Txn) -> Result<T>,
+        edit: impl FnOnce(&mut Change) -> Result<T>,
     ) -> Result<T> {
         let _lock = self.lock_run(key).await;
-        self.apply(self.load(key).await?, change).await
+        self.apply(self.load(key).await?, edit).await
     }
 
     /// Serializes every operation on any run of the workflow `key` belongs to.
@@ -63,20 +63,20 @@ impl History {
         &self,
         namespace_id: &str,
         execution: &WorkflowExecution,
-        change: impl FnOnce(&mut Txn) -> Result<T>,
+        edit: impl FnOnce(&mut Change) -> Result<T>,
     ) -> Result<T> {
         let (_lock, key) = self.lock_named(namespace_id, execution).await?;
-        self.apply(self.load(&key).await?, change).await
+        self.apply(self.load(&key).await?, edit).await
     }
 
     /// `update` for a change that only appends or buffers events (`load_to_append`).
     pub(crate) async fn append_to<T>(
         &self,
         key: &ExecutionKey,
-        change: impl FnOnce(&mut Txn) -> Result<T>,
+        edit: impl FnOnce(&mut Change) -> Result<T>,
     ) -> Result<T> {
         let _lock = self.lock_run(key).await;
-        self.apply(self.load_to_append(key).await?, change).await
+        self.apply(self.load_to_append(key).await?, edit).await
     }
 
     /// `update_named` for a change that only appends or buffers events (`load_to_append`).
@@ -84,24 +84,28 @@ impl History {
         &self,
         namespace_id: &str,
         execution: &WorkflowExecution,
-        change: impl FnOnce(&mut Txn) -> Result<T>,
+        edit: impl FnOnce(&mut Change) -> Result<T>,
     ) -> Result<T> {
         let (_lock, key) = self.lock_named(namespace_id, execution).await?;
-        self.apply(self.load_to_append(&key).await?, change).await
+        self.apply(self.load_to_append(&key).await?, edit).await
     }
 
-    async fn apply<T>(&self, txn: Txn, change: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
-        let mut txn = crate::load::running(txn)?;
-        let out = change(&mut txn)?;
-        self.commit(txn).await?;
+    async fn apply<T>(
+        &self,
+        change: Change,
+        edit: impl FnOnce(&mut Change) -> Result<T>,
+    ) -> Result<T> {
+        let mut change = crate::load::running(change)?;
+        let out = edit(&mut change)?;
+        self.commit(change).await?;
         Ok(out)
     }
 
     /// Commits several runs' changes in one transaction (a run and its successor).
-    pub(crate) async fn commit_all(&self, txns: Vec<Txn>) -> Result<()> {
-        let mut writes = Vec::with_capacity(txns.len());
-        let mut durable = Vec::with_capacity(txns.len());
-        for output in txns.into_iter().filter_map(Txn::finish) {
+    pub(crate) async fn commit_all(&self, changes: Vec<Change>) -> Result<()> {
+        let mut writes = Vec::with_capacity(changes.len());
+        let mut durable = Vec::with_capacity(changes.len());
+        for output in changes.into_iter().filter_map(Change::finish) {
             let shard = self.shard_of(&output.key.namespace_id, &output.key.workflow_id);
             let (write, then) = into_write(output, shard);
             writes.push(write);
@@ -154,7 +158,7 @@ struct Durable {
     tasks: Vec<DispatchTask>,
     timers_added: bool,
     progress: Progress,
-    updates: Vec<crate::updates::UpdateEffect>,
+    updates: Vec<crate::engine::updates::UpdateEffect>,
     task: crate::queries::TaskState,
     /// The state as written, its version and encoded size: the cache's entry once durable.
     state: MutableState,

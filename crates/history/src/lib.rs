@@ -1,47 +1,38 @@
 //! The history service: owns every run's event history and mutable state. Each operation takes
-//! the workflow's lock, loads its state, changes it in a [`txn::Txn`] and commits events, state
+//! the workflow's lock, loads its state, changes it in a [`change::Change`] and commits events, state
 //! and follow-up tasks in one write; tasks reach matching and the timer queue only after that
 //! write is durable.
 
 mod activity;
 mod activity_end;
-mod buffer;
 mod cache;
 mod children;
 mod close;
-mod commands;
 mod commit;
 mod control;
-mod cron;
 mod engine;
 mod error;
-mod events;
 mod external;
-mod limits;
 mod load;
 mod locks;
 mod poll;
 mod queries;
 mod read;
-mod rebuild;
 mod recovery;
 mod reset;
-mod retry;
 mod shard;
 mod start;
-mod state;
 mod sticky;
 mod timers;
-mod txn;
 mod updates;
 mod user_timer;
 mod visibility;
 mod watch;
 mod workflow_task;
 
-pub use activity::{ActivityResponse, ActivityTarget};
+pub use engine::activity::{ActivityResponse, ActivityTarget};
+pub use engine::limits::HistoryLimit;
 pub use error::{HistoryError, Result, not_found};
-pub use limits::HistoryLimit;
 
 use chronicle_common::ExecutionKey;
 use chronicle_common::config::{Limits, LimitsTable, MemoryConfig};

@@ -1,10 +1,10 @@
 //! Loading a run for a change or a read: its state from the cache or the store, and for a
 //! change that may end the workflow task, its buffered events.
 
-use crate::buffer::Buffer;
+use crate::engine::buffer::Buffer;
+use crate::engine::change::Change;
 use crate::engine::context::Context;
-use crate::state::MutableState;
-use crate::txn::Txn;
+use crate::engine::state::MutableState;
 use crate::{History, HistoryError, Result};
 use chronicle_api::history::v1::HistoryEvent;
 use chronicle_common::{ExecutionKey, time};
@@ -13,7 +13,7 @@ use prost::Message;
 impl History {
     /// Loads a run's state and buffered events for a change. The caller holds the
     /// workflow's lock.
-    pub(crate) async fn load(&self, key: &ExecutionKey) -> Result<Txn> {
+    pub(crate) async fn load(&self, key: &ExecutionKey) -> Result<Change> {
         let (mut state, version) = self.take_state(key).await?;
         let legacy = std::mem::take(&mut state.legacy_buffered_events);
         state.buffered_count += legacy.len() as i64;
@@ -22,23 +22,28 @@ impl History {
         } else {
             Vec::new()
         };
-        Ok(self.txn(key, state, (Some(version), Buffer::read(legacy, rows))))
+        Ok(self.change(key, state, (Some(version), Buffer::read(legacy, rows))))
     }
 
     /// Loads a run's state for a change that only appends events or buffers them, which
     /// never reads the buffer: its cost does not grow with the buffer.
-    pub(crate) async fn load_to_append(&self, key: &ExecutionKey) -> Result<Txn> {
+    pub(crate) async fn load_to_append(&self, key: &ExecutionKey) -> Result<Change> {
         let (state, version) = self.take_state(key).await?;
-        Ok(self.txn(key, state, (Some(version), Buffer::unread())))
+        Ok(self.change(key, state, (Some(version), Buffer::unread())))
     }
 
-    fn txn(&self, key: &ExecutionKey, state: MutableState, known: (Option<i64>, Buffer)) -> Txn {
+    fn change(
+        &self,
+        key: &ExecutionKey,
+        state: MutableState,
+        known: (Option<i64>, Buffer),
+    ) -> Change {
         let mut ctx = self.context(&key.namespace_id, &key.workflow_id);
         let sticky = &state.info().sticky_task_queue;
         if !sticky.is_empty() && self.sticky_polled(&key.namespace_id, sticky) {
             ctx.note_sticky_poller(sticky);
         }
-        Txn::with(ctx, key.clone(), state, known)
+        Change::with(ctx, key.clone(), state, known)
     }
 
     /// The time and ids a change of a workflow's runs starts from (ids from its shard).
@@ -87,14 +92,14 @@ impl History {
     }
 
     /// Loads a run that must still be running.
-    pub(crate) async fn load_running(&self, key: &ExecutionKey) -> Result<Txn> {
+    pub(crate) async fn load_running(&self, key: &ExecutionKey) -> Result<Change> {
         running(self.load(key).await?)
     }
 }
 
-pub(crate) fn running(txn: Txn) -> Result<Txn> {
-    if txn.is_running() {
-        Ok(txn)
+pub(crate) fn running(change: Change) -> Result<Change> {
+    if change.is_running() {
+        Ok(change)
     } else {
         Err(HistoryError::WorkflowCompleted)
     }

@@ -5,7 +5,7 @@
 //! workflow's task queue, handed to a poller with the full history. Queries live in memory
 //! only: the client's deadline bounds them, and a restart forgets them.
 
-use crate::state::MutableState;
+use crate::engine::state::MutableState;
 use crate::{History, HistoryError, Result};
 use chronicle_api::common::v1::{Payloads, WorkflowType};
 use chronicle_api::enums::v1::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
@@ -313,7 +313,9 @@ impl History {
             previous_started_event_id: state.last_completed_wft_started_event_id,
             attempt: 1,
             query: Some(query),
-            workflow_execution_task_queue: Some(crate::events::normal_queue(&info.task_queue)),
+            workflow_execution_task_queue: Some(crate::engine::events::normal_queue(
+                &info.task_queue,
+            )),
             ..Default::default()
         };
         self.with_history(response, &key, (1, state.next_event_id, Vec::new()))

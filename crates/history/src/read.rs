@@ -1,7 +1,7 @@
 //! Reading runs without changing them: history pages, the long poll SDKs use to wait for new
 //! events or the close event, and DescribeWorkflowExecution.
 
-use crate::state::MutableState;
+use crate::engine::state::MutableState;
 use crate::watch::Progress;
 use crate::{History, HistoryError, Result};
 use chronicle_api::enums::v1::{
@@ -309,7 +309,7 @@ fn describe_response(
     version: i64,
 ) -> DescribeWorkflowExecutionResponse {
     let info = state.info();
-    let task_queue = crate::events::normal_queue(&info.task_queue);
+    let task_queue = crate::engine::events::normal_queue(&info.task_queue);
     let execution_info = crate::visibility::execution_info(key, state, version);
     DescribeWorkflowExecutionResponse {
         execution_config: Some(WorkflowExecutionConfig {
@@ -339,7 +339,7 @@ fn describe_response(
     }
 }
 
-fn pending_activity(ai: &crate::state::ActivityInfo) -> PendingActivityInfo {
+fn pending_activity(ai: &crate::engine::state::ActivityInfo) -> PendingActivityInfo {
     let state = if ai.cancel_requested {
         PendingActivityState::CancelRequested
     } else if ai.is_started() {

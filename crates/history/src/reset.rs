@@ -2,15 +2,12 @@
 //! that task failed with cause ResetWorkflow, then the signals the base run received after
 //! that point. The run that was current is terminated in the same write.
 
+use crate::engine::change::Change;
 use crate::engine::context::Context;
-use crate::engine::timer::Timer;
-use crate::rebuild;
-use crate::txn::Txn;
+use crate::engine::rebuild;
+use crate::engine::reset::{READ_BATCH, reapplies_signals, reset_point};
 use crate::{History, HistoryError, Result};
-use chronicle_api::enums::v1::{
-    ResetReapplyExcludeType, ResetReapplyType, WorkflowExecutionStatus as Status,
-    WorkflowTaskFailedCause,
-};
+use chronicle_api::enums::v1::{WorkflowExecutionStatus as Status, WorkflowTaskFailedCause};
 use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::history_event::Attributes as A;
 use chronicle_api::history::v1::{HistoryEvent, WorkflowTaskFailedEventAttributes};
@@ -20,32 +17,6 @@ use chronicle_api::workflowservice::{
 use chronicle_common::{ExecutionKey, time};
 use chronicle_persistence::{CurrentRun, CurrentRunWrite};
 use prost::Message;
-
-const READ_BATCH: usize = 1000;
-
-/// The workflow task a reset point names: (scheduled event id, started event id).
-fn reset_point(event: &HistoryEvent) -> Option<(i64, i64)> {
-    match event.attributes.as_ref()? {
-        A::WorkflowTaskCompletedEventAttributes(a) => {
-            Some((a.scheduled_event_id, a.started_event_id))
-        }
-        A::WorkflowTaskFailedEventAttributes(a) => Some((a.scheduled_event_id, a.started_event_id)),
-        A::WorkflowTaskTimedOutEventAttributes(a) => {
-            Some((a.scheduled_event_id, a.started_event_id))
-        }
-        A::WorkflowTaskStartedEventAttributes(a) => Some((a.scheduled_event_id, event.event_id)),
-        _ => None,
-    }
-}
-
-// reset_reapply_type is deprecated in favour of the exclude list, yet the CLI still sends it.
-#[allow(deprecated)]
-fn reapplies_signals(r: &ResetWorkflowExecutionRequest) -> bool {
-    r.reset_reapply_type != ResetReapplyType::None as i32
-        && !r
-            .reset_reapply_exclude_types
-            .contains(&(ResetReapplyExcludeType::Signal as i32))
-}
 
 impl History {
     /// Events `from..to` of a run, decoded.
@@ -117,7 +88,7 @@ impl History {
             r.request_id.clone()
         };
         let ctx = self.context(namespace_id, &execution.workflow_id);
-        let mut txn = Self::reset_run(
+        let mut change = Self::reset_run(
             ctx,
             &base,
             kept,
@@ -140,31 +111,31 @@ impl History {
             .unwrap_or_else(Vec::new);
         for event in later.into_iter().chain(buffered) {
             if let Some(A::WorkflowExecutionSignaledEventAttributes(signal)) = event.attributes {
-                txn.append(signal);
+                change.append(signal);
             }
         }
-        txn.schedule_workflow_task(1);
-        let run_id = txn.key.run_id.clone();
-        let mut txns = Vec::new();
+        change.schedule_workflow_task(1);
+        let run_id = change.key.run_id.clone();
+        let mut changes = Vec::new();
         if let Some(mut old) = old {
             old.terminate(&r.reason, None, "history-resetter");
-            txns.push(old);
+            changes.push(old);
         }
-        txns.push(txn);
-        self.commit_all(txns).await?;
+        changes.push(change);
+        self.commit_all(changes).await?;
         Ok(ResetWorkflowExecutionResponse { run_id })
     }
 
     /// The new run: the kept events, the reset point's task failed, pending work re-armed.
     fn reset_run(
         ctx: Context,
-        base: &crate::state::MutableState,
+        base: &crate::engine::state::MutableState,
         kept: Vec<HistoryEvent>,
         (scheduled, started): (i64, i64),
         r: &ResetWorkflowExecutionRequest,
         request_id: String,
         current_run_id: String,
-    ) -> Txn {
+    ) -> Change {
         let run_id = ctx.run_id();
         let now = ctx.now;
         let mut info = base.info().clone();
@@ -179,9 +150,9 @@ impl History {
         info.sticky_task_queue.clear();
         let state = rebuild::replay(&kept, info);
         let key = ExecutionKey::new(&base.info().namespace_id, &base.info().workflow_id, &run_id);
-        let mut txn = Txn::create(ctx, key, state);
-        txn.copy_events(kept);
-        txn.current = CurrentRunWrite::Claim {
+        let mut change = Change::create(ctx, key, state);
+        change.copy_events(kept);
+        change.current = CurrentRunWrite::Claim {
             previous_run_id: Some(current_run_id),
             row: CurrentRun {
                 run_id: run_id.clone(),
@@ -190,7 +161,7 @@ impl History {
                 start_request_id: request_id,
             },
         };
-        txn.append(WorkflowTaskFailedEventAttributes {
+        change.append(WorkflowTaskFailedEventAttributes {
             scheduled_event_id: scheduled,
             started_event_id: started,
             cause: WorkflowTaskFailedCause::ResetWorkflow as i32,
@@ -203,35 +174,8 @@ impl History {
             new_run_id: run_id,
             ..Default::default()
         });
-        txn.state.workflow_task = None;
-        txn.rearm_after_reset();
-        txn
-    }
-}
-
-impl Txn {
-    /// Timers and activities pending at the reset point start again; so do the run's timeouts.
-    fn rearm_after_reset(&mut self) {
-        let timers: Vec<_> = self.state.timers.values().cloned().collect();
-        for timer in timers {
-            let at = timer
-                .expiry_time
-                .as_ref()
-                .map_or(self.now, time::from_timestamp);
-            let started_event_id = timer.started_event_id;
-            self.add_timer_at(at.max(self.now), Timer::User { started_event_id });
-        }
-        let activities: Vec<i64> = self.state.activities.keys().copied().collect();
-        for scheduled_event_id in activities {
-            self.dispatch_activity(scheduled_event_id);
-        }
-        let info = self.info().clone();
-        if let Some(run_timeout) = time::stored_duration(info.run_timeout.as_ref()) {
-            self.add_timer(run_timeout, Timer::WorkflowRunTimeout);
-        }
-        if let Some(expiration) = info.execution_expiration_time.as_ref() {
-            let at = time::from_timestamp(expiration);
-            self.add_timer_at(at, Timer::WorkflowExecutionTimeout);
-        }
+        change.state.workflow_task = None;
+        change.rearm_after_reset();
+        change
     }
 }

@@ -4,10 +4,11 @@
 //!
 //! `PROPTEST_CASES=100000 cargo nextest run -p chronicle-history value_properties`
 
-use crate::activity::activity_timeouts;
-use crate::cron::Schedule;
-use crate::start::NewRun;
-use crate::{HistoryError, NamespaceRef, retry};
+use crate::engine::activity::activity_timeouts;
+use crate::engine::cron::Schedule;
+use crate::engine::retry;
+use crate::engine::start::NewRun;
+use crate::{HistoryError, NamespaceRef};
 use chronicle_api::command::v1::ScheduleActivityTaskCommandAttributes;
 use chronicle_api::common::v1::{RetryPolicy, WorkflowType};
 use chronicle_api::taskqueue::v1::TaskQueue;
@@ -143,7 +144,7 @@ proptest! {
             cron_schedule,
             ..Default::default()
         };
-        match NewRun::from_request(&namespace(), request) {
+        match NewRun::from_request(&namespace(), request, chronicle_common::time::now()) {
             Ok(run) => {
                 let expiration = run.started.workflow_execution_expiration_time;
                 prop_assert!(expiration.is_none_or(|t| time::valid_timestamp(&t)));

@@ -2,7 +2,7 @@
 //! made it so), the search attributes each namespace defines, and the List/Count calls.
 
 use crate::engine::attributes::AttributeTypes;
-use crate::state::MutableState;
+use crate::engine::state::MutableState;
 use crate::{History, HistoryError, Result};
 use chronicle_api::common::v1::{Payload, SearchAttributes, WorkflowExecution, WorkflowType};
 use chronicle_api::workflow::v1::WorkflowExecutionInfo;

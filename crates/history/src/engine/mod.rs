@@ -3,6 +3,27 @@
 //! the effects to carry out once they are durable — as plain data. No locks, no I/O, no
 //! `await`: the service around it (the rest of this crate) reads, commits and dispatches.
 
+pub(crate) mod activity;
+pub(crate) mod activity_end;
 pub(crate) mod attributes;
+pub(crate) mod buffer;
+pub(crate) mod change;
+pub(crate) mod children;
+pub(crate) mod close;
+pub(crate) mod commands;
 pub(crate) mod context;
+pub(crate) mod control;
+pub(crate) mod cron;
+pub(crate) mod events;
+pub(crate) mod external;
+pub(crate) mod limits;
+pub(crate) mod rebuild;
+pub(crate) mod reset;
+pub(crate) mod retry;
+pub(crate) mod start;
+pub(crate) mod state;
+pub(crate) mod sticky;
 pub(crate) mod timer;
+pub(crate) mod updates;
+pub(crate) mod user_timer;
+pub(crate) mod workflow_task;

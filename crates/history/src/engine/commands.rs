@@ -1,11 +1,11 @@
 //! The commands a worker sends with a completed workflow task, applied in order. A command
 //! that is invalid fails the whole workflow task (nothing any command did is kept).
 
-use crate::close::Closing;
 use crate::engine::attributes::AttributeTypes;
-use crate::limits;
-use crate::txn::Txn;
-use crate::updates::PendingUpdates;
+use crate::engine::change::Change;
+use crate::engine::close::Closing;
+use crate::engine::limits;
+use crate::engine::updates::PendingUpdates;
 use crate::{HistoryError, Result};
 use chronicle_api::command::v1::{Command, command::Attributes as C};
 use chronicle_api::common::v1::{Memo, SearchAttributes};
@@ -42,7 +42,7 @@ pub(crate) struct Outcome {
     /// started), so another workflow task is due.
     pub needs_workflow_task: bool,
     /// The run that a retry of this one starts, to commit with it.
-    pub successor: Option<Txn>,
+    pub successor: Option<Change>,
 }
 
 fn closes(attributes: &C) -> bool {
@@ -120,7 +120,7 @@ impl Commands {
 
     pub fn apply(
         mut self,
-        txn: &mut Txn,
+        change: &mut Change,
         inputs: &Inputs,
         completed_event_id: i64,
         identity: &str,
@@ -128,12 +128,13 @@ impl Commands {
         let mut outcome = Outcome::default();
         let limits = &inputs.limits;
         // History written before this task: events of this task are sized only once written.
-        let size_before = txn.state.history_size_bytes as u64;
-        if let Some(limit) = limits::state_exceeded(prost::Message::encoded_len(&txn.state), limits)
+        let size_before = change.state.history_size_bytes as u64;
+        if let Some(limit) =
+            limits::state_exceeded(prost::Message::encoded_len(&change.state), limits)
         {
             return Err(HistoryError::HistoryLimitExceeded(limit));
         }
-        limits::warn_if_history_large(txn.state.next_event_id as u64 - 1, size_before, limits);
+        limits::warn_if_history_large(change.state.next_event_id as u64 - 1, size_before, limits);
         let commands = std::mem::take(&mut self.commands);
         let last = commands.len().saturating_sub(1);
         for (index, command) in commands.into_iter().enumerate() {
@@ -146,19 +147,19 @@ impl Commands {
                     "A command that closes the workflow must be the last command.",
                 ));
             }
-            let count = txn.state.next_event_id as u64 - 1;
+            let count = change.state.next_event_id as u64 - 1;
             if let Some(limit) = limits::history_exceeded(count, size_before, limits) {
                 return Err(HistoryError::HistoryLimitExceeded(limit));
             }
-            limits::check_command(&attributes, &txn.state, limits)?;
+            limits::check_command(&attributes, &change.state, limits)?;
             let closing = match attributes {
                 C::ScheduleActivityTaskCommandAttributes(a) => {
-                    txn.schedule_activity(a, completed_event_id)?;
+                    change.schedule_activity(a, completed_event_id)?;
                     None
                 }
                 C::RequestCancelActivityTaskCommandAttributes(a) => {
                     outcome.needs_workflow_task |=
-                        request_cancel_activity(txn, a.scheduled_event_id, completed_event_id)?;
+                        request_cancel_activity(change, a.scheduled_event_id, completed_event_id)?;
                     None
                 }
                 C::ProtocolMessageCommandAttributes(a) => {
@@ -172,15 +173,15 @@ impl Commands {
                             ),
                         )
                     })?;
-                    txn.apply_update_message(&inputs.updates, message)?;
+                    change.apply_update_message(&inputs.updates, message)?;
                     None
                 }
                 C::StartTimerCommandAttributes(a) => {
-                    txn.start_timer(a, completed_event_id)?;
+                    change.start_timer(a, completed_event_id)?;
                     None
                 }
                 C::CancelTimerCommandAttributes(a) => {
-                    txn.cancel_timer(a, completed_event_id, identity)?;
+                    change.cancel_timer(a, completed_event_id, identity)?;
                     None
                 }
                 C::RecordMarkerCommandAttributes(a) => {
@@ -190,7 +191,7 @@ impl Commands {
                             "MarkerName is not set on RecordMarkerCommand.",
                         ));
                     }
-                    txn.append(MarkerRecordedEventAttributes {
+                    change.append(MarkerRecordedEventAttributes {
                         marker_name: a.marker_name,
                         details: a.details,
                         workflow_task_completed_event_id: completed_event_id,
@@ -201,11 +202,11 @@ impl Commands {
                 }
                 C::UpsertWorkflowSearchAttributesCommandAttributes(a) => {
                     let attributes = typed(&inputs.attribute_types, a.search_attributes)?;
-                    upsert_search_attributes(txn, attributes, completed_event_id, limits)?;
+                    upsert_search_attributes(change, attributes, completed_event_id, limits)?;
                     None
                 }
                 C::ModifyWorkflowPropertiesCommandAttributes(a) => {
-                    upsert_memo(txn, a.upserted_memo, completed_event_id, limits)?;
+                    upsert_memo(change, a.upserted_memo, completed_event_id, limits)?;
                     None
                 }
                 C::CompleteWorkflowExecutionCommandAttributes(a) => {
@@ -226,15 +227,15 @@ impl Commands {
                         a.search_attributes.as_ref(),
                         limits,
                     )?;
-                    txn.initiate_child(a, completed_event_id)?;
+                    change.initiate_child(a, completed_event_id)?;
                     None
                 }
                 C::SignalExternalWorkflowExecutionCommandAttributes(a) => {
-                    txn.initiate_signal_external(a, completed_event_id)?;
+                    change.initiate_signal_external(a, completed_event_id)?;
                     None
                 }
                 C::RequestCancelExternalWorkflowExecutionCommandAttributes(a) => {
-                    txn.initiate_cancel_external(a, completed_event_id)?;
+                    change.initiate_cancel_external(a, completed_event_id)?;
                     None
                 }
                 C::ContinueAsNewWorkflowExecutionCommandAttributes(mut a) => {
@@ -252,20 +253,20 @@ impl Commands {
             };
             if let Some(closing) = closing {
                 // Messages no command points at (rejections) are applied before the close.
-                self.apply_messages(txn, &inputs.updates)?;
+                self.apply_messages(change, &inputs.updates)?;
                 let first = inputs.first_event.as_ref();
-                outcome.successor = txn.close_run(closing, completed_event_id, first)?;
+                outcome.successor = change.close_run(closing, completed_event_id, first)?;
             }
         }
-        self.apply_messages(txn, &inputs.updates)?;
+        self.apply_messages(change, &inputs.updates)?;
         Ok(outcome)
     }
 }
 
 impl Commands {
-    fn apply_messages(&mut self, txn: &mut Txn, updates: &PendingUpdates) -> Result<()> {
+    fn apply_messages(&mut self, change: &mut Change, updates: &PendingUpdates) -> Result<()> {
         for message in std::mem::take(&mut self.messages) {
-            txn.apply_update_message(updates, message)?;
+            change.apply_update_message(updates, message)?;
         }
         Ok(())
     }
@@ -274,29 +275,29 @@ impl Commands {
 /// A started activity is asked to stop (through its heartbeats); one that has not started is
 /// canceled at once. Answers whether that produced an event the workflow must see.
 fn request_cancel_activity(
-    txn: &mut Txn,
+    change: &mut Change,
     scheduled_event_id: i64,
     completed_event_id: i64,
 ) -> Result<bool> {
-    let ai = txn.state.activities.get(&scheduled_event_id).cloned().ok_or_else(|| {
+    let ai = change.state.activities.get(&scheduled_event_id).cloned().ok_or_else(|| {
         bad(
             Cause::BadRequestCancelActivityAttributes,
             format!("invalid history builder state for action: add-activitytask-cancel-requested-event, scheduled event id {scheduled_event_id} is not a pending activity"),
         )
     })?;
-    let requested = txn.append(ActivityTaskCancelRequestedEventAttributes {
+    let requested = change.append(ActivityTaskCancelRequestedEventAttributes {
         scheduled_event_id,
         workflow_task_completed_event_id: completed_event_id,
     });
-    if let Some(state) = txn.state.activities.get_mut(&scheduled_event_id) {
+    if let Some(state) = change.state.activities.get_mut(&scheduled_event_id) {
         state.cancel_requested = true;
         state.cancel_requested_event_id = requested;
     }
     if ai.is_started() {
         return Ok(false);
     }
-    let ai = txn.state.activities[&scheduled_event_id].clone();
-    txn.cancel_unstarted_activity(&ai);
+    let ai = change.state.activities[&scheduled_event_id].clone();
+    change.cancel_unstarted_activity(&ai);
     Ok(true)
 }
 
@@ -335,7 +336,7 @@ fn new_run_fields(
 }
 
 fn upsert_search_attributes(
-    txn: &mut Txn,
+    change: &mut Change,
     upsert: Option<SearchAttributes>,
     completed_event_id: i64,
     limits: &Limits,
@@ -348,13 +349,13 @@ fn upsert_search_attributes(
                 "SearchAttributes is not set on UpsertWorkflowSearchAttributesCommand.",
             )
         })?;
-    let current = txn
+    let current = change
         .state
         .info_mut()
         .search_attributes
         .get_or_insert_with(Default::default);
     let mut merged = current.clone();
-    crate::state::merge_search_attributes(&mut merged, &upsert);
+    crate::engine::state::merge_search_attributes(&mut merged, &upsert);
     limits::check_search_attributes(&merged, limits).map_err(|message| {
         bad(
             Cause::BadSearchAttributes,
@@ -362,8 +363,8 @@ fn upsert_search_attributes(
         )
     })?;
     *current = merged;
-    txn.touch_search_attributes();
-    txn.append(UpsertWorkflowSearchAttributesEventAttributes {
+    change.touch_search_attributes();
+    change.append(UpsertWorkflowSearchAttributesEventAttributes {
         workflow_task_completed_event_id: completed_event_id,
         search_attributes: Some(upsert),
     });
@@ -371,7 +372,7 @@ fn upsert_search_attributes(
 }
 
 fn upsert_memo(
-    txn: &mut Txn,
+    change: &mut Change,
     upsert: Option<Memo>,
     completed_event_id: i64,
     limits: &Limits,
@@ -383,14 +384,14 @@ fn upsert_memo(
         });
     }
     let upsert = upsert.unwrap_or_default();
-    let current = txn
+    let current = change
         .state
         .info_mut()
         .memo
         .get_or_insert_with(Default::default);
-    crate::state::merge_memo(current, &upsert);
-    txn.touch_visibility();
-    txn.append(WorkflowPropertiesModifiedEventAttributes {
+    crate::engine::state::merge_memo(current, &upsert);
+    change.touch_visibility();
+    change.append(WorkflowPropertiesModifiedEventAttributes {
         workflow_task_completed_event_id: completed_event_id,
         upserted_memo: Some(upsert),
     });

@@ -1,7 +1,7 @@
 //! Mutable state rebuilt from events: what a prefix of a run's history leaves pending. Reset
 //! uses it to start a run from the middle of another one's history.
 
-use crate::state::{
+use crate::engine::state::{
     ActivityInfo, ChildInfo, ExecutionInfo, ExternalRequest, MutableState, TimerInfo,
     WorkflowTaskInfo,
 };
@@ -113,8 +113,7 @@ fn apply(state: &mut MutableState, event: &HistoryEvent, attributes: &A) {
             let started = event
                 .event_time
                 .as_ref()
-                .map(time::from_timestamp)
-                .unwrap_or_else(time::now);
+                .map_or(std::time::SystemTime::UNIX_EPOCH, time::from_timestamp);
             let timer = TimerInfo {
                 timer_id: a.timer_id.clone(),
                 started_event_id: id,
@@ -200,12 +199,12 @@ fn apply(state: &mut MutableState, event: &HistoryEvent, attributes: &A) {
                 .info_mut()
                 .search_attributes
                 .get_or_insert_with(Default::default);
-            crate::state::merge_search_attributes(current, &upsert);
+            crate::engine::state::merge_search_attributes(current, &upsert);
         }
         A::WorkflowPropertiesModifiedEventAttributes(a) => {
             let upsert = a.upserted_memo.clone().unwrap_or_default();
             let memo = state.info_mut().memo.get_or_insert_with(Default::default);
-            crate::state::merge_memo(memo, &upsert);
+            crate::engine::state::merge_memo(memo, &upsert);
         }
         A::WorkflowExecutionUpdateAcceptedEventAttributes(a) => {
             state
@@ -233,7 +232,7 @@ fn apply(state: &mut MutableState, event: &HistoryEvent, attributes: &A) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::event;
+    use crate::engine::events::event;
     use chronicle_api::history::v1::*;
     use std::time::SystemTime;
 

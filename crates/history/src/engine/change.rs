@@ -2,11 +2,11 @@
 //! events, tasks and timers the change produces. `finish` hands them over as plain data; the
 //! service commits them (`commit.rs`).
 
-use crate::buffer::Buffer;
+use crate::engine::buffer::Buffer;
 use crate::engine::context::Context;
+use crate::engine::events;
+use crate::engine::state::{MutableState, WorkflowTaskInfo};
 use crate::engine::timer::Timer;
-use crate::events;
-use crate::state::{MutableState, WorkflowTaskInfo};
 use chronicle_api::enums::v1::WorkflowExecutionStatus;
 use chronicle_api::history::v1::{
     HistoryEvent, WorkflowTaskScheduledEventAttributes, history_event::Attributes,
@@ -16,7 +16,7 @@ use chronicle_persistence::{CurrentRun, CurrentRunWrite};
 use prost::Message;
 use std::time::{Duration, SystemTime};
 
-pub(crate) struct Txn {
+pub(crate) struct Change {
     pub key: ExecutionKey,
     pub state: MutableState,
     pub now: SystemTime,
@@ -31,14 +31,14 @@ pub(crate) struct Txn {
     /// Set when the change turned out to change nothing (a duplicate request): no write.
     unchanged: bool,
     /// Update progress to announce once the change is durable.
-    pub update_effects: Vec<crate::updates::UpdateEffect>,
+    pub update_effects: Vec<crate::engine::updates::UpdateEffect>,
     /// The change alters what List and Count show (a new run always does).
     visibility_changed: bool,
     /// The change sets search attributes (a new run always does).
     search_attributes_changed: bool,
 }
 
-impl Txn {
+impl Change {
     /// A brand-new run; its first write creates it.
     pub fn create(ctx: Context, key: ExecutionKey, state: MutableState) -> Self {
         Self::with(
@@ -90,7 +90,7 @@ impl Txn {
         self.unchanged = true;
     }
 
-    pub fn info(&self) -> &crate::state::ExecutionInfo {
+    pub fn info(&self) -> &crate::engine::state::ExecutionInfo {
         self.state.info()
     }
 
@@ -377,7 +377,7 @@ pub(crate) struct Effects {
     pub finished_tasks: Vec<i64>,
     pub timers: Vec<(SystemTime, Timer)>,
     /// Update progress to announce to waiting callers once durable.
-    pub updates: Vec<crate::updates::UpdateEffect>,
+    pub updates: Vec<crate::engine::updates::UpdateEffect>,
     /// Set when List and Count must show the change.
     pub visibility: Option<VisibilityChange>,
 }

@@ -3,7 +3,7 @@
 //! The callers (commands, start, signal, updates) only gather the figures.
 
 use crate::HistoryError;
-use crate::state::MutableState;
+use crate::engine::state::MutableState;
 use chronicle_api::command::v1::command::Attributes as C;
 use chronicle_api::common::v1::{Memo, Payloads, SearchAttributes};
 use chronicle_api::enums::v1::{
@@ -287,34 +287,29 @@ pub(crate) fn state_exceeded(size: usize, limits: &Limits) -> Option<HistoryLimi
     (size as u64 > limits.mutable_state_size_error).then_some(HistoryLimit::StateSize)
 }
 
-impl crate::History {
-    /// Whether the run may take one more signal from a client.
-    /// A run whose history is over a limit takes no more signals either, as in Temporal.
-    pub(crate) fn may_signal(&self, txn: &crate::txn::Txn) -> Result<(), HistoryError> {
-        let limits = self.limits(&txn.info().namespace_name);
-        let count = txn.state.next_event_id as u64 - 1;
-        let size = txn.state.history_size_bytes as u64;
-        if let Some(limit) = history_exceeded(count, size, limits) {
-            return Err(HistoryError::InvalidArgument(limit.reason().into()));
-        }
-        check_signal_count(txn.info().signal_count, limits)
+/// Whether the run may take one more signal from a client. A run whose history is over a
+/// limit takes no more signals either, as in Temporal.
+pub(crate) fn may_signal(state: &MutableState, limits: &Limits) -> Result<(), HistoryError> {
+    let count = state.next_event_id as u64 - 1;
+    let size = state.history_size_bytes as u64;
+    if let Some(limit) = history_exceeded(count, size, limits) {
+        return Err(HistoryError::InvalidArgument(limit.reason().into()));
     }
+    check_signal_count(state.info().signal_count, limits)
+}
 
-    /// A start request's memo and search attributes against the namespace's limits.
-    pub(crate) fn check_start_limits(
-        &self,
-        namespace_name: &str,
-        request: &StartWorkflowExecutionRequest,
-    ) -> Result<(), HistoryError> {
-        let limits = self.limits(namespace_name);
-        if !memo_fits(request.memo.as_ref(), limits) {
-            return Err(HistoryError::InvalidArgument(MEMO_TOO_LARGE.into()));
-        }
-        let attributes = request.search_attributes.as_ref();
-        match attributes.map(|s| check_search_attributes(s, limits)) {
-            Some(Err(message)) => Err(HistoryError::InvalidArgument(message)),
-            _ => Ok(()),
-        }
+/// A start request's memo and search attributes against the namespace's limits.
+pub(crate) fn check_start(
+    request: &StartWorkflowExecutionRequest,
+    limits: &Limits,
+) -> Result<(), HistoryError> {
+    if !memo_fits(request.memo.as_ref(), limits) {
+        return Err(HistoryError::InvalidArgument(MEMO_TOO_LARGE.into()));
+    }
+    let attributes = request.search_attributes.as_ref();
+    match attributes.map(|s| check_search_attributes(s, limits)) {
+        Some(Err(message)) => Err(HistoryError::InvalidArgument(message)),
+        _ => Ok(()),
     }
 }
 
@@ -396,7 +391,7 @@ mod tests {
 
     #[test]
     fn commands_are_checked_against_the_state_they_find() {
-        use crate::state::ActivityInfo;
+        use crate::engine::state::ActivityInfo;
         use chronicle_api::command::v1::ScheduleActivityTaskCommandAttributes;
         let schedule = |size: usize| {
             C::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
