@@ -38,7 +38,7 @@ mod watch;
 mod workflow_task;
 
 pub use activity::{ActivityResponse, ActivityTarget};
-pub use error::{HistoryError, Result, not_found};
+pub use error::{HistoryError, Result};
 pub use limits::HistoryLimit;
 
 use chronicle_common::ExecutionKey;
