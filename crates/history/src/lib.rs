@@ -44,7 +44,7 @@ pub use limits::HistoryLimit;
 use chronicle_common::ExecutionKey;
 use chronicle_common::config::{Limits, LimitsTable, MemoryConfig};
 use chronicle_matching::Matching;
-use chronicle_persistence::Store;
+use chronicle_persistence::HistoryStore;
 use shard::Shard;
 use std::sync::Arc;
 
@@ -83,7 +83,7 @@ pub struct History {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<dyn HistoryStore>,
     limits: Arc<LimitsTable>,
     memory: MemoryConfig,
     matching: Matching,
@@ -101,7 +101,7 @@ impl History {
     /// Acquires every shard (fencing out any previous owner); call `run` to start its timers.
     pub async fn start(
         options: HistoryOptions,
-        store: Arc<dyn Store>,
+        store: Arc<dyn HistoryStore>,
         matching: Matching,
     ) -> Result<Self> {
         let count = options.shard_count.max(1);
@@ -188,7 +188,7 @@ impl History {
         self.inner.limits.for_namespace(namespace_name)
     }
 
-    fn store(&self) -> &dyn Store {
+    fn store(&self) -> &dyn HistoryStore {
         self.inner.store.as_ref()
     }
 

@@ -11,7 +11,7 @@ use chronicle_api::workflowservice::{
 };
 use chronicle_common::time;
 use chronicle_history::{History, HistoryError};
-use chronicle_persistence::{PersistenceError, Store};
+use chronicle_persistence::{JobStore, PersistenceError};
 use prost::Message;
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ impl From<PersistenceError> for WorkerError {
 #[derive(Clone)]
 pub struct Worker {
     history: History,
-    store: Arc<dyn Store>,
+    store: Arc<dyn JobStore>,
 }
 
 /// A job row that does not decode is corrupt stored data, the same kind history reports.
@@ -48,7 +48,7 @@ fn decode(data: &[u8]) -> Result<BatchJob> {
 }
 
 impl Worker {
-    pub fn new(history: History, store: Arc<dyn Store>) -> Self {
+    pub fn new(history: History, store: Arc<dyn JobStore>) -> Self {
         Self { history, store }
     }
 
