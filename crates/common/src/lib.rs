@@ -6,7 +6,6 @@ pub mod limits;
 pub mod payload;
 pub mod query;
 pub mod search_attributes;
-pub mod status;
 pub mod task;
 pub mod time;
 pub mod token;

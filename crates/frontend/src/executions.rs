@@ -235,7 +235,7 @@ impl Handler {
             .history
             .update_with_start(&namespace, start, update, deadline)
             .await
-            .map_err(|e| crate::error::FrontendError::StartOfMultiOperation(Box::new(e.into())))?;
+            .map_err(|e| crate::error::FrontendError::StartOfMultiOperation(Box::new(e)))?;
         let responses = vec![
             Answer {
                 response: Some(A::StartWorkflow(started)),

@@ -14,7 +14,7 @@ use chronicle_api::workflowservice::{
 use chronicle_common::config::LimitsTable;
 use chronicle_common::{limits, time};
 use chronicle_history::NamespaceRef;
-use chronicle_persistence::{NamespaceRow, PersistenceError, Store};
+use chronicle_persistence::{NamespaceRow, NamespaceStore, PersistenceError};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -28,7 +28,7 @@ const DEFAULT_PAGE_SIZE: usize = 100;
 
 #[derive(Clone)]
 pub struct Namespaces {
-    store: Arc<dyn Store>,
+    store: Arc<dyn NamespaceStore>,
     by_name: Arc<RwLock<HashMap<String, Arc<DescribeNamespaceResponse>>>>,
 }
 
@@ -88,7 +88,7 @@ fn validate_retention(
 }
 
 impl Namespaces {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn NamespaceStore>) -> Self {
         Self {
             store,
             by_name: Arc::default(),

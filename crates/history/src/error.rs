@@ -1,12 +1,9 @@
-//! History's errors and the one place they become gRPC statuses.
+//! History's errors. They become gRPC statuses only at the edge (`chronicle-frontend`).
 
 use chronicle_api::enums::v1::{
     ResourceExhaustedCause, ResourceExhaustedScope, WorkflowTaskFailedCause,
 };
-use chronicle_api::errordetails::v1 as details;
-use chronicle_common::status::with_details;
 use chronicle_persistence::PersistenceError;
-use tonic::{Code, Status};
 
 pub type Result<T> = std::result::Result<T, HistoryError>;
 
@@ -100,72 +97,45 @@ impl HistoryError {
             Self::StaleTask | Self::WorkflowNotFound(_) | Self::WorkflowCompleted
         )
     }
-}
 
-pub fn not_found(message: String) -> Status {
-    with_details(
-        Code::NotFound,
-        message,
-        &details::NotFoundFailure::default(),
-    )
-}
-
-impl From<HistoryError> for Status {
-    fn from(e: HistoryError) -> Self {
-        let message = e.to_string();
-        match e {
-            HistoryError::InvalidArgument(_)
-            | HistoryError::BadCommand { .. }
-            | HistoryError::RunLimitExceeded { .. }
-            | HistoryError::HistoryLimitExceeded(_) => Status::invalid_argument(message),
-            HistoryError::Corrupt(_) => Status::internal(message),
-            HistoryError::FailedPrecondition(_) => Status::failed_precondition(message),
-            HistoryError::ResourceExhausted { cause, scope, .. } => with_details(
-                Code::ResourceExhausted,
-                message,
-                &details::ResourceExhaustedFailure {
-                    cause: cause as i32,
-                    scope: scope as i32,
-                },
-            ),
-            HistoryError::QueryFailed(_) => with_details(
-                Code::InvalidArgument,
-                message,
-                &details::QueryFailedFailure::default(),
-            ),
-            HistoryError::QueryTimedOut => Status::deadline_exceeded(message),
-            HistoryError::WorkflowNotFound(_)
-            | HistoryError::TaskNotFound(_)
-            | HistoryError::WorkflowCompleted
-            | HistoryError::StaleTask => not_found(message),
-            HistoryError::AlreadyStarted {
-                start_request_id,
-                run_id,
-            } => with_details(
-                Code::AlreadyExists,
-                message,
-                &details::WorkflowExecutionAlreadyStartedFailure {
-                    start_request_id,
-                    run_id,
-                    ..Default::default()
-                },
-            ),
-            HistoryError::Persistence(p) => persistence_status(p),
-        }
+    /// Whether the same operation may succeed if run again soon: only an outage of the
+    /// database or a lost race. Corrupt data and refused statements fail the same way again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Persistence(e) if e.is_retryable())
     }
 }
 
-fn persistence_status(e: PersistenceError) -> Status {
-    let message = e.to_string();
-    match e {
-        PersistenceError::ShardOwnershipLost { .. }
-        | PersistenceError::Conflict(_)
-        | PersistenceError::Unavailable(_)
-        | PersistenceError::CommitInDoubt(_) => Status::unavailable(message),
-        PersistenceError::AlreadyExists(_) => Status::already_exists(message),
-        PersistenceError::NotFound(_) => not_found(message),
-        PersistenceError::Database(_) | PersistenceError::Corrupt(_) => Status::internal(message),
-        PersistenceError::Schema(_) => Status::failed_precondition(message),
-        PersistenceError::InvalidArgument(_) => Status::invalid_argument(message),
+#[cfg(test)]
+mod tests {
+    use super::HistoryError;
+    use chronicle_persistence::PersistenceError;
+
+    #[test]
+    fn corrupt_data_is_one_kind_and_never_retried() {
+        let from_store = HistoryError::from(PersistenceError::Corrupt("state".into()));
+        assert!(matches!(from_store, HistoryError::Corrupt(_)));
+        assert!(!from_store.is_retryable());
+        assert!(!HistoryError::Corrupt("event".into()).is_retryable());
+        assert!(!HistoryError::Persistence(PersistenceError::Corrupt("row".into())).is_retryable());
+    }
+
+    #[test]
+    fn only_outages_and_lost_races_are_retried() {
+        let retried = [
+            PersistenceError::Unavailable("down".into()),
+            PersistenceError::CommitInDoubt("reset".into()),
+            PersistenceError::Conflict("version".into()),
+        ];
+        for e in retried {
+            assert!(HistoryError::from(e).is_retryable());
+        }
+        let refused = [
+            HistoryError::from(PersistenceError::Database("too large".into())),
+            HistoryError::InvalidArgument("bad".into()),
+            HistoryError::WorkflowCompleted,
+        ];
+        for e in &refused {
+            assert!(!e.is_retryable(), "{e}");
+        }
     }
 }

@@ -32,12 +32,12 @@ mod workflow_task;
 
 pub use engine::activity::{ActivityResponse, ActivityTarget};
 pub use engine::limits::HistoryLimit;
-pub use error::{HistoryError, Result, not_found};
+pub use error::{HistoryError, Result};
 
 use chronicle_common::ExecutionKey;
 use chronicle_common::config::{Limits, LimitsTable, MemoryConfig};
 use chronicle_matching::Matching;
-use chronicle_persistence::Store;
+use chronicle_persistence::HistoryStore;
 use shard::Shard;
 use std::sync::Arc;
 
@@ -76,7 +76,7 @@ pub struct History {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<dyn HistoryStore>,
     limits: Arc<LimitsTable>,
     memory: MemoryConfig,
     matching: Matching,
@@ -94,7 +94,7 @@ impl History {
     /// Acquires every shard (fencing out any previous owner); call `run` to start its timers.
     pub async fn start(
         options: HistoryOptions,
-        store: Arc<dyn Store>,
+        store: Arc<dyn HistoryStore>,
         matching: Matching,
     ) -> Result<Self> {
         let count = options.shard_count.max(1);
@@ -181,7 +181,7 @@ impl History {
         self.inner.limits.for_namespace(namespace_name)
     }
 
-    fn store(&self) -> &dyn Store {
+    fn store(&self) -> &dyn HistoryStore {
         self.inner.store.as_ref()
     }
 

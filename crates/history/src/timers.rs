@@ -37,13 +37,11 @@ enum Failed {
 }
 
 fn on_failure(error: &HistoryError, parked_before: i32) -> Failed {
-    match error {
-        HistoryError::Persistence(e) if e.is_retryable() => Failed::Outage,
-        _ => {
-            let doublings = parked_before.clamp(0, 16) as u32;
-            Failed::Park((PARK_FIRST * 2u32.pow(doublings)).min(PARK_MAX))
-        }
+    if error.is_retryable() {
+        return Failed::Outage;
     }
+    let doublings = parked_before.clamp(0, 16) as u32;
+    Failed::Park((PARK_FIRST * 2u32.pow(doublings)).min(PARK_MAX))
 }
 
 pub(crate) async fn run(history: History, shard: Arc<Shard>) {

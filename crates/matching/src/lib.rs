@@ -18,7 +18,7 @@ pub use queue::{PollerRecord, TaskGrant};
 
 use chronicle_common::config::MemoryConfig;
 use chronicle_common::{DispatchTask, QueueKind};
-use chronicle_persistence::{Result, Store};
+use chronicle_persistence::{QueueStore, Result};
 use queue::TaskQueue;
 use queues::Queues;
 use std::sync::{Arc, Mutex};
@@ -51,12 +51,12 @@ pub struct Matching {
 
 struct Shared {
     queues: Mutex<Queues>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn QueueStore>,
     idle_queue: Duration,
 }
 
 impl Matching {
-    pub fn new(store: Arc<dyn Store>, memory: &MemoryConfig) -> Self {
+    pub fn new(store: Arc<dyn QueueStore>, memory: &MemoryConfig) -> Self {
         Self {
             shared: Arc::new(Shared {
                 queues: Mutex::new(Queues::new(memory.matching_tasks_bytes)),

@@ -7,7 +7,8 @@
 use crate::queue::RefillFrom;
 use crate::{Matching, QueueKey};
 use chronicle_common::DispatchTask;
-use chronicle_persistence::{QueueName, QueueTaskRow};
+use chronicle_persistence::{PersistenceError, QueueName, QueueTaskRow};
+use std::time::Duration;
 
 /// Rows read back at a time: small next to any budget, so a refill above the budget (another
 /// queue holds the memory) overshoots it by little.
@@ -16,7 +17,14 @@ pub(crate) const PAGE: usize = 128;
 /// Reads of the backlog that may fail in a row before the refill leaves it to the next poll,
 /// the pause growing by this much each time.
 const RETRIES: u32 = 5;
-const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// The pause before reading the backlog again after `failures` earlier failed reads and now
+/// `error`, or None to leave it to the next poll. Only an outage is worth waiting out: a
+/// refused statement or corrupt data fails the same way on every read.
+fn retry_pause(error: &PersistenceError, failures: u32) -> Option<Duration> {
+    (error.is_retryable() && failures < RETRIES).then(|| RETRY_PAUSE * (failures + 1))
+}
 
 pub(crate) fn decode(row: &QueueTaskRow) -> Option<DispatchTask> {
     match <DispatchTask as prost::Message>::decode(row.data.as_slice()) {
@@ -44,20 +52,22 @@ impl Matching {
                 .await
             {
                 Ok(rows) => rows,
-                // Pollers already waiting would otherwise sit out their long poll while the
-                // table holds their tasks: retry a brief outage here.
-                Err(e) if failures < RETRIES => {
-                    failures += 1;
-                    tracing::warn!(queue = %key.name, failures, "backlog refill: {e}");
-                    tokio::time::sleep(RETRY_PAUSE * failures).await;
-                    continue;
-                }
-                Err(e) => {
-                    // The next poll of the queue tries again.
-                    tracing::warn!(queue = %key.name, "backlog refill gave up: {e}");
-                    self.lock().queue(&key).spill.end_refill();
-                    return;
-                }
+                Err(e) => match retry_pause(&e, failures) {
+                    // Pollers already waiting would otherwise sit out their long poll while
+                    // the table holds their tasks: wait out a brief outage here.
+                    Some(pause) => {
+                        failures += 1;
+                        tracing::warn!(queue = %key.name, failures, "backlog refill: {e}");
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                    None => {
+                        // The next poll of the queue tries again.
+                        tracing::warn!(queue = %key.name, "backlog refill gave up: {e}");
+                        self.lock().queue(&key).spill.end_refill();
+                        return;
+                    }
+                },
             };
             let mut queues = self.lock();
             let held = queues.held_ids(&key);
@@ -80,6 +90,29 @@ impl Matching {
                     return;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PersistenceError, RETRIES, RETRY_PAUSE, retry_pause};
+
+    #[test]
+    fn an_outage_is_waited_out_a_few_times_growing() {
+        let down = PersistenceError::Unavailable("down".into());
+        assert_eq!(retry_pause(&down, 0), Some(RETRY_PAUSE));
+        assert_eq!(retry_pause(&down, 2), Some(RETRY_PAUSE * 3));
+        assert_eq!(retry_pause(&down, RETRIES), None);
+    }
+
+    #[test]
+    fn corrupt_data_and_refused_statements_are_not_retried() {
+        for e in [
+            PersistenceError::Corrupt("row".into()),
+            PersistenceError::Database("bad sql".into()),
+        ] {
+            assert_eq!(retry_pause(&e, 0), None, "{e}");
         }
     }
 }

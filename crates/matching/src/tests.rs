@@ -1,5 +1,5 @@
 use super::*;
-use chronicle_persistence::{Backend, ExecutionWrite, QueueTaskRow, Schema, SqlStore};
+use chronicle_persistence::{Backend, ExecutionWrite, QueueTaskRow, Schema, SqlStore, Store};
 use std::time::{Duration, SystemTime};
 
 fn task(id: i64) -> DispatchTask {
@@ -29,17 +29,20 @@ async fn matching() -> Matching {
 
 /// Matching over a store, with room in memory for `room` tasks and queues idle at once.
 async fn bounded(room: u64) -> Matching {
+    bounded_over(store().await, room)
+}
+
+fn bounded_over(store: Arc<dyn Store>, room: u64) -> Matching {
     let memory = MemoryConfig {
         matching_tasks_bytes: room * queues::task_bytes(&task(1)),
         idle_queue_secs: 0,
         ..MemoryConfig::default()
     };
-    Matching::new(store().await, &memory)
+    Matching::new(store, &memory)
 }
 
 /// What a committed transaction does: the backlog row first, then the task to matching.
-async fn commit(m: &Matching, id: i64) {
-    let store = &m.shared.store;
+async fn commit(store: &dyn Store, m: &Matching, id: i64) {
     let range_id = store.acquire_shard(0).await.unwrap();
     let t = task(id);
     let write = ExecutionWrite {
@@ -219,15 +222,16 @@ async fn poller_records_are_bounded_per_queue() {
 
 #[tokio::test]
 async fn tasks_beyond_the_bytes_bound_come_back_from_the_backlog_in_order() {
-    let m = bounded(3).await;
+    let store = store().await;
+    let m = bounded_over(store.clone(), 3);
     for id in 1..=10 {
-        commit(&m, id).await;
+        commit(store.as_ref(), &m, id).await;
     }
     assert_eq!(m.backlog_len(&key()), 3, "the rest waits in the table");
     assert_eq!(m.lock().bytes(), 3 * queues::task_bytes(&task(1)));
     assert_eq!(start_next(&m).await, 1);
     // A task arriving while older ones wait in the table queues behind them.
-    commit(&m, 11).await;
+    commit(store.as_ref(), &m, 11).await;
     let mut started = vec![1];
     for _ in 2..=11 {
         started.push(start_next(&m).await);
@@ -240,9 +244,10 @@ async fn tasks_beyond_the_bytes_bound_come_back_from_the_backlog_in_order() {
 
 #[tokio::test]
 async fn a_refill_skips_tasks_granted_but_not_yet_started() {
-    let m = bounded(1).await;
+    let store = store().await;
+    let m = bounded_over(store.clone(), 1);
     for id in 1..=3 {
-        commit(&m, id).await;
+        commit(store.as_ref(), &m, id).await;
     }
     let held = m.poll(key(), poller("a"), soon()).await.unwrap();
     assert_eq!(held.task().task_id, 1);

@@ -161,6 +161,12 @@ mod tests {
     }
 
     #[test]
+    fn corrupt_data_is_never_retried() {
+        let corrupt = PersistenceError::Corrupt("state".into());
+        assert!(!corrupt.is_retryable() && !corrupt.may_have_committed());
+    }
+
+    #[test]
     fn outages_are_told_from_bad_statements() {
         for code in ["08006", "28000", "57P01", "57P03", "55000", "5"] {
             assert!(code_transient(code), "{code}");

@@ -1,6 +1,9 @@
-//! One storage trait for every backend. Each execution write is a single transaction carrying
-//! the new events, the new mutable state and the follow-up tasks (the transactional outbox),
-//! fenced by the shard's range id and the state's version.
+//! Storage for every backend, offered as roles: each service holds only the traits it needs
+//! (matching the queue backlog, the namespace registry the namespace rows, the internal worker
+//! its jobs, history what a run's life touches), and `Store` is all of them, which a node opens
+//! and hands out. Each execution write is a single transaction carrying the new events, the new
+//! mutable state and the follow-up tasks (the transactional outbox), fenced by the shard's
+//! range id and the state's version.
 
 mod error;
 mod sql;
@@ -124,19 +127,29 @@ pub struct VisibilityCount {
     pub by_status: Vec<(i32, i64)>,
 }
 
+/// Shard leases.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait ShardStore: Send + Sync + 'static {
     /// Takes the shard over: bumps and returns its range id, fencing out any older owner.
     async fn acquire_shard(&self, shard_id: u32) -> Result<i64>;
     /// How many shards the database has (0 for a new one).
     async fn shard_count(&self) -> Result<u32>;
+}
 
+/// Namespace rows, which only the frontend's registry reads and writes.
+#[async_trait]
+pub trait NamespaceStore: Send + Sync + 'static {
     async fn create_namespace(&self, row: &NamespaceRow) -> Result<()>;
     async fn update_namespace(&self, row: &NamespaceRow) -> Result<()>;
     async fn namespace_by_name(&self, name: &str) -> Result<Option<NamespaceRow>>;
     async fn namespace_by_id(&self, id: &str) -> Result<Option<NamespaceRow>>;
     async fn list_namespaces(&self) -> Result<Vec<NamespaceRow>>;
+}
 
+/// Runs: the current-run pointers, mutable state, history, buffered events and the timer
+/// queue, all written together by `write_executions`.
+#[async_trait]
+pub trait ExecutionStore: Send + Sync + 'static {
     async fn current_run(
         &self,
         namespace_id: &str,
@@ -162,17 +175,6 @@ pub trait Store: Send + Sync + 'static {
     /// A run's buffered events as (seq, encoded HistoryEvent), in seq order.
     async fn buffered_events(&self, run_id: &str) -> Result<Vec<(i64, Vec<u8>)>>;
 
-    /// Backlog rows in task id order, after `after_task_id`.
-    async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>>;
-    /// One task queue's backlog rows in task id order, after `after_task_id`.
-    async fn queue_backlog(
-        &self,
-        queue: &QueueName<'_>,
-        after_task_id: i64,
-        limit: usize,
-    ) -> Result<Vec<QueueTaskRow>>;
-    async fn delete_queue_task(&self, task_id: i64) -> Result<()>;
-
     /// Timers of a shard due at or before `until` (unix nanos), earliest first.
     async fn due_timers(&self, shard_id: u32, until: i64, limit: usize) -> Result<Vec<TimerRow>>;
     /// The earliest pending timer of a shard, if any.
@@ -183,6 +185,30 @@ pub trait Store: Send + Sync + 'static {
     /// new row), in one transaction.
     async fn move_timers(&self, shard_id: u32, moves: &[((i64, i64), TimerRow)]) -> Result<()>;
 
+    /// Deletes every run of a namespace with all it owns (history, tasks, timers, visibility,
+    /// search attributes, jobs).
+    async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()>;
+}
+
+/// The matching backlog: rows written by `write_executions`, read back by matching and
+/// deleted when their task starts.
+#[async_trait]
+pub trait QueueStore: Send + Sync + 'static {
+    /// Backlog rows in task id order, after `after_task_id`.
+    async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>>;
+    /// One task queue's backlog rows in task id order, after `after_task_id`.
+    async fn queue_backlog(
+        &self,
+        queue: &QueueName<'_>,
+        after_task_id: i64,
+        limit: usize,
+    ) -> Result<Vec<QueueTaskRow>>;
+    async fn delete_queue_task(&self, task_id: i64) -> Result<()>;
+}
+
+/// List and Count, and the search attributes their queries name.
+#[async_trait]
+pub trait VisibilityStore: Send + Sync + 'static {
     /// Runs matching the query in its order (default: open first, then latest closed).
     /// The page token continues after the last row, so inserts between pages shift nothing.
     async fn list_visibility(
@@ -207,10 +233,11 @@ pub trait Store: Send + Sync + 'static {
         attributes: &[(String, i32)],
     ) -> Result<()>;
     async fn remove_search_attributes(&self, namespace_id: &str, names: &[String]) -> Result<()>;
+}
 
-    /// Deletes every run of a namespace with all it owns (history, tasks, timers, visibility).
-    async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()>;
-
+/// System jobs (batch operations) of the internal worker.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
     /// Creates or replaces a system job (a batch operation) with its progress.
     async fn put_job(&self, job: &JobRow) -> Result<()>;
     async fn job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobRow>>;
@@ -219,6 +246,17 @@ pub trait Store: Send + Sync + 'static {
     /// Jobs of every namespace still running (to resume at start).
     async fn running_jobs(&self) -> Result<Vec<JobRow>>;
 }
+
+/// What the history service touches: shards, runs, the backlog its tasks start from, and
+/// visibility; not the namespace rows or the worker's jobs.
+pub trait HistoryStore: ShardStore + ExecutionStore + QueueStore + VisibilityStore {}
+
+impl<T: ShardStore + ExecutionStore + QueueStore + VisibilityStore> HistoryStore for T {}
+
+/// Every role at once: what a node opens and hands out, each service taking its part.
+pub trait Store: HistoryStore + NamespaceStore + JobStore {}
+
+impl<T: HistoryStore + NamespaceStore + JobStore> Store for T {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRow {

@@ -11,7 +11,7 @@ use chronicle_api::workflowservice::{
 };
 use chronicle_common::time;
 use chronicle_history::History;
-use chronicle_persistence::{JobRow, Store};
+use chronicle_persistence::{JobRow, JobStore};
 use prost::Message;
 use std::sync::Arc;
 
@@ -60,7 +60,7 @@ pub(crate) fn operation_type(operation: Option<&Operation>) -> Result<BatchOpera
 /// Runs a job to its end (or until it is stopped), storing progress page by page.
 pub(crate) struct Runner {
     pub history: History,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn JobStore>,
     pub namespace_id: String,
 }
 

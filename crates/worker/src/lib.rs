@@ -11,10 +11,9 @@ use chronicle_api::workflowservice::{
 };
 use chronicle_common::time;
 use chronicle_history::{History, HistoryError};
-use chronicle_persistence::{PersistenceError, Store};
+use chronicle_persistence::{JobStore, PersistenceError};
 use prost::Message;
 use std::sync::Arc;
-use tonic::Status;
 
 pub type Result<T> = std::result::Result<T, WorkerError>;
 
@@ -36,30 +35,20 @@ impl From<PersistenceError> for WorkerError {
     }
 }
 
-impl From<WorkerError> for Status {
-    fn from(e: WorkerError) -> Self {
-        match e {
-            WorkerError::InvalidArgument(m) => Status::invalid_argument(m),
-            WorkerError::NotFound(m) => chronicle_history::not_found(m),
-            WorkerError::AlreadyExists(m) => Status::already_exists(m),
-            WorkerError::History(e) => e.into(),
-        }
-    }
-}
-
 /// Cheap-to-clone handle to the internal worker.
 #[derive(Clone)]
 pub struct Worker {
     history: History,
-    store: Arc<dyn Store>,
+    store: Arc<dyn JobStore>,
 }
 
+/// A job row that does not decode is corrupt stored data, the same kind history reports.
 fn decode(data: &[u8]) -> Result<BatchJob> {
     BatchJob::decode(data).map_err(|e| PersistenceError::Corrupt(format!("batch job: {e}")).into())
 }
 
 impl Worker {
-    pub fn new(history: History, store: Arc<dyn Store>) -> Self {
+    pub fn new(history: History, store: Arc<dyn JobStore>) -> Self {
         Self { history, store }
     }
 
@@ -178,5 +167,22 @@ impl Worker {
         status.close_time = Some(time::timestamp(time::now()));
         status.reason = format!("stopped: {reason}");
         self.runner(namespace_id).save(&job).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HistoryError, WorkerError, decode};
+
+    #[test]
+    fn an_undecodable_job_is_corrupt_and_not_retried() {
+        let e = decode(b"\xff\xff\xff").unwrap_err();
+        let WorkerError::History(e) = e else {
+            panic!("{e}")
+        };
+        assert!(
+            matches!(e, HistoryError::Corrupt(_)) && !e.is_retryable(),
+            "{e}"
+        );
     }
 }

@@ -3,8 +3,9 @@
 use super::SqlStore;
 use super::write::commit_alone;
 use crate::{
-    CurrentRun, ExecutionRow, ExecutionWrite, JobRow, NamespaceRow, PersistenceError, QueueName,
-    QueueTaskRow, Result, Store, TimerRow, VisibilityCount, VisibilityPage,
+    CurrentRun, ExecutionRow, ExecutionStore, ExecutionWrite, JobRow, JobStore, NamespaceRow,
+    NamespaceStore, PersistenceError, QueueName, QueueStore, QueueTaskRow, Result, ShardStore,
+    TimerRow, VisibilityCount, VisibilityPage, VisibilityStore,
 };
 use async_trait::async_trait;
 use chronicle_common::query::Resolved;
@@ -50,7 +51,7 @@ impl SqlStore {
 }
 
 #[async_trait]
-impl Store for SqlStore {
+impl ShardStore for SqlStore {
     async fn acquire_shard(&self, shard_id: u32) -> Result<i64> {
         let shard = i64::from(shard_id);
         let mut tx = self.writer.begin().await?;
@@ -81,7 +82,10 @@ impl Store for SqlStore {
             .await?;
         Ok(count as u32)
     }
+}
 
+#[async_trait]
+impl NamespaceStore for SqlStore {
     async fn create_namespace(&self, row: &NamespaceRow) -> Result<()> {
         let sql = self.q("INSERT INTO namespaces (id, name, data) VALUES (?, ?, ?)");
         self.exec(
@@ -137,7 +141,10 @@ impl Store for SqlStore {
             .await?;
         Ok(rows.into_iter().map(namespace_row).collect())
     }
+}
 
+#[async_trait]
+impl ExecutionStore for SqlStore {
     async fn current_run(
         &self,
         namespace_id: &str,
@@ -217,40 +224,6 @@ impl Store for SqlStore {
             .collect())
     }
 
-    async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>> {
-        let sql = self.q("SELECT task_id, namespace_id, task_queue, kind, data FROM queue_tasks WHERE task_id > ? ORDER BY task_id LIMIT ?");
-        let rows = sqlx::query(&sql)
-            .bind(after_task_id)
-            .bind(limit as i64)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.iter().map(queue_task_row).collect())
-    }
-
-    async fn queue_backlog(
-        &self,
-        queue: &QueueName<'_>,
-        after_task_id: i64,
-        limit: usize,
-    ) -> Result<Vec<QueueTaskRow>> {
-        let sql = self.q("SELECT task_id, namespace_id, task_queue, kind, data FROM queue_tasks WHERE namespace_id = ? AND task_queue = ? AND kind = ? AND task_id > ? ORDER BY task_id LIMIT ?");
-        let rows = sqlx::query(&sql)
-            .bind(queue.namespace_id)
-            .bind(queue.task_queue)
-            .bind(queue.kind)
-            .bind(after_task_id)
-            .bind(limit as i64)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.iter().map(queue_task_row).collect())
-    }
-
-    async fn delete_queue_task(&self, task_id: i64) -> Result<()> {
-        let sql = self.q("DELETE FROM queue_tasks WHERE task_id = ?");
-        self.exec(sqlx::query(&sql).bind(task_id)).await?;
-        Ok(())
-    }
-
     async fn due_timers(&self, shard_id: u32, until: i64, limit: usize) -> Result<Vec<TimerRow>> {
         let sql = self.q("SELECT fire_time, task_id, data FROM timer_tasks WHERE shard_id = ? AND fire_time <= ? ORDER BY fire_time, task_id LIMIT ?");
         let rows = sqlx::query(&sql)
@@ -325,6 +298,68 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for statement in [
+            "DELETE FROM history_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
+            "DELETE FROM buffered_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
+            "DELETE FROM executions WHERE namespace_id = ?",
+            "DELETE FROM current_executions WHERE namespace_id = ?",
+            "DELETE FROM queue_tasks WHERE namespace_id = ?",
+            "DELETE FROM executions_visibility WHERE namespace_id = ?",
+            "DELETE FROM visibility_attributes WHERE namespace_id = ?",
+            "DELETE FROM search_attributes WHERE namespace_id = ?",
+            "DELETE FROM system_jobs WHERE namespace_id = ?",
+        ] {
+            sqlx::query(&self.q(statement))
+                .bind(namespace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueStore for SqlStore {
+    async fn queue_tasks(&self, after_task_id: i64, limit: usize) -> Result<Vec<QueueTaskRow>> {
+        let sql = self.q("SELECT task_id, namespace_id, task_queue, kind, data FROM queue_tasks WHERE task_id > ? ORDER BY task_id LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(after_task_id)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(queue_task_row).collect())
+    }
+
+    async fn queue_backlog(
+        &self,
+        queue: &QueueName<'_>,
+        after_task_id: i64,
+        limit: usize,
+    ) -> Result<Vec<QueueTaskRow>> {
+        let sql = self.q("SELECT task_id, namespace_id, task_queue, kind, data FROM queue_tasks WHERE namespace_id = ? AND task_queue = ? AND kind = ? AND task_id > ? ORDER BY task_id LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(queue.namespace_id)
+            .bind(queue.task_queue)
+            .bind(queue.kind)
+            .bind(after_task_id)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(queue_task_row).collect())
+    }
+
+    async fn delete_queue_task(&self, task_id: i64) -> Result<()> {
+        let sql = self.q("DELETE FROM queue_tasks WHERE task_id = ?");
+        self.exec(sqlx::query(&sql).bind(task_id)).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl VisibilityStore for SqlStore {
     async fn list_visibility(
         &self,
         namespace_id: &str,
@@ -393,29 +428,10 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(())
     }
+}
 
-    async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        for statement in [
-            "DELETE FROM history_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
-            "DELETE FROM buffered_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
-            "DELETE FROM executions WHERE namespace_id = ?",
-            "DELETE FROM current_executions WHERE namespace_id = ?",
-            "DELETE FROM queue_tasks WHERE namespace_id = ?",
-            "DELETE FROM executions_visibility WHERE namespace_id = ?",
-            "DELETE FROM visibility_attributes WHERE namespace_id = ?",
-            "DELETE FROM search_attributes WHERE namespace_id = ?",
-            "DELETE FROM system_jobs WHERE namespace_id = ?",
-        ] {
-            sqlx::query(&self.q(statement))
-                .bind(namespace_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
+#[async_trait]
+impl JobStore for SqlStore {
     async fn put_job(&self, job: &JobRow) -> Result<()> {
         let sql = format!(
             "INSERT INTO system_jobs (namespace_id, job_id, running, created, data) VALUES (?, ?, ?, ?, ?){}",

@@ -9,7 +9,7 @@
 use super::{Dialect, count_sql, list_sql};
 use crate::sql::{Backend, Schema, SqlStore};
 use crate::visibility::{max_parameters, sort_keys};
-use crate::{PersistenceError, Store};
+use crate::{PersistenceError, VisibilityStore};
 use chronicle_common::config::Limits;
 use chronicle_common::query::{self, Bound, Resolved};
 use chronicle_common::search_attributes::ValueType;
