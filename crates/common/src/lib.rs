@@ -7,9 +7,11 @@ pub mod payload;
 pub mod query;
 pub mod search_attributes;
 pub mod status;
+pub mod supervisor;
 pub mod task;
 pub mod time;
 pub mod token;
 
 pub use ids::{ExecutionKey, shard_for};
+pub use supervisor::Supervisor;
 pub use task::{DispatchTask, QueueKind};
