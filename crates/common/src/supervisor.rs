@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::task::{Id, JoinSet};
-use tokio_util::sync::CancellationToken;
+pub use tokio_util::sync::CancellationToken;
 
 /// Cheap-to-clone handle; every clone spawns into and shuts down the same set of tasks.
 #[derive(Clone, Default)]
