@@ -1,5 +1,6 @@
 //! The internal worker: system jobs that run inside the server, beside the services that
-//! serve clients. Batch operations for now (what `temporal workflow terminate --query` uses).
+//! serve clients: batch operations (what `temporal workflow terminate --query` uses). Each
+//! job is stored before it starts and resumed after a restart.
 
 mod batch;
 
@@ -9,6 +10,7 @@ use chronicle_api::enums::v1::BatchOperationState;
 use chronicle_api::workflowservice::{
     DescribeBatchOperationResponse, ListBatchOperationsResponse, StartBatchOperationRequest,
 };
+use chronicle_common::Supervisor;
 use chronicle_common::time;
 use chronicle_history::{History, HistoryError};
 use chronicle_persistence::{PersistenceError, Store};
@@ -52,6 +54,7 @@ impl From<WorkerError> for Status {
 pub struct Worker {
     history: History,
     store: Arc<dyn Store>,
+    supervisor: Supervisor,
 }
 
 fn decode(data: &[u8]) -> Result<BatchJob> {
@@ -59,8 +62,13 @@ fn decode(data: &[u8]) -> Result<BatchJob> {
 }
 
 impl Worker {
-    pub fn new(history: History, store: Arc<dyn Store>) -> Self {
-        Self { history, store }
+    /// Jobs run under `supervisor`, and stop at a safe point when it shuts down.
+    pub fn new(history: History, store: Arc<dyn Store>, supervisor: Supervisor) -> Self {
+        Self {
+            history,
+            store,
+            supervisor,
+        }
     }
 
     fn runner(&self, namespace_id: &str) -> Runner {
@@ -68,7 +76,14 @@ impl Worker {
             history: self.history.clone(),
             store: self.store.clone(),
             namespace_id: namespace_id.to_owned(),
+            shutdown: self.supervisor.token(),
         }
+    }
+
+    fn spawn_batch(&self, namespace_id: &str, job: BatchJob) {
+        let name = format!("batch job {}", job.status().job_id);
+        self.supervisor
+            .spawn(name, self.runner(namespace_id).run(job));
     }
 
     /// Resumes the jobs a previous process left running.
@@ -76,8 +91,7 @@ impl Worker {
         let rows = self.store.running_jobs().await?;
         let count = rows.len();
         for row in rows {
-            let job = decode(&row.data)?;
-            tokio::spawn(self.runner(&row.namespace_id).run(job));
+            self.spawn_batch(&row.namespace_id, decode(&row.data)?);
         }
         Ok(count)
     }
@@ -129,9 +143,8 @@ impl Worker {
             status: Some(status),
             page_token: Vec::new(),
         };
-        let runner = self.runner(namespace_id);
-        runner.save(&job).await?;
-        tokio::spawn(runner.run(job));
+        self.runner(namespace_id).save(&job).await?;
+        self.spawn_batch(namespace_id, job);
         Ok(())
     }
 
