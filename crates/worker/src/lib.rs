@@ -1,8 +1,9 @@
 //! The internal worker: system jobs that run inside the server, beside the services that
-//! serve clients: batch operations (what `temporal workflow terminate --query` uses). Each
-//! job is stored before it starts and resumed after a restart.
+//! serve clients: batch operations (what `temporal workflow terminate --query` uses) and
+//! namespace deletions. Each job is stored before it starts and resumed after a restart.
 
 mod batch;
+mod deletion;
 
 use batch::{BatchJob, Runner, operation_type};
 use chronicle_api::batch::v1::BatchOperationInfo;
@@ -14,6 +15,7 @@ use chronicle_common::Supervisor;
 use chronicle_common::time;
 use chronicle_history::{History, HistoryError};
 use chronicle_persistence::{PersistenceError, Store};
+use deletion::{Deletion, NamespaceDeletion, SYSTEM_NAMESPACE_ID};
 use prost::Message;
 use std::sync::Arc;
 use tonic::Status;
@@ -86,14 +88,54 @@ impl Worker {
             .spawn(name, self.runner(namespace_id).run(job));
     }
 
+    fn deletion(&self) -> Deletion {
+        Deletion {
+            history: self.history.clone(),
+            store: self.store.clone(),
+            shutdown: self.supervisor.token(),
+        }
+    }
+
+    fn spawn_deletion(&self, job: NamespaceDeletion) {
+        let name = format!("namespace deletion {}", job.namespace_id);
+        self.supervisor.spawn(name, self.deletion().run(job));
+    }
+
     /// Resumes the jobs a previous process left running.
     pub async fn resume(&self) -> Result<usize> {
         let rows = self.store.running_jobs().await?;
         let count = rows.len();
         for row in rows {
-            self.spawn_batch(&row.namespace_id, decode(&row.data)?);
+            if row.namespace_id == SYSTEM_NAMESPACE_ID {
+                let job = NamespaceDeletion::decode(row.data.as_slice()).map_err(|e| {
+                    PersistenceError::Corrupt(format!("namespace deletion job: {e}"))
+                })?;
+                self.spawn_deletion(job);
+            } else {
+                self.spawn_batch(&row.namespace_id, decode(&row.data)?);
+            }
         }
         Ok(count)
+    }
+
+    /// Deletes a namespace's workflows as a stored job: the job is stored, then `mark`
+    /// marks the namespace deleted, then the job starts. The job deletes nothing unless the
+    /// namespace is marked deleted when it runs, so it is started whatever `mark` answers
+    /// (a mark whose outcome is unknown may have landed).
+    pub async fn delete_namespace<T>(
+        &self,
+        namespace_id: &str,
+        mark: impl Future<Output = T>,
+    ) -> Result<T> {
+        let job = NamespaceDeletion {
+            namespace_id: namespace_id.to_owned(),
+            created: time::unix_nanos(time::now()),
+            ..Default::default()
+        };
+        self.deletion().save(&job).await?;
+        let marked = mark.await;
+        self.spawn_deletion(job);
+        Ok(marked)
     }
 
     pub async fn start_batch(
