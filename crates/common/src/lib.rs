@@ -6,9 +6,11 @@ pub mod limits;
 pub mod payload;
 pub mod query;
 pub mod search_attributes;
+pub mod supervisor;
 pub mod task;
 pub mod time;
 pub mod token;
 
 pub use ids::{ExecutionKey, shard_for};
+pub use supervisor::Supervisor;
 pub use task::{DispatchTask, QueueKind};

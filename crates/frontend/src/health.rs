@@ -6,6 +6,8 @@ use chronicle_api::health::health_server::Health;
 use chronicle_api::health::{
     HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
 };
+use chronicle_common::Supervisor;
+use chronicle_common::supervisor::CancellationToken;
 use chronicle_history::History;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -45,10 +47,10 @@ pub struct HealthService {
 }
 
 impl HealthService {
-    /// Starts the probe; it ends with the service.
-    pub fn start(history: History) -> Self {
+    /// Starts the probe; it ends with the service or the supervisor's shutdown.
+    pub fn start(history: History, supervisor: &Supervisor) -> Self {
         let (sender, status) = watch::channel(ServingStatus::Serving);
-        tokio::spawn(probe(history, sender));
+        supervisor.spawn("health probe", probe(history, sender, supervisor.token()));
         Self { status }
     }
 
@@ -72,11 +74,14 @@ fn response(status: ServingStatus) -> HealthCheckResponse {
     }
 }
 
-async fn probe(history: History, status: watch::Sender<ServingStatus>) {
+async fn probe(history: History, status: watch::Sender<ServingStatus>, stop: CancellationToken) {
     let mut interval = tokio::time::interval(PROBE_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !status.is_closed() {
-        interval.tick().await;
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = stop.cancelled() => return,
+        }
         let reachable = tokio::time::timeout(PROBE_TIMEOUT, history.ping_store()).await;
         let facts = HealthFacts {
             database_reachable: matches!(reachable, Ok(Ok(()))),

@@ -70,9 +70,11 @@ impl Frontend {
     }
 
     /// Serves on `listener` until `shutdown` resolves, then lets in-flight calls finish.
+    /// The health probe runs under `supervisor`.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
+        supervisor: &chronicle_common::Supervisor,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), tonic::transport::Error> {
         // The SDKs compress requests with gzip; responses are compressed only for clients
@@ -87,7 +89,7 @@ impl Frontend {
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_GRPC_MESSAGE)
             .max_encoding_message_size(MAX_GRPC_MESSAGE);
-        let health = HealthServer::new(health::HealthService::start(history))
+        let health = HealthServer::new(health::HealthService::start(history, supervisor))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

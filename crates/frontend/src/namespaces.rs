@@ -225,23 +225,33 @@ impl Namespaces {
         self.save(described).await
     }
 
-    /// Marks the namespace deleted and frees its name; returns (id, the name it now has).
-    /// Its workflows are deleted by the caller.
-    pub async fn delete(&self, name: &str) -> Result<(String, String)> {
+    /// The namespace a DeleteNamespace names, if it may be deleted.
+    pub async fn resolve_for_delete(&self, name: &str) -> Result<NamespaceRef> {
         if name == "default" {
             return Err(invalid("The default namespace cannot be deleted."));
         }
+        self.resolve(name).await
+    }
+
+    /// Marks the namespace deleted and frees its name; returns the name it now has. Its
+    /// workflows are deleted by the caller. A namespace of that name but another id (the one
+    /// resolved was deleted and the name taken again meanwhile) is left alone.
+    pub async fn delete(&self, namespace: &NamespaceRef) -> Result<String> {
+        let name = namespace.name.as_str();
         let mut described = self.by_name(name).await?.as_ref().clone();
         let info = described
             .namespace_info
             .get_or_insert_with(Default::default);
-        let id = info.id.clone();
+        if info.id != namespace.id {
+            return Err(FrontendError::NamespaceNotFound(name.to_owned()));
+        }
+        let id = &namespace.id;
         let renamed = format!("{name}-deleted-{}", &id[..id.len().min(5)]);
         info.state = NamespaceState::Deleted as i32;
         info.name.clone_from(&renamed);
         self.by_name.write().expect("namespace cache").remove(name);
         self.save(described).await?;
-        Ok((id, renamed))
+        Ok(renamed)
     }
 
     pub async fn describe(&self, r: DescribeNamespaceRequest) -> Result<DescribeNamespaceResponse> {
@@ -436,7 +446,8 @@ mod tests {
             Err(FrontendError::NamespaceDeprecated(_))
         ));
 
-        let (_, renamed) = ns.delete("old").await.unwrap();
+        let old = ns.resolve_for_delete("old").await.unwrap();
+        let renamed = ns.delete(&old).await.unwrap();
         assert!(renamed.starts_with("old-deleted-"));
         assert!(matches!(
             ns.resolve("old").await,
@@ -446,7 +457,10 @@ mod tests {
         assert!(listed.namespaces.iter().all(|n| info(n).name != renamed));
         ns.ensure("old", Duration::from_secs(86_400)).await.unwrap();
         assert!(ns.resolve_for_start("old").await.is_ok());
-        assert!(ns.delete("default").await.is_err());
+        // The name now belongs to another namespace, which a stale delete leaves alone.
+        assert!(ns.delete(&old).await.is_err());
+        assert!(ns.resolve_for_start("old").await.is_ok());
+        assert!(ns.resolve_for_delete("default").await.is_err());
     }
 
     #[tokio::test]

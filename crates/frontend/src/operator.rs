@@ -1,6 +1,7 @@
 //! OperatorService: search attribute registration. RPCs not listed here (Nexus endpoints,
 //! remote clusters) answer `Unimplemented` naming themselves.
 
+use crate::FrontendError;
 use crate::handler::Handler;
 use chronicle_api::operatorservice::operator_service_server::OperatorService;
 use chronicle_api::operatorservice::*;
@@ -32,19 +33,20 @@ impl OperatorService for Operator {
     }
 
     /// The namespace is renamed and marked deleted at once (its name is free again); its
-    /// workflows are deleted in the background.
+    /// workflows are deleted by a stored job of the internal worker, stored before the
+    /// namespace is marked, so a crash cannot leave a deleted namespace's workflows behind.
     async fn delete_namespace(
         &self,
         request: Request<DeleteNamespaceRequest>,
     ) -> Reply<DeleteNamespaceResponse> {
         let r = request.into_inner();
-        let (id, deleted_namespace) = self.0.namespaces.delete(&r.namespace).await?;
-        let history = self.0.history.clone();
-        tokio::spawn(async move {
-            if let Err(e) = history.delete_namespace_data(&id).await {
-                tracing::error!(namespace_id = id, "namespace data not deleted: {e}");
-            }
-        });
+        let namespaces = &self.0.namespaces;
+        let namespace = namespaces.resolve_for_delete(&r.namespace).await?;
+        let marked = self
+            .0
+            .worker
+            .delete_namespace(&namespace.id, namespaces.delete(&namespace));
+        let deleted_namespace = marked.await.map_err(FrontendError::from)??;
         Ok(Response::new(DeleteNamespaceResponse { deleted_namespace }))
     }
 

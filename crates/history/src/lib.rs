@@ -137,15 +137,15 @@ impl History {
 
     /// Runs the timer queues of all shards, and the backlog recovery after commits in doubt,
     /// until the process ends.
-    pub fn run(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        let timers = self
-            .inner
-            .shards
-            .iter()
-            .map(|shard| tokio::spawn(timers::run(self.clone(), shard.clone())));
-        timers
-            .chain([tokio::spawn(recovery::run(self.clone()))])
-            .collect()
+    /// Runs the timer queue of every shard and the recovery loop under `supervisor`; each
+    /// stops between batches once it is cancelled.
+    pub fn run(&self, supervisor: &chronicle_common::Supervisor) {
+        for shard in &self.inner.shards {
+            let timers = timers::run(self.clone(), shard.clone(), supervisor.token());
+            supervisor.spawn(format!("timer queue {}", shard.id), timers);
+        }
+        let recovery = recovery::run(self.clone(), supervisor.token());
+        supervisor.spawn("backlog recovery", recovery);
     }
 
     pub fn shard_count(&self) -> u32 {

@@ -4,6 +4,7 @@
 //! seen, matching reloads the backlog as soon as the database answers again.
 
 use crate::History;
+use chronicle_common::supervisor::CancellationToken;
 use std::time::Duration;
 
 const RETRY: Duration = Duration::from_secs(1);
@@ -16,11 +17,18 @@ impl History {
 }
 
 /// Reloads the backlog after every commit in doubt (several in a row need one reload).
-pub(crate) async fn run(history: History) {
+/// A reload that is cut short by a shutdown is not missed: the next start reloads anyway.
+pub(crate) async fn run(history: History, stop: CancellationToken) {
     loop {
-        history.inner.backlog_in_doubt.notified().await;
+        tokio::select! {
+            () = history.inner.backlog_in_doubt.notified() => {}
+            () = stop.cancelled() => return,
+        }
         loop {
-            tokio::time::sleep(RETRY).await;
+            tokio::select! {
+                () = tokio::time::sleep(RETRY) => {}
+                () = stop.cancelled() => return,
+            }
             match history.inner.matching.restore().await {
                 Ok(reloaded) => {
                     tracing::info!(reloaded, "backlog reloaded after a commit in doubt");

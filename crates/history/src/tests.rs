@@ -69,7 +69,7 @@ fn poll_request() -> PollWorkflowTaskQueueRequest {
 #[tokio::test]
 async fn tasks_of_a_commit_in_doubt_are_reloaded_from_the_backlog() {
     let (history, matching) = history().await;
-    let _tasks = history.run();
+    history.run(&chronicle_common::Supervisor::new());
     let started = history
         .start_workflow(&namespace(), start_request("wf-1"))
         .await

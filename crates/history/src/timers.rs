@@ -6,6 +6,7 @@
 use crate::engine::timer::{Timer, TimerTask};
 use crate::shard::Shard;
 use crate::{History, HistoryError};
+use chronicle_common::supervisor::CancellationToken;
 use chronicle_common::time;
 use chronicle_persistence::TimerRow;
 use prost::Message;
@@ -44,10 +45,10 @@ fn on_failure(error: &HistoryError, parked_before: i32) -> Failed {
     Failed::Park((PARK_FIRST * 2u32.pow(doublings)).min(PARK_MAX))
 }
 
-pub(crate) async fn run(history: History, shard: Arc<Shard>) {
+pub(crate) async fn run(history: History, shard: Arc<Shard>, stop: CancellationToken) {
     let mut retry = RETRY_FIRST;
-    loop {
-        let wait = match fire_due(&history, &shard).await {
+    while !stop.is_cancelled() {
+        let wait = match fire_due(&history, &shard, &stop).await {
             Ok(wait) => {
                 retry = RETRY_FIRST;
                 wait
@@ -62,12 +63,18 @@ pub(crate) async fn run(history: History, shard: Arc<Shard>) {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = shard.timer_added.notified() => {}
+            () = stop.cancelled() => {}
         }
     }
 }
 
-/// Fires every due timer; returns how long until the next one.
-async fn fire_due(history: &History, shard: &Shard) -> crate::Result<Duration> {
+/// Fires every due timer (or, once stopped, finishes the batch at hand); returns how long
+/// until the next one.
+async fn fire_due(
+    history: &History,
+    shard: &Shard,
+    stop: &CancellationToken,
+) -> crate::Result<Duration> {
     loop {
         let now = time::unix_nanos(time::now());
         let due = history.store().due_timers(shard.id, now, BATCH).await?;
@@ -82,7 +89,7 @@ async fn fire_due(history: &History, shard: &Shard) -> crate::Result<Duration> {
         if let Some(e) = failure {
             return Err(e);
         }
-        if !full {
+        if !full || stop.is_cancelled() {
             break;
         }
     }

@@ -153,6 +153,8 @@ impl Matching {
             let queue = queues.queue(&key);
             if let Some(from) = queue.spill.start_refill() {
                 // Spawned: a refill abandoned half-way would leave the queue marked refilling.
+                // Not supervised: it is a few reads at most, and a node that stops while
+                // one runs reads the backlog again at start anyway.
                 tokio::spawn(self.clone().refill(key.clone(), from));
             }
             queue.wait()
@@ -169,18 +171,22 @@ impl Matching {
         }
     }
 
-    /// Forgets idle queues every so often until the process ends.
-    pub fn run(&self) -> tokio::task::JoinHandle<()> {
+    /// Forgets idle queues every so often, until `supervisor` shuts down.
+    pub fn run(&self, supervisor: &chronicle_common::Supervisor) {
         let matching = self.clone();
         let every =
             (self.shared.idle_queue / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        tokio::spawn(async move {
+        let stop = supervisor.token();
+        supervisor.spawn("queue eviction", async move {
             let mut interval = tokio::time::interval(every);
             loop {
-                interval.tick().await;
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    () = stop.cancelled() => return,
+                }
                 matching.evict_idle();
             }
-        })
+        });
     }
 
     /// Forgets queues with no poller, no task and no use for the idle time; returns how many.

@@ -253,10 +253,15 @@ pub trait HistoryStore: ShardStore + ExecutionStore + QueueStore + VisibilitySto
 
 impl<T: ShardStore + ExecutionStore + QueueStore + VisibilityStore> HistoryStore for T {}
 
-/// Every role at once: what a node opens and hands out, each service taking its part.
-pub trait Store: HistoryStore + NamespaceStore + JobStore {}
+/// What the internal worker touches: its jobs, and the namespace rows a deletion job checks.
+pub trait WorkerStore: JobStore + NamespaceStore {}
 
-impl<T: HistoryStore + NamespaceStore + JobStore> Store for T {}
+impl<T: JobStore + NamespaceStore> WorkerStore for T {}
+
+/// Every role at once: what a node opens and hands out, each service taking its part.
+pub trait Store: HistoryStore + WorkerStore {}
+
+impl<T: HistoryStore + WorkerStore> Store for T {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRow {

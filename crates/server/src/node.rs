@@ -1,5 +1,6 @@
 //! One Chronicle node: every service in this process, assembled from the configuration.
 
+use chronicle_common::Supervisor;
 use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
 use chronicle_common::search_attributes::ValueType;
 use chronicle_frontend::{ClusterFacts, Frontend, Namespaces};
@@ -14,6 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub type Error = Box<dyn std::error::Error>;
+
+/// How long each stage of a shutdown waits for background tasks before leaving them to the
+/// process exit; all they hold is durable, so what is cut short is only redone at start.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// What start-dev adds to a configuration.
 #[derive(Default)]
@@ -96,10 +101,14 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let backend = backend(&config.persistence);
-    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&backend, schema_policy(&backend)).await?);
+    // The store's writer stops last, so the tasks that stop before it can still commit.
+    let storage = Supervisor::new();
+    let supervisor = Supervisor::new();
+    let store = SqlStore::open_supervised(&backend, schema_policy(&backend), &storage).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
     let matching = Matching::new(store.clone(), &config.memory);
     let backlog = matching.restore().await?;
-    let _evictions = matching.run();
+    matching.run(&supervisor);
     let limits = Arc::new(config.limits.clone());
     let options = HistoryOptions {
         shard_count: config.history.shard_count,
@@ -107,7 +116,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         memory: config.memory.clone(),
     };
     let history = History::start(options, store.clone(), matching.clone()).await?;
-    let _timers = history.run();
+    history.run(&supervisor);
     let namespaces = Namespaces::new(store.clone());
     let retention = Duration::from_secs(config.server.namespace_retention_hours * 3600);
     let attributes: HashMap<String, i32> = extras
@@ -126,7 +135,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
                 .await?;
         }
     }
-    let worker = Worker::new(history.clone(), store.clone());
+    let worker = Worker::new(history.clone(), store.clone(), supervisor.clone());
     let resumed = worker.resume().await?;
     let store_kind = match backend {
         Backend::SqliteFile(_) | Backend::SqliteMemory => "sqlite",
@@ -141,7 +150,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         %address,
         database = store_kind,
         restored_tasks = backlog,
-        resumed_batches = resumed,
+        resumed_jobs = resumed,
         ready_in_ms = began.elapsed().as_millis() as u64,
         "Chronicle {} ready",
         env!("CARGO_PKG_VERSION")
@@ -155,7 +164,21 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         limits,
         config.memory,
     )
-    .serve(listener, shutdown_signal())
+    .serve(listener, &supervisor, shutdown_signal())
     .await?;
+    stop(&supervisor, "background tasks").await;
+    stop(&storage, "database writer").await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Stops a supervisor's tasks; tasks that panicked or did not stop are logged by name.
+async fn stop(supervisor: &Supervisor, what: &str) {
+    let report = supervisor.shutdown(SHUTDOWN_DEADLINE).await;
+    if !report.panicked.is_empty() {
+        tracing::error!(panicked = ?report.panicked, "{what}: tasks panicked while running");
+    }
+    if !report.unfinished.is_empty() {
+        tracing::warn!(unfinished = ?report.unfinished, "{what}: not stopped in time");
+    }
 }

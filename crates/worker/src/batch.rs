@@ -1,5 +1,7 @@
-//! Batch operations: terminate, cancel or signal every workflow a visibility query selects. A job's request and progress are stored after every page, so a restart resumes
-//! it where it was; runs are visited in start order, which closing them does not change.
+//! Batch operations: terminate, cancel or signal every workflow a visibility query selects.
+//! A job's request and progress are stored after every page, so a restart resumes it where
+//! it was; runs are visited in start order, which closing them does not change. A shutdown
+//! stops a job between pages, still running in the store, for the next start to resume.
 
 use crate::{Result, WorkerError};
 use chronicle_api::common::v1::WorkflowExecution;
@@ -9,6 +11,7 @@ use chronicle_api::workflowservice::{
     DescribeBatchOperationResponse, RequestCancelWorkflowExecutionRequest,
     SignalWorkflowExecutionRequest, StartBatchOperationRequest, TerminateWorkflowExecutionRequest,
 };
+use chronicle_common::supervisor::CancellationToken;
 use chronicle_common::time;
 use chronicle_history::History;
 use chronicle_persistence::{JobRow, JobStore};
@@ -62,6 +65,15 @@ pub(crate) struct Runner {
     pub history: History,
     pub store: Arc<dyn JobStore>,
     pub namespace_id: String,
+    pub shutdown: CancellationToken,
+}
+
+/// How a job's pages ended.
+enum Pages {
+    /// Every page is done, or StopBatchOperation ended the job.
+    Ended,
+    /// The node is shutting down: the job stays running for the next start.
+    Interrupted,
 }
 
 impl Runner {
@@ -89,11 +101,11 @@ impl Runner {
     pub async fn run(self, mut job: BatchJob) {
         let job_id = job.status().job_id.clone();
         let outcome = self.pages(&mut job).await;
-        if self.stopped(&job_id).await {
+        if matches!(outcome, Ok(Pages::Interrupted)) || self.stopped(&job_id).await {
             return;
         }
         let state = match &outcome {
-            Ok(()) => BatchOperationState::Completed,
+            Ok(_) => BatchOperationState::Completed,
             Err(e) => {
                 tracing::warn!(job_id, "batch operation failed: {e}");
                 BatchOperationState::Failed
@@ -107,7 +119,7 @@ impl Runner {
         }
     }
 
-    async fn pages(&self, job: &mut BatchJob) -> Result<()> {
+    async fn pages(&self, job: &mut BatchJob) -> Result<Pages> {
         let request = job.request.clone().unwrap_or_default();
         loop {
             let page = self
@@ -130,11 +142,14 @@ impl Runner {
             job.page_token = page.next_page_token;
             // A stop request wins over this page's progress.
             if self.stopped(&job.status().job_id).await {
-                return Ok(());
+                return Ok(Pages::Ended);
             }
             self.save(job).await?;
             if job.page_token.is_empty() {
-                return Ok(());
+                return Ok(Pages::Ended);
+            }
+            if self.shutdown.is_cancelled() {
+                return Ok(Pages::Interrupted);
             }
         }
     }

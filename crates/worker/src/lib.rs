@@ -1,7 +1,9 @@
 //! The internal worker: system jobs that run inside the server, beside the services that
-//! serve clients. Batch operations for now (what `temporal workflow terminate --query` uses).
+//! serve clients: batch operations (what `temporal workflow terminate --query` uses) and
+//! namespace deletions. Each job is stored before it starts and resumed after a restart.
 
 mod batch;
+mod deletion;
 
 use batch::{BatchJob, Runner, operation_type};
 use chronicle_api::batch::v1::BatchOperationInfo;
@@ -9,9 +11,11 @@ use chronicle_api::enums::v1::BatchOperationState;
 use chronicle_api::workflowservice::{
     DescribeBatchOperationResponse, ListBatchOperationsResponse, StartBatchOperationRequest,
 };
+use chronicle_common::Supervisor;
 use chronicle_common::time;
 use chronicle_history::{History, HistoryError};
-use chronicle_persistence::{JobStore, PersistenceError};
+use chronicle_persistence::{PersistenceError, WorkerStore};
+use deletion::{Deletion, NamespaceDeletion, SYSTEM_NAMESPACE_ID};
 use prost::Message;
 use std::sync::Arc;
 
@@ -39,7 +43,8 @@ impl From<PersistenceError> for WorkerError {
 #[derive(Clone)]
 pub struct Worker {
     history: History,
-    store: Arc<dyn JobStore>,
+    store: Arc<dyn WorkerStore>,
+    supervisor: Supervisor,
 }
 
 /// A job row that does not decode is corrupt stored data, the same kind history reports.
@@ -48,8 +53,13 @@ fn decode(data: &[u8]) -> Result<BatchJob> {
 }
 
 impl Worker {
-    pub fn new(history: History, store: Arc<dyn JobStore>) -> Self {
-        Self { history, store }
+    /// Jobs run under `supervisor`, and stop at a safe point when it shuts down.
+    pub fn new(history: History, store: Arc<dyn WorkerStore>, supervisor: Supervisor) -> Self {
+        Self {
+            history,
+            store,
+            supervisor,
+        }
     }
 
     fn runner(&self, namespace_id: &str) -> Runner {
@@ -57,7 +67,27 @@ impl Worker {
             history: self.history.clone(),
             store: self.store.clone(),
             namespace_id: namespace_id.to_owned(),
+            shutdown: self.supervisor.token(),
         }
+    }
+
+    fn spawn_batch(&self, namespace_id: &str, job: BatchJob) {
+        let name = format!("batch job {}", job.status().job_id);
+        self.supervisor
+            .spawn(name, self.runner(namespace_id).run(job));
+    }
+
+    fn deletion(&self) -> Deletion {
+        Deletion {
+            history: self.history.clone(),
+            store: self.store.clone(),
+            shutdown: self.supervisor.token(),
+        }
+    }
+
+    fn spawn_deletion(&self, job: NamespaceDeletion) {
+        let name = format!("namespace deletion {}", job.namespace_id);
+        self.supervisor.spawn(name, self.deletion().run(job));
     }
 
     /// Resumes the jobs a previous process left running.
@@ -65,10 +95,36 @@ impl Worker {
         let rows = self.store.running_jobs().await?;
         let count = rows.len();
         for row in rows {
-            let job = decode(&row.data)?;
-            tokio::spawn(self.runner(&row.namespace_id).run(job));
+            if row.namespace_id == SYSTEM_NAMESPACE_ID {
+                let job = NamespaceDeletion::decode(row.data.as_slice()).map_err(|e| {
+                    PersistenceError::Corrupt(format!("namespace deletion job: {e}"))
+                })?;
+                self.spawn_deletion(job);
+            } else {
+                self.spawn_batch(&row.namespace_id, decode(&row.data)?);
+            }
         }
         Ok(count)
+    }
+
+    /// Deletes a namespace's workflows as a stored job: the job is stored, then `mark`
+    /// marks the namespace deleted, then the job starts. The job deletes nothing unless the
+    /// namespace is marked deleted when it runs, so it is started whatever `mark` answers
+    /// (a mark whose outcome is unknown may have landed).
+    pub async fn delete_namespace<T>(
+        &self,
+        namespace_id: &str,
+        mark: impl Future<Output = T>,
+    ) -> Result<T> {
+        let job = NamespaceDeletion {
+            namespace_id: namespace_id.to_owned(),
+            created: time::unix_nanos(time::now()),
+            ..Default::default()
+        };
+        self.deletion().save(&job).await?;
+        let marked = mark.await;
+        self.spawn_deletion(job);
+        Ok(marked)
     }
 
     pub async fn start_batch(
@@ -118,9 +174,8 @@ impl Worker {
             status: Some(status),
             page_token: Vec::new(),
         };
-        let runner = self.runner(namespace_id);
-        runner.save(&job).await?;
-        tokio::spawn(runner.run(job));
+        self.runner(namespace_id).save(&job).await?;
+        self.spawn_batch(namespace_id, job);
         Ok(())
     }
 

@@ -13,6 +13,7 @@ mod write;
 pub use dialect::Dialect;
 
 use crate::{PersistenceError, Result};
+use chronicle_common::Supervisor;
 use group::GroupCommit;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
@@ -110,8 +111,19 @@ fn sqlite_url(path: &std::path::Path, mode: &str) -> Result<String> {
 }
 
 impl SqlStore {
-    /// Connects, then migrates or checks the schema.
+    /// Connects, then migrates or checks the schema. SQLite's writer task runs until the
+    /// store is dropped; a node opens with `open_supervised` so it stops at shutdown.
     pub async fn open(backend: &Backend, schema: Schema) -> Result<Self> {
+        Self::open_supervised(backend, schema, &Supervisor::new()).await
+    }
+
+    /// `open`, with SQLite's writer task under `supervisor`: at its shutdown the writer
+    /// commits what is queued, then stops.
+    pub async fn open_supervised(
+        backend: &Backend,
+        schema: Schema,
+        supervisor: &Supervisor,
+    ) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let store = match backend {
             // One connection: every connection to :memory: is its own database.
@@ -119,7 +131,11 @@ impl SqlStore {
                 let pool = pool("sqlite::memory:", 1, Some(SQLITE_SETUP)).await?;
                 Self {
                     dialect: Dialect::Sqlite,
-                    group_commit: Some(GroupCommit::start(pool.clone(), Dialect::Sqlite)),
+                    group_commit: Some(GroupCommit::start(
+                        pool.clone(),
+                        Dialect::Sqlite,
+                        supervisor,
+                    )),
                     writer: pool.clone(),
                     reader: pool,
                 }
@@ -141,7 +157,11 @@ impl SqlStore {
                 .await?;
                 Self {
                     dialect: Dialect::Sqlite,
-                    group_commit: Some(GroupCommit::start(writer.clone(), Dialect::Sqlite)),
+                    group_commit: Some(GroupCommit::start(
+                        writer.clone(),
+                        Dialect::Sqlite,
+                        supervisor,
+                    )),
                     writer,
                     reader,
                 }
