@@ -12,7 +12,7 @@ use chronicle_api::enums::v1::{
 };
 use chronicle_api::history::v1::StartChildWorkflowExecutionFailedEventAttributes;
 use chronicle_api::history::v1::history_event::Attributes as A;
-use chronicle_common::ExecutionKey;
+use chronicle_common::{ExecutionKey, time};
 
 impl History {
     pub(crate) async fn fire_start_child(
@@ -53,12 +53,7 @@ impl History {
             workflow_task_completed_event_id: initiated.workflow_task_completed_event_id,
             ..Default::default()
         };
-        let run = NewRun::child(
-            state.info(),
-            initiated_event_id,
-            initiated,
-            chronicle_common::time::now(),
-        )?;
+        let run = NewRun::child(state.info(), initiated_event_id, initiated, time::now())?;
         match self
             .start_run(run, reuse, WorkflowIdConflictPolicy::Fail as i32, None)
             .await

@@ -40,9 +40,7 @@ impl History {
     ) -> Change {
         let mut ctx = self.context(&key.namespace_id, &key.workflow_id);
         let sticky = &state.info().sticky_task_queue;
-        if !sticky.is_empty() && self.sticky_polled(&key.namespace_id, sticky) {
-            ctx.note_sticky_poller(sticky);
-        }
+        self.note_sticky_poller(&mut ctx, &key.namespace_id, sticky);
         Change::with(ctx, key.clone(), state, known)
     }
 

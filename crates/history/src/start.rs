@@ -13,7 +13,7 @@ use chronicle_api::workflowservice::{
     SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest,
     StartWorkflowExecutionResponse,
 };
-use chronicle_common::{ExecutionKey, payload};
+use chronicle_common::{ExecutionKey, payload, time};
 use tokio::sync::watch;
 
 impl History {
@@ -30,7 +30,7 @@ impl History {
             request.workflow_id_conflict_policy,
         );
         limits::check_start(&request, self.limits(&namespace.name))?;
-        let new_run = NewRun::from_request(namespace, request, chronicle_common::time::now())?;
+        let new_run = NewRun::from_request(namespace, request, time::now())?;
         self.start_run(new_run, reuse, conflict, None).await
     }
 
@@ -71,7 +71,7 @@ impl History {
             ..Default::default()
         };
         limits::check_start(&start, self.limits(&namespace.name))?;
-        let new_run = NewRun::from_request(namespace, start, chronicle_common::time::now())?;
+        let new_run = NewRun::from_request(namespace, start, time::now())?;
         // Signal-with-start never fails on a running workflow: it signals it.
         self.start_run(
             new_run,

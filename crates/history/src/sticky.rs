@@ -3,12 +3,16 @@
 //! If the worker does not pick the task up within the sticky schedule-to-start timeout, or
 //! says it is shutting down, the task goes back to the normal queue with the full history.
 
-use crate::engine::sticky::STICKY_POLLER_WINDOW;
+use crate::engine::context::Context;
 use crate::engine::timer::Attempt;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_common::{ExecutionKey, QueueKind};
 use chronicle_matching::QueueKey;
+use std::time::Duration;
+
+/// A sticky queue nobody polled for this long has lost its worker (as in Temporal).
+const STICKY_POLLER_WINDOW: Duration = Duration::from_secs(10);
 
 impl History {
     pub(crate) async fn fire_sticky_timeout(
@@ -33,19 +37,21 @@ impl History {
         .await
     }
 
-    /// A worker shut down: tasks waiting on its sticky queue go to their normal queues now
-    /// rather than when their sticky timeouts fire.
-    /// Whether a worker polled the sticky queue lately: matching's answer before a change,
-    /// which the change's context carries.
-    pub(crate) fn sticky_polled(&self, namespace_id: &str, sticky_queue: &str) -> bool {
+    /// Tells the change's context whether a worker polled the sticky queue lately, as
+    /// matching knows it before the change.
+    pub(crate) fn note_sticky_poller(&self, ctx: &mut Context, namespace_id: &str, queue: &str) {
         let key = QueueKey {
             namespace_id: namespace_id.to_owned(),
-            name: sticky_queue.to_owned(),
+            name: queue.to_owned(),
             kind: QueueKind::Workflow,
         };
-        self.inner.matching.has_poller(&key, STICKY_POLLER_WINDOW)
+        if !queue.is_empty() && self.inner.matching.has_poller(&key, STICKY_POLLER_WINDOW) {
+            ctx.note_sticky_poller(queue);
+        }
     }
 
+    /// A worker shut down: tasks waiting on its sticky queue go to their normal queues now
+    /// rather than when their sticky timeouts fire.
     pub async fn release_sticky_queue(
         &self,
         namespace: &NamespaceRef,

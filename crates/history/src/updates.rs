@@ -19,8 +19,8 @@ use chronicle_api::workflowservice::{
     StartWorkflowExecutionRequest, StartWorkflowExecutionResponse, UpdateWorkflowExecutionRequest,
     UpdateWorkflowExecutionResponse,
 };
-use chronicle_common::ExecutionKey;
 use chronicle_common::config::Limits;
+use chronicle_common::{ExecutionKey, time};
 use prost::Message as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -246,7 +246,7 @@ impl History {
             .checked_search_attributes(&namespace.id, start.search_attributes)
             .await?;
         limits::check_start(&start, self.limits(&namespace.name))?;
-        let new_run = NewRun::from_request(namespace, start, chronicle_common::time::now())?;
+        let new_run = NewRun::from_request(namespace, start, time::now())?;
         let request = update.request.clone().unwrap_or_default();
         let id = update_id(&request);
         let wanted = Stage::try_from(update.wait_policy.map_or(0, |w| w.lifecycle_stage))

@@ -144,7 +144,7 @@ proptest! {
             cron_schedule,
             ..Default::default()
         };
-        match NewRun::from_request(&namespace(), request, chronicle_common::time::now()) {
+        match NewRun::from_request(&namespace(), request, time::now()) {
             Ok(run) => {
                 let expiration = run.started.workflow_execution_expiration_time;
                 prop_assert!(expiration.is_none_or(|t| time::valid_timestamp(&t)));

@@ -172,10 +172,8 @@ impl History {
         r: &RespondWorkflowTaskCompletedRequest,
     ) -> Result<Inputs> {
         let sticky = r.sticky_attributes.as_ref();
-        if let Some(queue) = sticky.and_then(|s| s.worker_task_queue.as_ref())
-            && self.sticky_polled(&change.key.namespace_id, &queue.name)
-        {
-            change.ctx.note_sticky_poller(&queue.name);
+        if let Some(queue) = sticky.and_then(|s| s.worker_task_queue.as_ref()) {
+            self.note_sticky_poller(&mut change.ctx, &change.key.namespace_id, &queue.name);
         }
         let first_event = match commands.closing() {
             Some(closing) => self.first_event_for(change, &closing).await?,

@@ -14,9 +14,6 @@ use std::time::Duration;
 /// Used when the worker names no sticky schedule-to-start timeout.
 pub(crate) const DEFAULT_STICKY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A sticky queue nobody polled for this long has lost its worker (as in Temporal).
-pub(crate) const STICKY_POLLER_WINDOW: Duration = Duration::from_secs(10);
-
 impl Change {
     /// The queue the next workflow task is scheduled on, as its event records it: the
     /// sticky queue if the last worker kept the workflow, else the normal queue.
