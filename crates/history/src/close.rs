@@ -5,7 +5,6 @@
 use crate::engine::change::Change;
 use crate::engine::close::{Closing, Started};
 use crate::{History, HistoryError, Result};
-use chronicle_api::enums::v1::WorkflowTaskFailedCause;
 use chronicle_api::history::v1::history_event::Attributes;
 use chronicle_common::ExecutionKey;
 
@@ -36,15 +35,9 @@ impl History {
     ) -> Result<()> {
         let _lock = self.lock_run(key).await;
         let mut change = self.load_running(key).await?;
-        change.fail_in_flight_workflow_task(
-            WorkflowTaskFailedCause::ForceCloseCommand,
-            None,
-            "history-service",
-        );
-        change.flush_buffered();
         let closing = Closing::TimedOut { execution_expired };
         let first = self.first_event_for(&change, &closing).await?;
-        let successor = change.close_run(closing, 0, first.as_ref())?;
+        let successor = change.time_out_run(execution_expired, first.as_ref())?;
         let mut changes = vec![change];
         changes.extend(successor);
         self.commit_all(changes).await

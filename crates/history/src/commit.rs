@@ -159,7 +159,7 @@ struct Durable {
     timers_added: bool,
     progress: Progress,
     updates: Vec<crate::engine::updates::UpdateEffect>,
-    task: crate::queries::TaskState,
+    task: crate::engine::queries::TaskState,
     /// The state as written, its version and encoded size: the cache's entry once durable.
     state: MutableState,
     version: i64,
@@ -232,7 +232,7 @@ fn into_write(output: Output, shard: Arc<Shard>) -> (ExecutionWrite, Durable) {
     };
     let then = Durable {
         encoded_len: write.state.len(),
-        task: crate::queries::TaskState::of(&state),
+        task: crate::engine::queries::TaskState::of(&state),
         key,
         shard,
         tasks: effects.tasks,

@@ -5,10 +5,10 @@
 //! workflow's task queue, handed to a poller with the full history. Queries live in memory
 //! only: the client's deadline bounds them, and a restart forgets them.
 
-use crate::engine::state::MutableState;
+use crate::engine::queries::{Route, TaskState, rejected};
 use crate::{History, HistoryError, Result};
 use chronicle_api::common::v1::{Payloads, WorkflowType};
-use chronicle_api::enums::v1::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus};
+use chronicle_api::enums::v1::QueryResultType;
 use chronicle_api::query::v1::{QueryRejected, WorkflowQuery, WorkflowQueryResult};
 use chronicle_api::workflowservice::{
     PollWorkflowTaskQueueResponse, QueryWorkflowRequest, QueryWorkflowResponse,
@@ -26,17 +26,6 @@ use tokio::time::Instant;
 enum Answer {
     Result(Option<Payloads>),
     Failed(String),
-}
-
-/// Where a query is on its way to a worker.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Route {
-    /// Waiting for the run's next workflow task to start.
-    Buffered,
-    /// Sent with the workflow task (scheduled event id, attempt) now running.
-    WithTask(i64, i32),
-    /// A query task of its own on the task queue.
-    Dispatched,
 }
 
 struct PendingQuery {
@@ -96,26 +85,6 @@ impl Registry {
     }
 }
 
-/// A run's workflow task as queries care about it.
-#[derive(Clone, Copy)]
-pub(crate) struct TaskState {
-    pub pending: bool,
-    /// (scheduled event id, attempt) of the task running on a worker, if one is.
-    pub running: Option<(i64, i32)>,
-}
-
-impl TaskState {
-    pub fn of(state: &MutableState) -> Self {
-        let wft = state.workflow_task.as_ref();
-        Self {
-            pending: wft.is_some(),
-            running: wft
-                .filter(|w| w.is_started())
-                .map(|w| (w.scheduled_event_id, w.attempt)),
-        }
-    }
-}
-
 fn query_task(id: &str, pending: &PendingQuery) -> DispatchTask {
     DispatchTask {
         namespace_id: pending.run.namespace_id.clone(),
@@ -156,18 +125,11 @@ impl Queries {
     pub fn settle(&self, run: &ExecutionKey, task: TaskState, matching: &Matching) {
         let mut pending = self.pending();
         for (id, query) in pending.iter_mut().filter(|(_, q)| q.run == *run) {
-            let waiting = match query.route {
-                Route::Dispatched => false,
-                Route::WithTask(scheduled, attempt) => task.running != Some((scheduled, attempt)),
-                Route::Buffered => true,
-            };
-            if !waiting {
+            let Some(next) = query.route.after(task) else {
                 continue;
-            }
-            if task.pending {
-                query.route = Route::Buffered;
-            } else {
-                query.route = Route::Dispatched;
+            };
+            query.route = next;
+            if next == Route::Dispatched {
                 matching.add(query_task(id, query));
             }
         }
@@ -214,19 +176,6 @@ impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.queries.pending().remove(&self.id);
     }
-}
-
-/// The status a closed run is rejected with, if the condition rejects it.
-fn rejected(state: &MutableState, condition: i32) -> Option<i32> {
-    let status = state.info().status;
-    let reject = match QueryRejectCondition::try_from(condition) {
-        Ok(QueryRejectCondition::NotOpen) => !state.is_running(),
-        Ok(QueryRejectCondition::NotCompletedCleanly) => {
-            !state.is_running() && status != WorkflowExecutionStatus::Completed as i32
-        }
-        _ => false,
-    };
-    reject.then_some(status)
 }
 
 impl History {

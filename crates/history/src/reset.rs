@@ -2,20 +2,13 @@
 //! that task failed with cause ResetWorkflow, then the signals the base run received after
 //! that point. The run that was current is terminated in the same write.
 
-use crate::engine::change::Change;
-use crate::engine::context::Context;
-use crate::engine::rebuild;
-use crate::engine::reset::{READ_BATCH, reapplies_signals, reset_point};
+use crate::engine::reset::{READ_BATCH, ResetPoint, reapplies_signals, reset_point, reset_run};
 use crate::{History, HistoryError, Result};
-use chronicle_api::enums::v1::{WorkflowExecutionStatus as Status, WorkflowTaskFailedCause};
-use chronicle_api::failure::v1::Failure;
-use chronicle_api::history::v1::history_event::Attributes as A;
-use chronicle_api::history::v1::{HistoryEvent, WorkflowTaskFailedEventAttributes};
+use chronicle_api::history::v1::HistoryEvent;
 use chronicle_api::workflowservice::{
     ResetWorkflowExecutionRequest, ResetWorkflowExecutionResponse,
 };
-use chronicle_common::{ExecutionKey, time};
-use chronicle_persistence::{CurrentRun, CurrentRunWrite};
+use chronicle_common::ExecutionKey;
 use prost::Message;
 
 impl History {
@@ -87,16 +80,6 @@ impl History {
         } else {
             r.request_id.clone()
         };
-        let ctx = self.context(namespace_id, &execution.workflow_id);
-        let mut change = Self::reset_run(
-            ctx,
-            &base,
-            kept,
-            (scheduled, started),
-            &r,
-            request_id,
-            current.run_id.clone(),
-        );
         let old = if current.running {
             let key = ExecutionKey::new(namespace_id, &execution.workflow_id, &current.run_id);
             Some(self.load_running(&key).await?)
@@ -109,12 +92,19 @@ impl History {
             .filter(|old| old.key == base_key && reapplies_signals(&r))
             .map(|old| old.buffered().cloned().collect())
             .unwrap_or_else(Vec::new);
-        for event in later.into_iter().chain(buffered) {
-            if let Some(A::WorkflowExecutionSignaledEventAttributes(signal)) = event.attributes {
-                change.append(signal);
-            }
-        }
-        change.schedule_workflow_task(1);
+        let point = ResetPoint {
+            base: &base,
+            kept,
+            workflow_task: (scheduled, started),
+            request_id,
+            current_run_id: current.run_id.clone(),
+            later: later.into_iter().chain(buffered).collect(),
+        };
+        let change = reset_run(
+            self.context(namespace_id, &execution.workflow_id),
+            point,
+            &r,
+        );
         let run_id = change.key.run_id.clone();
         let mut changes = Vec::new();
         if let Some(mut old) = old {
@@ -124,58 +114,5 @@ impl History {
         changes.push(change);
         self.commit_all(changes).await?;
         Ok(ResetWorkflowExecutionResponse { run_id })
-    }
-
-    /// The new run: the kept events, the reset point's task failed, pending work re-armed.
-    fn reset_run(
-        ctx: Context,
-        base: &crate::engine::state::MutableState,
-        kept: Vec<HistoryEvent>,
-        (scheduled, started): (i64, i64),
-        r: &ResetWorkflowExecutionRequest,
-        request_id: String,
-        current_run_id: String,
-    ) -> Change {
-        let run_id = ctx.run_id();
-        let now = ctx.now;
-        let mut info = base.info().clone();
-        info.run_id = run_id.clone();
-        info.status = Status::Running as i32;
-        info.close_time = None;
-        info.close_event_id = 0;
-        info.new_execution_run_id.clear();
-        info.start_request_id.clone_from(&request_id);
-        info.start_time = Some(time::timestamp(now));
-        info.execution_time = Some(time::timestamp(now));
-        info.sticky_task_queue.clear();
-        let state = rebuild::replay(&kept, info);
-        let key = ExecutionKey::new(&base.info().namespace_id, &base.info().workflow_id, &run_id);
-        let mut change = Change::create(ctx, key, state);
-        change.copy_events(kept);
-        change.current = CurrentRunWrite::Claim {
-            previous_run_id: Some(current_run_id),
-            row: CurrentRun {
-                run_id: run_id.clone(),
-                running: true,
-                status: Status::Running as i32,
-                start_request_id: request_id,
-            },
-        };
-        change.append(WorkflowTaskFailedEventAttributes {
-            scheduled_event_id: scheduled,
-            started_event_id: started,
-            cause: WorkflowTaskFailedCause::ResetWorkflow as i32,
-            failure: Some(Failure {
-                message: r.reason.clone(),
-                ..Default::default()
-            }),
-            identity: r.identity.clone(),
-            base_run_id: base.info().run_id.clone(),
-            new_run_id: run_id,
-            ..Default::default()
-        });
-        change.state.workflow_task = None;
-        change.rearm_after_reset();
-        change
     }
 }

@@ -143,6 +143,22 @@ impl Change {
         Ok(next)
     }
 
+    /// The run or execution timeout fired. A workflow task a worker is running is failed
+    /// first and the events waiting behind it written, so the history stays well formed.
+    pub fn time_out_run(
+        &mut self,
+        execution_expired: bool,
+        first: Option<&Started>,
+    ) -> Result<Option<Change>> {
+        self.fail_in_flight_workflow_task(
+            WorkflowTaskFailedCause::ForceCloseCommand,
+            None,
+            "history-service",
+        );
+        self.flush_buffered();
+        self.close_run(Closing::TimedOut { execution_expired }, 0, first)
+    }
+
     /// A failed or timed-out run is retried if its policy allows, else its cron schedule (if
     /// any) starts the next run. No retry outlives the execution timeout.
     fn retry_or_cron(

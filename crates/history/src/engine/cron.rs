@@ -53,9 +53,19 @@ impl Schedule {
         match self {
             Self::Every(interval) => every_next(*interval, start, now),
             Self::Cron(cron) => {
-                let from: DateTime<Utc> = start.max(now).into();
-                cron.find_next_occurrence(&from, true)
-                    .map_or_else(|_| time::end_of_time(), SystemTime::from)
+                let occurrence = |from: SystemTime, inclusive: bool| {
+                    let from: DateTime<Utc> = from.into();
+                    cron.find_next_occurrence(&from, inclusive)
+                        .map_or_else(|_| time::end_of_time(), SystemTime::from)
+                };
+                // Strictly after `start`, as Temporal's cron library counts: a run started
+                // on a scheduled minute waits for the next one.
+                let after_start = occurrence(start, false);
+                if after_start >= now {
+                    after_start
+                } else {
+                    occurrence(now, true)
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ pub(crate) mod cron;
 pub(crate) mod events;
 pub(crate) mod external;
 pub(crate) mod limits;
+pub(crate) mod queries;
 pub(crate) mod rebuild;
 pub(crate) mod reset;
 pub(crate) mod retry;
@@ -27,3 +28,6 @@ pub(crate) mod timer;
 pub(crate) mod updates;
 pub(crate) mod user_timer;
 pub(crate) mod workflow_task;
+
+#[cfg(test)]
+mod tests;
