@@ -305,7 +305,7 @@ impl Change {
             backoff: (!backoff.is_zero()).then_some(backoff),
             signal: None,
         };
-        new_run.into_txn(change.ctx.clone(), Some(info.run_id.clone()))
+        new_run.into_change(change.ctx.clone(), Some(info.run_id.clone()))
     }
 }
 

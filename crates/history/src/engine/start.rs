@@ -217,7 +217,7 @@ impl NewRun {
 
     /// The run's first transaction: started event, then its first workflow task (or the
     /// backoff timer that will schedule it) and its timeout timers.
-    pub fn into_txn(mut self, ctx: Context, previous_run_id: Option<String>) -> Change {
+    pub fn into_change(mut self, ctx: Context, previous_run_id: Option<String>) -> Change {
         let run_id = ctx.run_id();
         if self.started.first_execution_run_id.is_empty() {
             self.started.first_execution_run_id = run_id.clone();

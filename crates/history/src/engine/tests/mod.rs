@@ -158,7 +158,7 @@ impl TestEnv {
         limits::check_start(&request, &limits)?;
         let new_run = NewRun::from_request(&namespace(), request, now)?;
         let ctx = Context::new(now, ids.clone());
-        Ok(Self::created(new_run.into_txn(ctx, None), ids, limits))
+        Ok(Self::created(new_run.into_change(ctx, None), ids, limits))
     }
 
     /// A run whose first change `change` is (a start, a reset, the chain's next run).
@@ -204,7 +204,7 @@ impl TestEnv {
         let mut ctx = self.context();
         ctx.now = self.now;
         Self::created(
-            run.into_txn(ctx, None),
+            run.into_change(ctx, None),
             self.ids.clone(),
             self.limits.clone(),
         )
