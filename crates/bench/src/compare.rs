@@ -49,7 +49,9 @@ pub async fn compare(args: CompareArgs) -> anyhow::Result<()> {
             }
             results.push(result);
         }
-        let [reference, chronicle] = <[_; 2]>::try_from(results).expect("one result per server");
+        let Ok([reference, chronicle]) = <[_; 2]>::try_from(results) else {
+            anyhow::bail!("expected one result per server");
+        };
         rows.push(Row {
             scenario,
             reference,

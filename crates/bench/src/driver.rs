@@ -9,7 +9,7 @@ use crate::scenario::{Plan, Scenario};
 use crate::stats::{ErrorLog, Latencies, steady_rate};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The load: how many workflows, how many at once, and each scenario's knobs.
@@ -124,7 +124,9 @@ pub async fn run_scenario(
     let workflow_tasks = stats.workflow_tasks.load(Ordering::Relaxed);
     let history_bytes = stats.history_bytes.load(Ordering::Relaxed);
     let take = |samples: &Mutex<Vec<Duration>>| {
-        Latencies::of(std::mem::take(&mut *samples.lock().expect("poisoned")))
+        Latencies::of(std::mem::take(
+            &mut *samples.lock().unwrap_or_else(PoisonError::into_inner),
+        ))
     };
     Ok(ScenarioResult {
         scenario,

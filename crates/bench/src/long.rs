@@ -7,7 +7,7 @@ use crate::pass::{Pass, PassOutcome, run_pass};
 use crate::scenario::Plan;
 use crate::stats::{ErrorLog, Latencies};
 use crate::worker::Step;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 /// The steps whose latency and history size the long scenario reports (with its last).
@@ -55,12 +55,23 @@ pub async fn long_report(
         .completions
         .first()
         .map(|&(_, latency)| steps as f64 / latency.as_secs_f64());
-    let main_checkpoints = checkpoints(&main.stats.steps.lock().expect("poisoned"), steps);
+    let main_checkpoints = checkpoints(
+        &main
+            .stats
+            .steps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+        steps,
+    );
     let mut non_sticky = Vec::new();
     if !args.no_sticky && args.long_nonsticky_steps > 0 {
         let pass = long_pass(args.long_nonsticky_steps, false, args);
         let outcome = run_pass(address, &args.namespace, &pass, errors).await?;
-        let samples = outcome.stats.steps.lock().expect("poisoned");
+        let samples = outcome
+            .stats
+            .steps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         non_sticky = checkpoints(&samples, args.long_nonsticky_steps);
     }
     let (sticky, non_sticky) = if args.no_sticky {

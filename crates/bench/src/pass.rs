@@ -12,7 +12,7 @@ use chronicle_api::workflowservice::{
     SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
 };
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 const IDENTITY: &str = "chronicle-bench";
@@ -127,7 +127,12 @@ pub async fn run_pass(
         handle.await?;
     }
     drop(worker);
-    let mut outcome = std::mem::take(&mut *starters.outcome.lock().expect("poisoned"));
+    let mut outcome = std::mem::take(
+        &mut *starters
+            .outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
     outcome.elapsed = starters.pass_started.elapsed();
     Ok(outcome)
 }
@@ -224,6 +229,6 @@ impl Starters {
     }
 
     fn outcome(&self) -> std::sync::MutexGuard<'_, PassOutcome> {
-        self.outcome.lock().expect("outcome poisoned")
+        self.outcome.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

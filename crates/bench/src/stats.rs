@@ -1,7 +1,7 @@
 //! The arithmetic of a report: percentiles, steady-state rates, error tallies.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Share of events at each end of a run left out of a steady-state rate: the first ones
@@ -82,13 +82,16 @@ impl ErrorLog {
     }
 
     pub fn record_kind(&self, kind: String, message: &str) {
-        let mut map = self.by_kind.lock().expect("error log poisoned");
+        let mut map = self.by_kind.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = map.entry(kind).or_insert_with(|| (0, message.to_owned()));
         entry.0 += 1;
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, (u64, String)> {
-        self.by_kind.lock().expect("error log poisoned").clone()
+        self.by_kind
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 

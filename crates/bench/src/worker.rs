@@ -19,7 +19,7 @@ use chronicle_api::workflowservice::{
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -96,7 +96,7 @@ impl Completions {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Instant>>> {
-        self.0.lock().expect("completions poisoned")
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -181,7 +181,10 @@ fn record_wait(
         let wait = scenario::system_time(started).duration_since(scenario::system_time(scheduled));
         // A clock step backwards makes the wait negative; it is not a wait then.
         if let Ok(wait) = wait {
-            waits.lock().expect("waits poisoned").push(wait);
+            waits
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(wait);
         }
     }
 }
@@ -316,18 +319,22 @@ impl Shared {
         }
         let now = Instant::now();
         if self.cfg.record_steps {
-            self.stats.steps.lock().expect("steps poisoned").push(Step {
-                step: state.activities_completed,
-                latency: answered_before.map(|t| now - t),
-                history_bytes,
-            });
+            self.stats
+                .steps
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Step {
+                    step: state.activities_completed,
+                    latency: answered_before.map(|t| now - t),
+                    history_bytes,
+                });
         }
         if decision == Decision::Complete {
             if let Some(delay) = self.cfg.plan.timer.and_then(|t| state.timer_delay(t)) {
                 self.stats
                     .timer_delays
                     .lock()
-                    .expect("delays poisoned")
+                    .unwrap_or_else(PoisonError::into_inner)
                     .push(delay);
             }
             self.completions.complete(&execution.workflow_id, now);
@@ -379,6 +386,6 @@ impl Shared {
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
-        self.cache.lock().expect("cache poisoned")
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

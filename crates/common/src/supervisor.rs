@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::task::{Id, JoinSet};
@@ -77,7 +77,11 @@ impl Supervisor {
             name: name.clone(),
             inner: Arc::downgrade(&self.inner),
         };
-        let mut tasks = self.inner.tasks.lock().expect("supervisor tasks");
+        let mut tasks = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         // Finished tasks are forgotten here, so short jobs do not pile up until shutdown.
         while let Some(done) = tasks.set.try_join_next_with_id() {
             forget(&mut tasks, done);
@@ -89,7 +93,13 @@ impl Supervisor {
     /// Cancels every task and waits for them, at most `deadline`.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.inner.token.cancel();
-        let mut tasks = std::mem::take(&mut *self.inner.tasks.lock().expect("supervisor tasks"));
+        let mut tasks = std::mem::take(
+            &mut *self
+                .inner
+                .tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         let joined = tokio::time::timeout(deadline, async {
             while let Some(done) = tasks.set.join_next_with_id().await {
                 forget(&mut tasks, done);
@@ -102,7 +112,12 @@ impl Supervisor {
             tracing::warn!(?unfinished, "background tasks did not stop in time");
             tasks.set.detach_all();
         }
-        let panicked = self.inner.panicked.lock().expect("panics").clone();
+        let panicked = self
+            .inner
+            .panicked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         ShutdownReport {
             panicked,
             unfinished,
@@ -139,7 +154,7 @@ impl Future for Watched {
                     inner
                         .panicked
                         .lock()
-                        .expect("panics")
+                        .unwrap_or_else(PoisonError::into_inner)
                         .push(self.name.clone());
                 }
                 Poll::Ready(())

@@ -4,7 +4,7 @@
 //! the poll's future ends in any way, including a client that hung up (tonic drops the future).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 #[derive(Clone, Default)]
 pub struct LongPolls {
@@ -42,7 +42,7 @@ impl LongPolls {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.active.lock().expect("long poll counts")
+        self.active.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

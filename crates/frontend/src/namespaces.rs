@@ -17,7 +17,7 @@ use chronicle_history::NamespaceRef;
 use chronicle_persistence::{NamespaceRow, NamespaceStore, PersistenceError};
 use prost::Message;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 /// The only cluster of a Chronicle deployment, as replication configs name it.
@@ -68,10 +68,11 @@ fn decode(row: &NamespaceRow) -> Result<DescribeNamespaceResponse> {
     Ok(described)
 }
 
-fn info(d: &DescribeNamespaceResponse) -> &NamespaceInfo {
-    d.namespace_info
-        .as_ref()
-        .expect("stored namespaces carry their info")
+/// The namespace's info, which stored namespaces carry.
+fn info(d: &DescribeNamespaceResponse) -> Result<&NamespaceInfo> {
+    d.namespace_info.as_ref().ok_or_else(|| {
+        PersistenceError::Corrupt("namespace without its namespace info".into()).into()
+    })
 }
 
 fn validate_retention(
@@ -156,27 +157,33 @@ impl Namespaces {
             }
             Err(e) => return Err(e.into()),
         }
-        self.cache(Arc::new(described));
+        self.cache(Arc::new(described))?;
         tracing::info!(namespace = %r.namespace, "namespace registered");
         Ok(())
     }
 
-    fn cache(&self, described: Arc<DescribeNamespaceResponse>) {
-        let name = info(&described).name.clone();
+    fn cache(&self, described: Arc<DescribeNamespaceResponse>) -> Result<()> {
+        let name = info(&described)?.name.clone();
         self.by_name
             .write()
-            .expect("namespace cache")
+            .unwrap_or_else(PoisonError::into_inner)
             .insert(name, described);
+        Ok(())
     }
 
     async fn by_name(&self, name: &str) -> Result<Arc<DescribeNamespaceResponse>> {
-        if let Some(found) = self.by_name.read().expect("namespace cache").get(name) {
+        if let Some(found) = self
+            .by_name
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
             return Ok(found.clone());
         }
         let row = self.store.namespace_by_name(name).await?;
         let row = row.ok_or_else(|| FrontendError::NamespaceNotFound(name.to_owned()))?;
         let described = Arc::new(decode(&row)?);
-        self.cache(described.clone());
+        self.cache(described.clone())?;
         Ok(described)
     }
 
@@ -186,7 +193,7 @@ impl Namespaces {
             return Err(invalid("Namespace not set on request."));
         }
         let described = self.by_name(name).await?;
-        let info = info(&described);
+        let info = info(&described)?;
         Ok(NamespaceRef {
             id: info.id.clone(),
             name: info.name.clone(),
@@ -197,22 +204,21 @@ impl Namespaces {
     pub async fn resolve_for_start(&self, name: &str) -> Result<NamespaceRef> {
         let namespace = self.resolve(name).await?;
         let described = self.by_name(name).await?;
-        if info(&described).state == NamespaceState::Deprecated as i32 {
+        if info(&described)?.state == NamespaceState::Deprecated as i32 {
             return Err(FrontendError::NamespaceDeprecated(namespace.name));
         }
         Ok(namespace)
     }
 
     async fn save(&self, described: DescribeNamespaceResponse) -> Result<()> {
-        let info = info(&described);
+        let info = info(&described)?;
         let row = NamespaceRow {
             id: info.id.clone(),
             name: info.name.clone(),
             data: described.encode_to_vec(),
         };
         self.store.update_namespace(&row).await?;
-        self.cache(Arc::new(described));
-        Ok(())
+        self.cache(Arc::new(described))
     }
 
     /// Running workflows go on; new ones are refused.
@@ -249,7 +255,10 @@ impl Namespaces {
         let renamed = format!("{name}-deleted-{}", &id[..id.len().min(5)]);
         info.state = NamespaceState::Deleted as i32;
         info.name.clone_from(&renamed);
-        self.by_name.write().expect("namespace cache").remove(name);
+        self.by_name
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
         self.save(described).await?;
         Ok(renamed)
     }
@@ -279,21 +288,18 @@ impl Namespaces {
         let include_deleted = r.namespace_filter.is_some_and(|f| f.include_deleted);
         for row in rows.iter().filter(|row| row.name > after) {
             let described = decode(row)?;
-            if include_deleted || info(&described).state != NamespaceState::Deleted as i32 {
+            if include_deleted || info(&described)?.state != NamespaceState::Deleted as i32 {
                 namespaces.push(described);
             }
             if namespaces.len() > size {
                 break;
             }
         }
-        let next_page_token = if namespaces.len() > size {
-            namespaces.truncate(size);
-            info(namespaces.last().expect("a full page"))
-                .name
-                .clone()
-                .into_bytes()
-        } else {
-            Vec::new()
+        let more = namespaces.len() > size;
+        namespaces.truncate(size);
+        let next_page_token = match namespaces.last() {
+            Some(last) if more => info(last)?.name.clone().into_bytes(),
+            _ => Vec::new(),
         };
         Ok(ListNamespacesResponse {
             namespaces,
@@ -353,6 +359,30 @@ mod tests {
                 .await
                 .unwrap(),
         ))
+    }
+
+    #[tokio::test]
+    async fn a_stored_namespace_without_its_info_is_corrupt() {
+        let store = Arc::new(
+            SqlStore::open(&Backend::SqliteMemory, Schema::Migrate)
+                .await
+                .unwrap(),
+        );
+        let row = NamespaceRow {
+            id: "id".into(),
+            name: "broken".into(),
+            data: DescribeNamespaceResponse::default().encode_to_vec(),
+        };
+        store.create_namespace(&row).await.unwrap();
+        let ns = Namespaces::new(store);
+        let e = ns.resolve("broken").await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FrontendError::History(chronicle_history::HistoryError::Corrupt(_))
+            ),
+            "{e}"
+        );
     }
 
     #[tokio::test]
@@ -432,7 +462,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(info(&rest.namespaces[0]).name, "default");
+        assert_eq!(info(&rest.namespaces[0]).unwrap().name, "default");
     }
 
     #[tokio::test]
@@ -454,7 +484,12 @@ mod tests {
             Err(FrontendError::NamespaceNotFound(_))
         ));
         let listed = ns.list(ListNamespacesRequest::default()).await.unwrap();
-        assert!(listed.namespaces.iter().all(|n| info(n).name != renamed));
+        assert!(
+            listed
+                .namespaces
+                .iter()
+                .all(|n| info(n).unwrap().name != renamed)
+        );
         ns.ensure("old", Duration::from_secs(86_400)).await.unwrap();
         assert!(ns.resolve_for_start("old").await.is_ok());
         // The name now belongs to another namespace, which a stale delete leaves alone.

@@ -51,7 +51,9 @@ impl History {
                 }) {
                     return Err(HistoryError::StaleTask);
                 }
-                let ai = change.start_activity(task.scheduled_event_id, identity, request_id);
+                let ai = change
+                    .start_activity(task.scheduled_event_id, identity, request_id)
+                    .ok_or(HistoryError::StaleTask)?;
                 Ok((ai, change.info().workflow_type.clone()))
             })
             .await?;

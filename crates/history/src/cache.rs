@@ -13,7 +13,7 @@
 use crate::engine::state::MutableState;
 use chronicle_common::ExecutionKey;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 /// What an entry costs beyond its encoded state: the key, the maps' slots, the decoded
 /// structs' headers.
@@ -61,7 +61,7 @@ impl StateCache {
         let entry = entries.runs.get_mut(key)?;
         let last = std::mem::replace(&mut entry.used_at, used_at);
         let found = (entry.state.clone(), entry.version);
-        let key = entries.by_use.remove(&last).expect("indexed by use");
+        let key = entries.by_use.remove(&last).unwrap_or_else(|| key.clone());
         entries.by_use.insert(used_at, key);
         Some(found)
     }
@@ -75,9 +75,7 @@ impl StateCache {
         if bytes > self.budget {
             return;
         }
-        while entries.bytes + bytes > self.budget {
-            entries.evict_oldest();
-        }
+        while entries.bytes + bytes > self.budget && entries.evict_oldest() {}
         let used_at = entries.tick();
         entries.bytes += bytes;
         entries.by_use.insert(used_at, key.clone());
@@ -107,7 +105,7 @@ impl StateCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.inner.lock().expect("state cache lock")
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -124,10 +122,15 @@ impl Entries {
         Some(entry)
     }
 
-    fn evict_oldest(&mut self) {
-        let (_, key) = self.by_use.pop_first().expect("bytes are held by entries");
-        let entry = self.runs.remove(&key).expect("indexed entries exist");
-        self.bytes -= entry.bytes;
+    /// Evicts the least recently used entry; false if there is none.
+    fn evict_oldest(&mut self) -> bool {
+        let Some((_, key)) = self.by_use.pop_first() else {
+            return false;
+        };
+        if let Some(entry) = self.runs.remove(&key) {
+            self.bytes -= entry.bytes;
+        }
+        true
     }
 }
 

@@ -86,6 +86,11 @@ impl History {
             })?;
         let state = MutableState::decode(row.state.as_slice())
             .map_err(|e| HistoryError::Corrupt(format!("mutable state of {key}: {e}")))?;
+        if state.info.is_none() {
+            return Err(HistoryError::Corrupt(format!(
+                "mutable state of {key}: no execution info"
+            )));
+        }
         Ok((state, row.db_version))
     }
 

@@ -2,7 +2,7 @@
 //! which also orders run creation against operations on the run it replaces.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::OwnedMutexGuard;
 
 type Key = (String, String);
@@ -19,7 +19,7 @@ pub(crate) struct WorkflowLock {
 impl LockTable {
     pub async fn lock(&self, namespace_id: &str, workflow_id: &str) -> WorkflowLock {
         let mutex = {
-            let mut locks = self.locks.lock().expect("lock table");
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
             // Entries nobody holds or waits on are dropped here, keeping the table small.
             if locks.len() > 1024 {
                 locks.retain(|_, m| Arc::strong_count(m) > 1);

@@ -33,7 +33,7 @@ impl History {
                 identity: identity.to_owned(),
                 last_access_time: time::now(),
             };
-            let Some(mut grant) = self
+            let Some(grant) = self
                 .inner
                 .matching
                 .poll(key.clone(), poller, deadline)

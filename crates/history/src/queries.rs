@@ -18,7 +18,7 @@ use chronicle_common::token::{TOKEN_VERSION, TaskToken};
 use chronicle_common::{DispatchTask, ExecutionKey, QueueKind};
 use chronicle_matching::Matching;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -99,7 +99,7 @@ fn query_task(id: &str, pending: &PendingQuery) -> DispatchTask {
 
 impl Queries {
     fn pending(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.0.lock().expect("query registry")
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Hands the run's buffered queries to the workflow task that is starting.

@@ -23,7 +23,7 @@ use chronicle_common::config::Limits;
 use chronicle_common::{ExecutionKey, time};
 use prost::Message as _;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -62,7 +62,7 @@ impl Updates {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry.lock().expect("update registry")
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Admits the update unless it is known; returns its progress receiver either way, and

@@ -16,7 +16,7 @@ use chronicle_common::{ExecutionKey, payload, time};
 use chronicle_persistence::{AttributeRows, VisibilityRecord};
 use prost::Message;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// Default and largest List page.
 const DEFAULT_PAGE_SIZE: usize = 1000;
@@ -155,7 +155,7 @@ impl History {
                 .search_attributes
                 .0
                 .read()
-                .expect("registry")
+                .unwrap_or_else(PoisonError::into_inner)
                 .get(namespace_id)
         {
             return Ok(types.clone());
@@ -170,7 +170,7 @@ impl History {
             .search_attributes
             .0
             .write()
-            .expect("registry")
+            .unwrap_or_else(PoisonError::into_inner)
             .insert(namespace_id.to_owned(), types.clone());
         Ok(types)
     }
@@ -246,7 +246,7 @@ impl History {
             .search_attributes
             .0
             .write()
-            .expect("registry")
+            .unwrap_or_else(PoisonError::into_inner)
             .remove(namespace_id);
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use chronicle_common::ExecutionKey;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use tokio::sync::watch;
 
 /// What a waiter needs to know: how far the history got and whether it is complete.
@@ -19,7 +19,7 @@ pub(crate) struct Watchers {
 
 impl Watchers {
     pub fn subscribe(&self, key: &ExecutionKey, now: Progress) -> watch::Receiver<Progress> {
-        let mut runs = self.runs.lock().expect("watchers");
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
         let sender = runs
             .entry(key.clone())
             .or_insert_with(|| watch::channel(now).0);
@@ -34,7 +34,7 @@ impl Watchers {
     }
 
     pub fn publish(&self, key: &ExecutionKey, progress: Progress) {
-        let mut runs = self.runs.lock().expect("watchers");
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = runs.get(key) {
             if sender.receiver_count() == 0 {
                 runs.remove(key);

@@ -62,10 +62,13 @@ impl History {
         let (response, events) = self
             .update(&key, |change| {
                 let scheduled = change.state.workflow_task.as_ref();
-                if !scheduled.is_some_and(|w| w.task_id == task.task_id && !w.is_started()) {
+                let Some(scheduled) = scheduled
+                    .filter(|w| w.task_id == task.task_id && !w.is_started())
+                    .cloned()
+                else {
                     return Err(HistoryError::StaleTask);
-                }
-                let wft = change.start_workflow_task(identity, request_id);
+                };
+                let wft = change.start_workflow_task(scheduled, identity, request_id);
                 let response = workflow_task_response(change, &wft, self);
                 // A sticky worker has the workflow cached: it needs only what is new.
                 let sticky = wft.task_queue != change.info().task_queue;

@@ -21,7 +21,7 @@ use chronicle_common::{DispatchTask, QueueKind};
 use chronicle_persistence::{QueueStore, Result};
 use queue::TaskQueue;
 use queues::Queues;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -67,7 +67,10 @@ impl Matching {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
-        self.shared.queues.lock().expect("matching lock")
+        self.shared
+            .queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Loads the persisted backlog tasks that are not held in memory already (those that do

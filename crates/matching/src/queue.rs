@@ -23,42 +23,44 @@ pub struct PollerRecord {
 /// A task handed to a poller. If the grant is dropped before `take` (the poll was cancelled, or
 /// the grant died in a channel nobody reads), the task goes back to its queue.
 pub struct TaskGrant {
-    task: Option<DispatchTask>,
-    matching: Matching,
+    task: DispatchTask,
+    /// Whom the task goes back to if the grant is dropped; None once it was taken out.
+    matching: Option<Matching>,
 }
 
 impl TaskGrant {
     pub(crate) fn new(task: DispatchTask, matching: Matching) -> Self {
         Self {
-            task: Some(task),
-            matching,
+            task,
+            matching: Some(matching),
         }
     }
 
     /// The granted task, still unclaimed.
     pub fn task(&self) -> &DispatchTask {
-        self.task
-            .as_ref()
-            .expect("a grant holds its task until taken")
+        &self.task
     }
 
     /// Claims the task; from now on the caller must start it or `Matching::add` it back.
-    pub fn take(&mut self) -> DispatchTask {
-        let task = self.task.take().expect("a grant is taken once");
-        self.matching.claimed(&task);
+    pub fn take(mut self) -> DispatchTask {
+        let task = std::mem::take(&mut self.task);
+        if let Some(matching) = self.matching.take() {
+            matching.claimed(&task);
+        }
         task
     }
 
     /// The task, for a grant that never reached its poller: still granted, not claimed.
     fn unsent(mut self) -> DispatchTask {
-        self.task.take().expect("an unsent grant holds its task")
+        self.matching = None;
+        std::mem::take(&mut self.task)
     }
 }
 
 impl Drop for TaskGrant {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            self.matching.give_back(task);
+        if let Some(matching) = self.matching.take() {
+            matching.give_back(std::mem::take(&mut self.task));
         }
     }
 }

@@ -47,11 +47,9 @@ impl Queues {
 
     /// The queue, created if the node has not seen it (or forgot it).
     pub fn queue(&mut self, key: &QueueKey) -> &mut TaskQueue {
-        if !self.queues.contains_key(key) {
-            self.queues
-                .insert(key.clone(), TaskQueue::new(Instant::now()));
-        }
-        self.queues.get_mut(key).expect("just ensured")
+        self.queues
+            .entry(key.clone())
+            .or_insert_with(|| TaskQueue::new(Instant::now()))
     }
 
     /// Queues the task in memory if it fits and its queue has nothing in the backlog only;

@@ -66,7 +66,7 @@ async fn commit(store: &dyn Store, m: &Matching, id: i64) {
 
 /// What starting a task does: claims it and deletes its row.
 async fn start_next(m: &Matching) -> i64 {
-    let mut grant = m.poll(key(), poller("w"), soon()).await.expect("a task");
+    let grant = m.poll(key(), poller("w"), soon()).await.expect("a task");
     let task = grant.take();
     m.shared
         .store
@@ -95,7 +95,7 @@ fn soon() -> Instant {
 async fn a_queued_task_is_handed_to_the_next_poller() {
     let m = matching().await;
     m.add(task(1));
-    let mut grant = m.poll(key(), poller("a"), soon()).await.unwrap();
+    let grant = m.poll(key(), poller("a"), soon()).await.unwrap();
     assert_eq!(grant.take().task_id, 1);
     assert_eq!(m.backlog_len(&key()), 0);
 }
@@ -105,11 +105,7 @@ async fn a_waiting_poller_gets_the_task_without_queueing() {
     let m = matching().await;
     let waiting = tokio::spawn({
         let m = m.clone();
-        async move {
-            m.poll(key(), poller("a"), soon())
-                .await
-                .map(|mut g| g.take())
-        }
+        async move { m.poll(key(), poller("a"), soon()).await.map(|g| g.take()) }
     });
     while m.lock().get(&key()).is_none_or(|q| q.waiting() == 0) {
         tokio::task::yield_now().await;
@@ -151,7 +147,7 @@ async fn pollers_are_served_in_arrival_order() {
         polls.push(tokio::spawn(async move {
             m2.poll(key(), poller(name), soon())
                 .await
-                .map(|mut g| g.take().task_id)
+                .map(|g| g.take().task_id)
         }));
         while m
             .lock()
@@ -295,7 +291,7 @@ async fn cancelled_polls_leave_no_waiters_behind() {
         async move {
             m.poll(key(), poller("live"), soon())
                 .await
-                .map(|mut g| g.take())
+                .map(|g| g.take())
         }
     });
     registered(&m, "live").await;

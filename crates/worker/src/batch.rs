@@ -31,6 +31,9 @@ pub(crate) struct BatchJob {
 }
 
 impl BatchJob {
+    /// Jobs are made with their status, and a stored one without it is refused as corrupt
+    /// when read (`decode`).
+    #[allow(clippy::expect_used)] // cannot fail: see above
     pub fn status(&self) -> &DescribeBatchOperationResponse {
         self.status
             .as_ref()

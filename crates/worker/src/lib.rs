@@ -47,9 +47,15 @@ pub struct Worker {
     supervisor: Supervisor,
 }
 
-/// A job row that does not decode is corrupt stored data, the same kind history reports.
+/// A job row that does not decode, or has no status, is corrupt stored data, the same kind
+/// history reports.
 fn decode(data: &[u8]) -> Result<BatchJob> {
-    BatchJob::decode(data).map_err(|e| PersistenceError::Corrupt(format!("batch job: {e}")).into())
+    let job =
+        BatchJob::decode(data).map_err(|e| PersistenceError::Corrupt(format!("batch job: {e}")))?;
+    if job.status.is_none() {
+        return Err(PersistenceError::Corrupt("batch job without its status".into()).into());
+    }
+    Ok(job)
 }
 
 impl Worker {
@@ -227,7 +233,8 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use super::{HistoryError, WorkerError, decode};
+    use super::{BatchJob, HistoryError, WorkerError, decode};
+    use prost::Message;
 
     #[test]
     fn an_undecodable_job_is_corrupt_and_not_retried() {
@@ -239,5 +246,19 @@ mod tests {
             matches!(e, HistoryError::Corrupt(_)) && !e.is_retryable(),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_job_without_its_status_is_corrupt() {
+        let job = BatchJob {
+            request: None,
+            status: None,
+            page_token: Vec::new(),
+        };
+        let e = decode(&job.encode_to_vec()).unwrap_err();
+        let WorkerError::History(e) = e else {
+            panic!("{e}")
+        };
+        assert!(matches!(e, HistoryError::Corrupt(_)), "{e}");
     }
 }

@@ -193,11 +193,10 @@ struct Parser {
 }
 
 /// One term, or the n-ary node of several.
-fn chain(mut terms: Vec<Expr>, node: fn(Vec<Expr>) -> Expr) -> Expr {
-    if terms.len() == 1 {
-        terms.pop().expect("one term")
-    } else {
-        node(terms)
+fn chain(terms: Vec<Expr>, node: fn(Vec<Expr>) -> Expr) -> Expr {
+    match <[Expr; 1]>::try_from(terms) {
+        Ok([term]) => term,
+        Err(terms) => node(terms),
     }
 }
 

@@ -351,11 +351,11 @@ fn text_match(operand: Operand, text: &str, negated: bool) -> Filter {
     let mut unique = words(text);
     unique.sort_unstable();
     unique.dedup();
-    let mut all: Vec<Filter> = unique.into_iter().map(word).collect();
-    let all = match all.len() {
-        0 => word(String::new()),
-        1 => all.pop().expect("one word"),
-        _ => Filter::And(all),
+    let all: Vec<Filter> = unique.into_iter().map(word).collect();
+    let all = match <[Filter; 1]>::try_from(all) {
+        Ok([one]) => one,
+        Err(none) if none.is_empty() => word(String::new()),
+        Err(all) => Filter::And(all),
     };
     if negated {
         Filter::Not(Box::new(all))

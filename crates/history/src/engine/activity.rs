@@ -90,24 +90,24 @@ pub(crate) fn activity_timeouts(
     };
     let mut schedule_to_close = cap(get(&a.schedule_to_close_timeout, "ScheduleToCloseTimeout")?);
     let mut schedule_to_start = cap(get(&a.schedule_to_start_timeout, "ScheduleToStartTimeout")?);
-    let mut start_to_close = cap(get(&a.start_to_close_timeout, "StartToCloseTimeout")?);
+    let start_to_close = cap(get(&a.start_to_close_timeout, "StartToCloseTimeout")?);
     let heartbeat = cap(get(&a.heartbeat_timeout, "HeartbeatTimeout")?);
-    match (schedule_to_close, start_to_close) {
+    let start_to_close = match (schedule_to_close, start_to_close) {
         (Some(overall), _) => {
             schedule_to_start = Some(schedule_to_start.map_or(overall, |d| d.min(overall)));
-            start_to_close = Some(start_to_close.map_or(overall, |d| d.min(overall)));
+            start_to_close.map_or(overall, |d| d.min(overall))
         }
-        (None, Some(_)) => {
+        (None, Some(start_to_close)) => {
             schedule_to_close = run_timeout;
             schedule_to_start = schedule_to_start.or(schedule_to_close);
+            start_to_close
         }
         (None, None) => {
             return Err(bad_schedule(
                 "A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.",
             ));
         }
-    }
-    let start_to_close = start_to_close.expect("set above");
+    };
     Ok(ActivityTimeouts {
         schedule_to_close,
         schedule_to_start,
@@ -235,19 +235,16 @@ impl Change {
         }
     }
 
-    /// Marks the attempt started and arms its start-to-close and heartbeat timers.
+    /// Marks the attempt started and arms its start-to-close and heartbeat timers; None if
+    /// the run has no such activity.
     pub(crate) fn start_activity(
         &mut self,
         scheduled_event_id: i64,
         identity: &str,
         request_id: &str,
-    ) -> ActivityInfo {
+    ) -> Option<ActivityInfo> {
         let now = self.now;
-        let ai = self
-            .state
-            .activities
-            .get_mut(&scheduled_event_id)
-            .expect("activity present");
+        let ai = self.state.activities.get_mut(&scheduled_event_id)?;
         ai.started_time = Some(time::timestamp(now));
         ai.started_identity = identity.to_owned();
         ai.started_request_id = request_id.to_owned();
@@ -265,7 +262,7 @@ impl Change {
         if let Some(heartbeat) = time::stored_duration(ai.heartbeat_timeout.as_ref()) {
             self.add_timer(heartbeat, Timer::ActivityHeartbeat(ai.current_attempt()));
         }
-        ai
+        Some(ai)
     }
 
     /// The activity a worker's call names, if that attempt is still the one running.

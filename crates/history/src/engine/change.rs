@@ -211,7 +211,8 @@ impl Change {
         }
     }
 
-    pub fn schedule_workflow_task(&mut self, attempt: i32) {
+    /// Schedules a workflow task; returns it as the run now holds it.
+    pub fn schedule_workflow_task(&mut self, attempt: i32) -> &WorkflowTaskInfo {
         let info = self.info().clone();
         let timeout = info
             .workflow_task_timeout
@@ -241,7 +242,7 @@ impl Change {
             attempt,
         );
         self.arm_sticky_timeout(&target, task.scheduled_event_id, attempt);
-        self.state.workflow_task = Some(task);
+        self.state.workflow_task.insert(task)
     }
 
     /// Puts a task on a task queue (durably, with this transaction); returns its id.

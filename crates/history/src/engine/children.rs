@@ -201,13 +201,10 @@ impl Change {
                 self.state.children.remove(&initiated_event_id);
             }
             None => {
-                let child = self
-                    .state
-                    .children
-                    .get_mut(&initiated_event_id)
-                    .expect("present");
-                child.started_event_id = started_event_id;
-                child.run_id = ids.execution.run_id;
+                if let Some(child) = self.state.children.get_mut(&initiated_event_id) {
+                    child.started_event_id = started_event_id;
+                    child.run_id = ids.execution.run_id;
+                }
             }
         }
         self.append_external_all(events);

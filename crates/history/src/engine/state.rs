@@ -300,12 +300,16 @@ pub struct TimerInfo {
 }
 
 impl MutableState {
+    /// Every state is made with its info, and a stored one without it is refused as corrupt
+    /// when read (`History::read_state`).
+    #[allow(clippy::expect_used)] // cannot fail: see above
     pub fn info(&self) -> &ExecutionInfo {
         self.info
             .as_ref()
             .expect("mutable state always has execution info")
     }
 
+    #[allow(clippy::expect_used)] // cannot fail: as for `info`
     pub fn info_mut(&mut self) -> &mut ExecutionInfo {
         self.info
             .as_mut()

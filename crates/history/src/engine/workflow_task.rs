@@ -73,11 +73,12 @@ impl Change {
                 || force
                 || updates_waiting)
         {
-            self.schedule_workflow_task(1);
+            let scheduled = self.schedule_workflow_task(1);
             if force && r.return_new_workflow_task {
                 // Workflow task heartbeat: the worker gets the next task in this response.
+                let scheduled = scheduled.clone();
                 let request_id = self.ctx.request_id();
-                inline = Some(self.start_workflow_task(&r.identity, &request_id));
+                inline = Some(self.start_workflow_task(scheduled, &r.identity, &request_id));
             }
         }
         Ok(Completed {
@@ -100,17 +101,14 @@ impl Change {
             .ok_or_else(|| HistoryError::TaskNotFound("Workflow task not found.".into()))
     }
 
-    /// Starts the scheduled workflow task on a worker and arms its start-to-close timeout.
+    /// Starts the scheduled workflow task `wft` (the run's, as scheduled) on a worker and
+    /// arms its start-to-close timeout.
     pub(crate) fn start_workflow_task(
         &mut self,
+        mut wft: WorkflowTaskInfo,
         identity: &str,
         request_id: &str,
     ) -> WorkflowTaskInfo {
-        let mut wft = self
-            .state
-            .workflow_task
-            .clone()
-            .expect("a scheduled workflow task");
         let size = self.state.history_size_bytes;
         let started = WorkflowTaskStartedEventAttributes {
             scheduled_event_id: wft.scheduled_event_id,
