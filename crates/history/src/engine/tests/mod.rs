@@ -329,9 +329,10 @@ impl TestEnv {
         assert_eq!(waiting.len(), 1, "one workflow task waits for a poller");
         let task_id = waiting[0].task_id;
         self.change(|change| {
-            let scheduled = change.state.workflow_task.as_ref();
-            assert!(scheduled.is_some_and(|w| w.task_id == task_id && !w.is_started()));
-            Ok(change.start_workflow_task(WORKER, "poll-request"))
+            let scheduled = change.state.workflow_task.clone();
+            let scheduled = scheduled.filter(|w| w.task_id == task_id && !w.is_started());
+            let scheduled = scheduled.expect("the queued task is the scheduled one");
+            Ok(change.start_workflow_task(scheduled, WORKER, "poll-request"))
         })
         .expect("the workflow task starts")
     }
@@ -403,7 +404,9 @@ impl TestEnv {
         self.change(|change| {
             let ai = change.state.activities.get(&task.scheduled_event_id);
             assert!(ai.is_some_and(|a| a.task_id == task.task_id && !a.is_started()));
-            Ok(change.start_activity(task.scheduled_event_id, WORKER, "poll-request"))
+            change
+                .start_activity(task.scheduled_event_id, WORKER, "poll-request")
+                .ok_or(HistoryError::StaleTask)
         })
         .expect("the activity starts")
     }
