@@ -158,7 +158,7 @@ struct Durable {
     tasks: Vec<DispatchTask>,
     timers_added: bool,
     progress: Progress,
-    updates: Vec<crate::engine::updates::UpdateEffect>,
+    updates: Vec<crate::engine::effects::UpdateEffect>,
     task: crate::engine::queries::TaskState,
     /// The state as written, its version and encoded size: the cache's entry once durable.
     state: MutableState,

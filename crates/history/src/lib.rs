@@ -15,6 +15,7 @@ mod error;
 mod external;
 mod load;
 mod locks;
+mod namespace;
 mod poll;
 mod queries;
 mod read;
@@ -33,6 +34,7 @@ mod workflow_task;
 pub use engine::activity::{ActivityResponse, ActivityTarget};
 pub use engine::limits::HistoryLimit;
 pub use error::{HistoryError, Result};
+pub use namespace::NamespaceRef;
 
 use chronicle_common::ExecutionKey;
 use chronicle_common::config::{Limits, LimitsTable, MemoryConfig};
@@ -40,13 +42,6 @@ use chronicle_matching::Matching;
 use chronicle_persistence::HistoryStore;
 use shard::Shard;
 use std::sync::Arc;
-
-/// The namespace an operation runs in: history keys by id but some responses carry the name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NamespaceRef {
-    pub id: String,
-    pub name: String,
-}
 
 /// Task ids reserve 12 bits for the shard (see `shard.rs`).
 const MAX_SHARDS: u32 = 4096;

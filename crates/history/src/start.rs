@@ -1,9 +1,9 @@
 //! Starting runs: StartWorkflowExecution, SignalWithStart and the runs retries create, with
 //! Temporal's id reuse and id conflict policies.
 
+use crate::engine::effects::Progress;
 use crate::engine::limits;
 use crate::engine::start::{Decision, NewRun, decide, response};
-use crate::engine::updates::Progress;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::common::v1::{Payloads, SearchAttributes};
 use chronicle_api::enums::v1::WorkflowIdConflictPolicy as Conflict;

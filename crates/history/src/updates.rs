@@ -3,12 +3,11 @@
 //! next workflow task. The worker's acceptance and response become history events (ordered
 //! by ProtocolMessage commands), which makes them durable; a rejection leaves no event.
 
+use crate::engine::effects::{Progress, UpdateEffect};
 use crate::engine::limits;
 use crate::engine::start::NewRun;
 use crate::engine::state::UpdateRecord;
-use crate::engine::updates::{
-    PendingUpdates, Progress, UpdateEffect, failed, registry_full, response, update_id,
-};
+use crate::engine::updates::{PendingUpdates, failed, registry_full, response, update_id};
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
 use chronicle_api::failure::v1::Failure;

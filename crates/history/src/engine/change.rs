@@ -4,6 +4,7 @@
 
 use crate::engine::buffer::Buffer;
 use crate::engine::context::Context;
+use crate::engine::effects::{Effects, UpdateEffect, VisibilityChange};
 use crate::engine::events;
 use crate::engine::state::{MutableState, WorkflowTaskInfo};
 use crate::engine::timer::Timer;
@@ -31,7 +32,7 @@ pub(crate) struct Change {
     /// Set when the change turned out to change nothing (a duplicate request): no write.
     unchanged: bool,
     /// Update progress to announce once the change is durable.
-    pub update_effects: Vec<crate::engine::updates::UpdateEffect>,
+    pub update_effects: Vec<UpdateEffect>,
     /// The change alters what List and Count show (a new run always does).
     visibility_changed: bool,
     /// The change sets search attributes (a new run always does).
@@ -368,23 +369,4 @@ pub(crate) struct Output {
     /// Events buffered by this change, with their sequence numbers.
     pub new_buffered: Vec<(i64, HistoryEvent)>,
     pub effects: Effects,
-}
-
-/// What the change asks of the world beyond its own rows.
-pub(crate) struct Effects {
-    /// Tasks to put on task queues: written as backlog rows, handed to matching once durable.
-    pub tasks: Vec<DispatchTask>,
-    /// Backlog rows of tasks that will never start, to delete.
-    pub finished_tasks: Vec<i64>,
-    pub timers: Vec<(SystemTime, Timer)>,
-    /// Update progress to announce to waiting callers once durable.
-    pub updates: Vec<crate::engine::updates::UpdateEffect>,
-    /// Set when List and Count must show the change.
-    pub visibility: Option<VisibilityChange>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct VisibilityChange {
-    /// The search attribute rows are rewritten too.
-    pub search_attributes: bool,
 }

@@ -15,6 +15,7 @@ pub(crate) mod commands;
 pub(crate) mod context;
 pub(crate) mod control;
 pub(crate) mod cron;
+pub(crate) mod effects;
 pub(crate) mod events;
 pub(crate) mod external;
 pub(crate) mod limits;

@@ -2,8 +2,8 @@
 //! history events, and the updates pending in memory as a change sees them.
 
 use crate::engine::change::Change;
+use crate::engine::effects::{Progress, UpdateEffect};
 use crate::{HistoryError, Result};
-use chronicle_api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
 use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::{
     WorkflowExecutionUpdateAcceptedEventAttributes, WorkflowExecutionUpdateCompletedEventAttributes,
@@ -17,30 +17,6 @@ use chronicle_api::workflowservice::UpdateWorkflowExecutionResponse;
 use chronicle_common::ExecutionKey;
 use prost::{Message as _, Name};
 use std::collections::HashMap;
-
-/// Where an update stands, as its waiters see it.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Progress {
-    Admitted,
-    Accepted,
-    Completed(Box<Outcome>),
-}
-
-impl Progress {
-    pub(crate) fn stage(&self) -> Stage {
-        match self {
-            Self::Admitted => Stage::Admitted,
-            Self::Accepted => Stage::Accepted,
-            Self::Completed(_) => Stage::Completed,
-        }
-    }
-}
-
-/// A change to an update's progress, announced once the write that made it is durable.
-pub(crate) struct UpdateEffect {
-    pub update_id: String,
-    pub progress: Progress,
-}
 
 /// Past the memory bound every new update is refused, whatever its run.
 pub(crate) fn registry_full(max_bytes: u64) -> HistoryError {

@@ -2,9 +2,10 @@
 //! how a worker's update messages become events and answers.
 
 use super::{TestEnv, command, payloads, start_request};
+use crate::engine::effects::Progress;
 use crate::engine::queries::{Route, TaskState, rejected};
 use crate::engine::updates::tests::request;
-use crate::engine::updates::{PendingUpdates, Progress, any};
+use crate::engine::updates::{PendingUpdates, any};
 use chronicle_api::command::v1::{
     CompleteWorkflowExecutionCommandAttributes, ProtocolMessageCommandAttributes,
     command::Attributes as C,
