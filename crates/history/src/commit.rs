@@ -11,7 +11,7 @@ use crate::watch::Progress;
 use crate::{History, Result};
 use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_common::{DispatchTask, ExecutionKey, time};
-use chronicle_persistence::{ExecutionWrite, PersistenceError, QueueTaskRow, TimerRow};
+use chronicle_persistence::{ExecutionWrite, QueueTaskRow, TimerRow};
 use prost::Message;
 use std::sync::Arc;
 
@@ -118,9 +118,7 @@ impl History {
             if e.may_have_committed() {
                 self.commit_in_doubt();
             }
-            if let PersistenceError::ShardOwnershipLost { shard_id, .. } = e {
-                self.shard_lost(shard_id);
-            }
+            self.note_write_failure(&e);
             return Err(e.into());
         }
         for then in durable {

@@ -39,7 +39,7 @@ pub use namespace::NamespaceRef;
 use chronicle_common::ExecutionKey;
 use chronicle_common::config::{Limits, LimitsTable, MemoryConfig};
 use chronicle_matching::Matching;
-use chronicle_persistence::HistoryStore;
+use chronicle_persistence::{HistoryStore, PersistenceError};
 use shard::Shard;
 use std::sync::Arc;
 
@@ -152,9 +152,12 @@ impl History {
         self.inner.shards.iter().filter(|s| s.is_owned()).count() as u32
     }
 
-    /// Another node holds the shard's lease now: this node is no longer its owner.
-    fn shard_lost(&self, shard_id: u32) {
-        if let Some(shard) = self.inner.shards.get(shard_id as usize) {
+    /// A write failed: if because another node holds the shard's lease now, this node is no
+    /// longer its owner and stops acting as one.
+    pub(crate) fn note_write_failure(&self, e: &PersistenceError) {
+        if let PersistenceError::ShardOwnershipLost { shard_id, .. } = e
+            && let Some(shard) = self.inner.shards.get(*shard_id as usize)
+        {
             tracing::error!(shard_id, "shard lease taken by another node");
             shard.mark_lost();
         }

@@ -48,9 +48,11 @@ impl History {
                 }
                 Err(e) if e.is_stale() => {
                     let task = grant.take();
+                    let lease = self.shard_of(&task.namespace_id, &task.workflow_id).lease();
                     if task.query_id.is_empty()
-                        && let Err(e) = self.store().delete_queue_task(task.task_id).await
+                        && let Err(e) = self.store().delete_queue_task(lease, task.task_id).await
                     {
+                        self.note_write_failure(&e);
                         tracing::warn!(
                             task_id = task.task_id,
                             "stale backlog task not deleted: {e}"

@@ -1,6 +1,7 @@
 //! A history shard this node owns: its lease (range id) and task id allocation.
 
 use crate::engine::context::Ids;
+use chronicle_persistence::Lease;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use tokio::sync::Notify;
 
@@ -26,6 +27,14 @@ impl Shard {
             next_seq: AtomicI64::new(1),
             timer_added: Notify::new(),
             lost: AtomicBool::new(false),
+        }
+    }
+
+    /// The lease every write to this shard's rows is fenced by.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            shard_id: self.id,
+            range_id: self.range_id,
         }
     }
 

@@ -48,6 +48,13 @@ fn on_failure(error: &HistoryError, parked_before: i32) -> Failed {
 pub(crate) async fn run(history: History, shard: Arc<Shard>, stop: CancellationToken) {
     let mut retry = RETRY_FIRST;
     while !stop.is_cancelled() {
+        if !shard.is_owned() {
+            tracing::warn!(
+                shard = shard.id,
+                "timer queue stops: another node owns the shard"
+            );
+            return;
+        }
         let wait = match fire_due(&history, &shard, &stop).await {
             Ok(wait) => {
                 retry = RETRY_FIRST;
@@ -80,12 +87,12 @@ async fn fire_due(
         let due = history.store().due_timers(shard.id, now, BATCH).await?;
         let full = due.len() == BATCH;
         let (settled, failure) = fire_batch(history, due).await;
-        history
-            .store()
-            .delete_timers(shard.id, &settled.done)
-            .await?;
+        let store = history.store();
+        let deleted = store.delete_timers(shard.lease(), &settled.done).await;
+        deleted.inspect_err(|e| history.note_write_failure(e))?;
         let parked = park(shard, settled.parked);
-        history.store().move_timers(shard.id, &parked).await?;
+        let moved = store.move_timers(shard.lease(), &parked).await;
+        moved.inspect_err(|e| history.note_write_failure(e))?;
         if let Some(e) = failure {
             return Err(e);
         }

@@ -65,14 +65,15 @@ async fn commit(store: &dyn Store, m: &Matching, id: i64) {
 }
 
 /// What starting a task does: claims it and deletes its row.
-async fn start_next(m: &Matching) -> i64 {
+async fn start_next(store: &dyn Store, m: &Matching) -> i64 {
     let grant = m.poll(key(), poller("w"), soon()).await.expect("a task");
     let task = grant.take();
-    m.shared
-        .store
-        .delete_queue_task(task.task_id)
-        .await
-        .unwrap();
+    let range_id = store.acquire_shard(0).await.unwrap();
+    let lease = chronicle_persistence::Lease {
+        shard_id: 0,
+        range_id,
+    };
+    store.delete_queue_task(lease, task.task_id).await.unwrap();
     task.task_id
 }
 
@@ -225,12 +226,12 @@ async fn tasks_beyond_the_bytes_bound_come_back_from_the_backlog_in_order() {
     }
     assert_eq!(m.backlog_len(&key()), 3, "the rest waits in the table");
     assert_eq!(m.lock().bytes(), 3 * queues::task_bytes(&task(1)));
-    assert_eq!(start_next(&m).await, 1);
+    assert_eq!(start_next(store.as_ref(), &m).await, 1);
     // A task arriving while older ones wait in the table queues behind them.
     commit(store.as_ref(), &m, 11).await;
     let mut started = vec![1];
     for _ in 2..=11 {
-        started.push(start_next(&m).await);
+        started.push(start_next(store.as_ref(), &m).await);
     }
     assert_eq!(started, (1..=11).collect::<Vec<_>>());
     assert_eq!(m.backlog_len(&key()), 0);
@@ -248,8 +249,8 @@ async fn a_refill_skips_tasks_granted_but_not_yet_started() {
     let held = m.poll(key(), poller("a"), soon()).await.unwrap();
     assert_eq!(held.task().task_id, 1);
     // Task 1's row is still in the table (its start has not committed): not loaded again.
-    assert_eq!(start_next(&m).await, 2);
-    assert_eq!(start_next(&m).await, 3);
+    assert_eq!(start_next(store.as_ref(), &m).await, 2);
+    assert_eq!(start_next(store.as_ref(), &m).await, 3);
     assert_eq!(m.restore().await.unwrap(), 0);
     assert_eq!(m.backlog_len(&key()), 0);
     drop(held);

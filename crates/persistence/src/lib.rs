@@ -83,6 +83,14 @@ pub enum CurrentRunWrite {
     Update(CurrentRun),
 }
 
+/// A node's hold on a shard: the range id it acquired. Every write to the shard's rows names
+/// it and is refused (`ShardOwnershipLost`) once another acquisition bumped the range id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub shard_id: u32,
+    pub range_id: i64,
+}
+
 /// Everything one state change of one run writes, committed atomically.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExecutionWrite {
@@ -110,6 +118,15 @@ pub struct ExecutionWrite {
     pub new_buffered: Vec<(i64, Vec<u8>)>,
     /// The run's visibility record, when the change is one List and Count must see.
     pub visibility: Option<VisibilityRecord>,
+}
+
+impl ExecutionWrite {
+    pub fn lease(&self) -> Lease {
+        Lease {
+            shard_id: self.shard_id,
+            range_id: self.range_id,
+        }
+    }
 }
 
 /// A page of List results: encoded WorkflowExecutionInfo rows.
@@ -179,11 +196,12 @@ pub trait ExecutionStore: Send + Sync + 'static {
     async fn due_timers(&self, shard_id: u32, until: i64, limit: usize) -> Result<Vec<TimerRow>>;
     /// The earliest pending timer of a shard, if any.
     async fn next_timer(&self, shard_id: u32) -> Result<Option<i64>>;
-    /// Deletes fired timers, given as (fire time, task id), in one transaction.
-    async fn delete_timers(&self, shard_id: u32, timers: &[(i64, i64)]) -> Result<()>;
+    /// Deletes fired timers, given as (fire time, task id), in one transaction fenced by the
+    /// lease (a node that lost the shard must not delete what its new owner will fire).
+    async fn delete_timers(&self, lease: Lease, timers: &[(i64, i64)]) -> Result<()>;
     /// Moves timers to new rows (a later fire time), each given as (old (fire time, task id),
-    /// new row), in one transaction.
-    async fn move_timers(&self, shard_id: u32, moves: &[((i64, i64), TimerRow)]) -> Result<()>;
+    /// new row), in one transaction fenced by the lease.
+    async fn move_timers(&self, lease: Lease, moves: &[((i64, i64), TimerRow)]) -> Result<()>;
 
     /// Deletes every run of a namespace with all it owns (history, tasks, timers, visibility,
     /// search attributes, jobs).
@@ -203,7 +221,8 @@ pub trait QueueStore: Send + Sync + 'static {
         after_task_id: i64,
         limit: usize,
     ) -> Result<Vec<QueueTaskRow>>;
-    async fn delete_queue_task(&self, task_id: i64) -> Result<()>;
+    /// Deletes a backlog row found stale, fenced by the lease of the shard that wrote it.
+    async fn delete_queue_task(&self, lease: Lease, task_id: i64) -> Result<()>;
 }
 
 /// List and Count, and the search attributes their queries name.

@@ -1,11 +1,11 @@
 //! The store on SQL: each method one statement or one transaction.
 
 use super::SqlStore;
-use super::write::commit_alone;
+use super::write::{Writer, commit_alone};
 use crate::{
-    CurrentRun, ExecutionRow, ExecutionStore, ExecutionWrite, JobRow, JobStore, NamespaceRow,
-    NamespaceStore, PersistenceError, QueueName, QueueStore, QueueTaskRow, Result, ShardStore,
-    TimerRow, VisibilityCount, VisibilityPage, VisibilityStore,
+    CurrentRun, ExecutionRow, ExecutionStore, ExecutionWrite, JobRow, JobStore, Lease,
+    NamespaceRow, NamespaceStore, PersistenceError, QueueName, QueueStore, QueueTaskRow, Result,
+    ShardStore, TimerRow, VisibilityCount, VisibilityPage, VisibilityStore,
 };
 use async_trait::async_trait;
 use chronicle_common::query::Resolved;
@@ -251,16 +251,19 @@ impl ExecutionStore for SqlStore {
             .await?)
     }
 
-    async fn delete_timers(&self, shard_id: u32, timers: &[(i64, i64)]) -> Result<()> {
+    async fn delete_timers(&self, lease: Lease, timers: &[(i64, i64)]) -> Result<()> {
         if timers.is_empty() {
             return Ok(());
         }
         let sql =
             self.q("DELETE FROM timer_tasks WHERE shard_id = ? AND fire_time = ? AND task_id = ?");
         let mut tx = self.writer.begin().await?;
+        Writer::new(&self.dialect)
+            .check_fence(&mut tx, lease)
+            .await?;
         for (fire_time, task_id) in timers {
             sqlx::query(&sql)
-                .bind(i64::from(shard_id))
+                .bind(i64::from(lease.shard_id))
                 .bind(*fire_time)
                 .bind(*task_id)
                 .execute(&mut *tx)
@@ -270,7 +273,7 @@ impl ExecutionStore for SqlStore {
         Ok(())
     }
 
-    async fn move_timers(&self, shard_id: u32, moves: &[((i64, i64), TimerRow)]) -> Result<()> {
+    async fn move_timers(&self, lease: Lease, moves: &[((i64, i64), TimerRow)]) -> Result<()> {
         if moves.is_empty() {
             return Ok(());
         }
@@ -279,9 +282,12 @@ impl ExecutionStore for SqlStore {
         let insert = self
             .q("INSERT INTO timer_tasks (shard_id, fire_time, task_id, data) VALUES (?, ?, ?, ?)");
         let mut tx = self.writer.begin().await?;
+        Writer::new(&self.dialect)
+            .check_fence(&mut tx, lease)
+            .await?;
         for ((fire_time, task_id), row) in moves {
             sqlx::query(&delete)
-                .bind(i64::from(shard_id))
+                .bind(i64::from(lease.shard_id))
                 .bind(*fire_time)
                 .bind(*task_id)
                 .execute(&mut *tx)
@@ -351,9 +357,14 @@ impl QueueStore for SqlStore {
         Ok(rows.iter().map(queue_task_row).collect())
     }
 
-    async fn delete_queue_task(&self, task_id: i64) -> Result<()> {
+    async fn delete_queue_task(&self, lease: Lease, task_id: i64) -> Result<()> {
         let sql = self.q("DELETE FROM queue_tasks WHERE task_id = ?");
-        self.exec(sqlx::query(&sql).bind(task_id)).await?;
+        let mut tx = self.writer.begin().await?;
+        Writer::new(&self.dialect)
+            .check_fence(&mut tx, lease)
+            .await?;
+        sqlx::query(&sql).bind(task_id).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -147,6 +147,7 @@ conformance!(store:
     events_append_across_writes_and_read_back_in_pages,
     concurrent_writes_land_and_a_conflicting_one_fails_alone,
     a_stale_shard_lease_cannot_write,
+    a_stale_shard_lease_deletes_no_timer_and_no_backlog_row,
     a_stale_version_conflicts_and_changes_nothing,
     the_current_run_pointer_is_claimed_conditionally,
     namespaces_are_unique_by_name,
@@ -324,6 +325,51 @@ async fn a_stale_shard_lease_cannot_write(s: SqlStore) {
     assert!(matches!(err, PersistenceError::ShardOwnershipLost { .. }));
     assert!(s.execution("ns", "wf", "run-1").await.unwrap().is_none());
     assert!(s.queue_tasks(0, 10).await.unwrap().is_empty());
+}
+
+/// A node that lost a shard still holds the timers and backlog tasks it read: deleting them
+/// would lose what the new owner must fire and dispatch.
+async fn a_stale_shard_lease_deletes_no_timer_and_no_backlog_row(s: SqlStore) {
+    let old = s.acquire_shard(0).await.unwrap();
+    let mut write = create(old);
+    let timer = TimerRow {
+        shard_id: 0,
+        fire_time: 100,
+        task_id: 1,
+        data: b"t".to_vec(),
+    };
+    write.new_timers = vec![timer.clone()];
+    write.new_queue_tasks = vec![QueueTaskRow {
+        task_id: 10,
+        namespace_id: "ns".into(),
+        task_queue: "q".into(),
+        kind: 1,
+        data: b"task".to_vec(),
+    }];
+    s.write_executions(vec![write]).await.unwrap();
+    let new = s.acquire_shard(0).await.unwrap();
+    let stale = Lease {
+        shard_id: 0,
+        range_id: old,
+    };
+    let lost = |r: Result<()>| matches!(r, Err(PersistenceError::ShardOwnershipLost { .. }));
+    assert!(lost(s.delete_timers(stale, &[(100, 1)]).await));
+    let parked = TimerRow {
+        fire_time: 900,
+        ..timer.clone()
+    };
+    assert!(lost(s.move_timers(stale, &[((100, 1), parked)]).await));
+    assert!(lost(s.delete_queue_task(stale, 10).await));
+    assert_eq!(s.due_timers(0, 1_000, 10).await.unwrap(), vec![timer]);
+    assert_eq!(s.queue_tasks(i64::MIN, 10).await.unwrap().len(), 1);
+    let owner = Lease {
+        shard_id: 0,
+        range_id: new,
+    };
+    s.delete_timers(owner, &[(100, 1)]).await.unwrap();
+    s.delete_queue_task(owner, 10).await.unwrap();
+    assert!(s.due_timers(0, 1_000, 10).await.unwrap().is_empty());
+    assert!(s.queue_tasks(i64::MIN, 10).await.unwrap().is_empty());
 }
 
 async fn a_stale_version_conflicts_and_changes_nothing(s: SqlStore) {
@@ -554,11 +600,15 @@ async fn timers_and_backlog_come_back_in_order(s: SqlStore) {
         .map(|t| t.fire_time)
         .collect();
     assert_eq!(due, vec![100, 300]);
-    s.delete_timers(0, &[(100, 1)]).await.unwrap();
+    let lease = Lease {
+        shard_id: 0,
+        range_id: range,
+    };
+    s.delete_timers(lease, &[(100, 1)]).await.unwrap();
     assert_eq!(s.next_timer(0).await.unwrap(), Some(300));
     assert_eq!(s.next_timer(1).await.unwrap(), None);
     // A timer deleted already (fired twice after a crash) is no error.
-    s.delete_timers(0, &[(300, 2), (100, 1)]).await.unwrap();
+    s.delete_timers(lease, &[(300, 2), (100, 1)]).await.unwrap();
     assert_eq!(s.next_timer(0).await.unwrap(), None);
     let backlog = s.queue_tasks(i64::MIN, 10).await.unwrap();
     assert_eq!(
@@ -584,7 +634,7 @@ async fn timers_and_backlog_come_back_in_order(s: SqlStore) {
             .unwrap()
             .is_empty()
     );
-    s.delete_queue_task(10).await.unwrap();
+    s.delete_queue_task(lease, 10).await.unwrap();
     assert!(s.queue_tasks(i64::MIN, 10).await.unwrap().is_empty());
     let events = s.read_events("run-1", 1, 3, 10).await.unwrap();
     assert_eq!(events.len(), 2);

@@ -150,7 +150,11 @@ async fn a_moved_timer_fires_at_its_new_time(s: SqlStore) {
         task_id: 12,
         data: b"parked".to_vec(),
     };
-    s.move_timers(0, &[((500, 11), later.clone())])
+    let lease = crate::Lease {
+        shard_id: 0,
+        range_id: range,
+    };
+    s.move_timers(lease, &[((500, 11), later.clone())])
         .await
         .unwrap();
     assert!(s.due_timers(0, 8_999, 10).await.unwrap().is_empty());

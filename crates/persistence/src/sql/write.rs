@@ -3,7 +3,9 @@
 
 use super::Dialect;
 use crate::visibility::{AttributeRow, AttributeRows, VisibilityRecord, attribute_rows};
-use crate::{CurrentRunWrite, ExecutionWrite, PersistenceError, QueueTaskRow, Result, TimerRow};
+use crate::{
+    CurrentRunWrite, ExecutionWrite, Lease, PersistenceError, QueueTaskRow, Result, TimerRow,
+};
 use sqlx::{Any, AnyPool, Transaction};
 use std::ops::Range;
 
@@ -87,8 +89,8 @@ pub(super) async fn commit_alone(
 /// Writes state changes inside one transaction (use one Writer per transaction).
 pub(super) struct Writer<'d> {
     dialect: &'d Dialect,
-    /// Shards whose lease this transaction checked, and so holds locked until it ends.
-    fenced: Vec<(u32, i64)>,
+    /// Leases this transaction checked, whose shard rows it holds locked until it ends.
+    fenced: Vec<Lease>,
 }
 
 impl<'d> Writer<'d> {
@@ -114,7 +116,7 @@ impl<'d> Writer<'d> {
     /// All of one `write_executions` call, inside the caller's transaction.
     pub async fn write_all(&mut self, tx: &mut Tx<'_>, writes: &[ExecutionWrite]) -> Result<()> {
         for write in writes {
-            self.check_fence(tx, write).await?;
+            self.check_fence(tx, write.lease()).await?;
             self.write_state(tx, write).await?;
             self.write_current(tx, write).await?;
             self.write_outbox(tx, write).await?;
@@ -128,8 +130,8 @@ impl<'d> Writer<'d> {
 
     /// The shard's lease must still be the writer's. The row stays locked until commit, so a
     /// node taking the shard over waits for this write and then fences out the next.
-    pub async fn check_fence(&mut self, tx: &mut Tx<'_>, w: &ExecutionWrite) -> Result<()> {
-        if self.fenced.contains(&(w.shard_id, w.range_id)) {
+    pub async fn check_fence(&mut self, tx: &mut Tx<'_>, lease: Lease) -> Result<()> {
+        if self.fenced.contains(&lease) {
             return Ok(());
         }
         let sql = format!(
@@ -137,16 +139,16 @@ impl<'d> Writer<'d> {
             self.dialect.for_update()
         );
         let current: Option<i64> = sqlx::query_scalar(&self.q(&sql))
-            .bind(i64::from(w.shard_id))
+            .bind(i64::from(lease.shard_id))
             .fetch_optional(&mut **tx)
             .await?;
-        if current == Some(w.range_id) {
-            self.fenced.push((w.shard_id, w.range_id));
+        if current == Some(lease.range_id) {
+            self.fenced.push(lease);
             Ok(())
         } else {
             Err(PersistenceError::ShardOwnershipLost {
-                shard_id: w.shard_id,
-                range_id: w.range_id,
+                shard_id: lease.shard_id,
+                range_id: lease.range_id,
             })
         }
     }
