@@ -199,7 +199,9 @@ fn persistence_status(e: PersistenceError) -> Status {
         PersistenceError::AlreadyExists(_) => Status::already_exists(message),
         PersistenceError::NotFound(_) => not_found(message),
         PersistenceError::Database(_) | PersistenceError::Corrupt(_) => Status::internal(message),
-        PersistenceError::Schema(_) => Status::failed_precondition(message),
+        PersistenceError::Schema(_) | PersistenceError::InUse(_) => {
+            Status::failed_precondition(message)
+        }
         PersistenceError::InvalidArgument(_) => Status::invalid_argument(message),
     }
 }

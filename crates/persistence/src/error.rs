@@ -35,6 +35,9 @@ pub enum PersistenceError {
     /// The database's schema is not the one this version needs (newer, older, modified).
     #[error("{0}")]
     Schema(String),
+    /// Another process has the database: an SQLite file serves one node.
+    #[error("{0}")]
+    InUse(String),
     /// The request cannot be served as asked (a malformed page token).
     #[error("{0}")]
     InvalidArgument(String),

@@ -75,6 +75,9 @@ pub struct SqlStore {
     /// SQLite's: its one writer commits state changes in groups. PostgreSQL and MySQL commit
     /// concurrently from the pool and group fsyncs themselves.
     group_commit: Option<GroupCommit>,
+    /// SQLite's: held while the store is open, so a second node on the same file is refused
+    /// (the file has one writer, and shards cannot be shared over it).
+    _file_lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// SQLite durability: with WAL and `synchronous=FULL` a commit is on disk (the WAL is
@@ -110,6 +113,30 @@ fn sqlite_url(path: &std::path::Path, mode: &str) -> Result<String> {
     Ok(format!("sqlite://{path}?mode={mode}"))
 }
 
+/// Takes the lock file beside an SQLite database (`<file>.lock`), which the OS releases when
+/// the process ends, however it ends.
+fn lock_sqlite_file(path: &std::path::Path) -> Result<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| PersistenceError::Unavailable(format!("cannot open {lock_path:?}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(PersistenceError::InUse(format!(
+            "{} is in use by another chronicle process: an SQLite database serves one node. Stop the other process, or run several nodes on PostgreSQL or MySQL.",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(PersistenceError::Unavailable(format!(
+            "cannot lock {lock_path:?}: {e}"
+        ))),
+    }
+}
+
 impl SqlStore {
     /// Connects, then migrates or checks the schema. SQLite's writer task runs until the
     /// store is dropped; a node opens with `open_supervised` so it stops at shutdown.
@@ -138,6 +165,7 @@ impl SqlStore {
                     )),
                     writer: pool.clone(),
                     reader: pool,
+                    _file_lock: None,
                 }
             }
             // One writer, so SQLite never arbitrates between writers; WAL lets readers run
@@ -148,6 +176,7 @@ impl SqlStore {
                         PersistenceError::Unavailable(format!("cannot create {dir:?}: {e}"))
                     })?;
                 }
+                let file_lock = lock_sqlite_file(path)?;
                 let writer = pool(&sqlite_url(path, "rwc")?, 1, Some(SQLITE_SETUP)).await?;
                 let reader = pool(
                     &sqlite_url(path, "ro")?,
@@ -164,6 +193,7 @@ impl SqlStore {
                     )),
                     writer,
                     reader,
+                    _file_lock: Some(std::sync::Arc::new(file_lock)),
                 }
             }
             Backend::Postgres {
@@ -180,6 +210,7 @@ impl SqlStore {
                     writer: pool.clone(),
                     reader: pool,
                     group_commit: None,
+                    _file_lock: None,
                 }
             }
         };

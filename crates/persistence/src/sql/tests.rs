@@ -749,3 +749,20 @@ async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
     }
     store.writer.close().await;
 }
+
+#[tokio::test]
+async fn a_second_store_on_the_same_sqlite_file_is_refused_until_the_first_closes() {
+    on_sqlite_file(|backend| async move {
+        let first = SqlStore::open(&backend, Schema::Migrate).await.unwrap();
+        let second = SqlStore::open(&backend, Schema::Migrate).await;
+        let Err(PersistenceError::InUse(message)) = second else {
+            panic!("a second node on one SQLite file must be refused");
+        };
+        assert!(message.contains("in use by another chronicle process"), "{message}");
+        drop(first);
+        SqlStore::open(&backend, Schema::Migrate)
+            .await
+            .expect("the file is free once the first store is gone");
+    })
+    .await;
+}
