@@ -1,5 +1,6 @@
 //! Vocabulary shared by the frontend, history, matching and persistence crates.
 
+pub mod cluster;
 pub mod config;
 pub mod ids;
 pub mod limits;

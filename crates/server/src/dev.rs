@@ -73,6 +73,8 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
         // One shard, as in Temporal's dev server: nothing to spread over.
         history: HistoryConfig { shard_count: 1 },
         memory,
+        // A single node on its SQLite file: the defaults, all services.
+        cluster: Default::default(),
         limits,
     })
 }

@@ -2,8 +2,10 @@
 //! by an environment variable `CHRONICLE_<SECTION>_<KEY>` (e.g. CHRONICLE_PERSISTENCE_DSN,
 //! CHRONICLE_SERVER_PORT). Unknown keys, in the file or the environment, are refused by name.
 
+mod cluster;
 mod limits;
 
+pub use cluster::ClusterConfig;
 pub use limits::{Limits, LimitsTable, MemoryConfig};
 
 use serde::Deserialize;
@@ -20,6 +22,8 @@ pub struct Config {
     pub history: HistoryConfig,
     #[serde(default)]
     pub memory: MemoryConfig,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
     /// `[limits]` and its per-namespace tables, resolved by `LimitsTable::from_toml`.
     #[serde(skip)]
     pub limits: LimitsTable,
@@ -92,7 +96,14 @@ impl Default for HistoryConfig {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
-const SECTIONS: &[&str] = &["server", "persistence", "history", "memory", "limits"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "persistence",
+    "history",
+    "memory",
+    "cluster",
+    "limits",
+];
 const PREFIX: &str = "CHRONICLE_";
 
 /// A TOML value written in an environment variable: a TOML literal, else a plain string.
@@ -141,6 +152,7 @@ impl Config {
             .try_into::<Config>()
             .map_err(|e| ConfigError(e.message().to_owned()))?;
         config.limits = limits;
+        config.cluster.check().map_err(ConfigError)?;
         Ok(config)
     }
 
@@ -230,6 +242,24 @@ mod tests {
         );
         let err = Config::parse(&format!("{FILE}\n[limits]\nblobs = 1\n"), []).unwrap_err();
         assert!(err.0.contains("blobs"), "{err}");
+    }
+
+    #[test]
+    fn cluster_settings_are_read_and_checked() {
+        let base = "[persistence]\nbackend = \"postgres\"\ndsn = \"postgres://db\"\n";
+        let config = Config::parse(base, []).unwrap();
+        assert_eq!(config.cluster, ClusterConfig::default());
+        let text = format!(
+            "{base}[cluster]\nmember_id = \"node-1\"\nservices = [\"frontend\"]\nlease_ms = 3000\n"
+        );
+        let config = Config::parse(&text, []).unwrap();
+        assert_eq!(config.cluster.member_id, "node-1");
+        assert_eq!(config.cluster.services, [crate::cluster::Role::Frontend]);
+        let env = [("CHRONICLE_CLUSTER_LEASE_MS".to_owned(), "1500".to_owned())];
+        let refused = Config::parse(base, env).unwrap_err();
+        assert!(refused.0.contains("at least twice"), "{refused}");
+        let unknown = format!("{base}[cluster]\nservices = [\"gateway\"]\n");
+        assert!(Config::parse(&unknown, []).is_err());
     }
 
     #[test]

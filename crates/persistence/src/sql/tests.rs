@@ -758,7 +758,10 @@ async fn a_second_store_on_the_same_sqlite_file_is_refused_until_the_first_close
         let Err(PersistenceError::InUse(message)) = second else {
             panic!("a second node on one SQLite file must be refused");
         };
-        assert!(message.contains("in use by another chronicle process"), "{message}");
+        assert!(
+            message.contains("in use by another chronicle process"),
+            "{message}"
+        );
         drop(first);
         SqlStore::open(&backend, Schema::Migrate)
             .await
