@@ -711,22 +711,24 @@ async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
         "{unmigrated}"
     );
     let store = SqlStore::open(&backend, Schema::Migrate).await.unwrap();
-    SqlStore::open(&backend, Schema::Migrate)
-        .await
-        .expect("migrating again changes nothing");
-    SqlStore::open(&backend, Schema::Check)
-        .await
-        .expect("an up-to-date schema passes the check");
+    let (dialect, pool) = (store.dialect, store.writer.clone());
+    drop(store);
+    drop(
+        SqlStore::open(&backend, Schema::Migrate)
+            .await
+            .expect("migrating again changes nothing"),
+    );
+    drop(
+        SqlStore::open(&backend, Schema::Check)
+            .await
+            .expect("an up-to-date schema passes the check"),
+    );
 
-    sqlx::query(
-        &store
-            .dialect
-            .sql("UPDATE _sqlx_migrations SET checksum = ? WHERE version = 1"),
-    )
-    .bind(vec![0u8])
-    .execute(&store.writer)
-    .await
-    .unwrap();
+    sqlx::query(&dialect.sql("UPDATE _sqlx_migrations SET checksum = ? WHERE version = 1"))
+        .bind(vec![0u8])
+        .execute(&pool)
+        .await
+        .unwrap();
     let changed = SqlStore::open(&backend, Schema::Check)
         .await
         .err()
@@ -734,10 +736,10 @@ async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
     assert!(changed.to_string().contains("differs"), "{changed}");
 
     let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'future', ?, ?, 0)";
-    sqlx::query(&store.dialect.sql(future))
+    sqlx::query(&dialect.sql(future))
         .bind(true)
         .bind(vec![0u8])
-        .execute(&store.writer)
+        .execute(&pool)
         .await
         .unwrap();
     for schema in [Schema::Check, Schema::Migrate] {
@@ -747,7 +749,7 @@ async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
             .expect("a newer schema is refused");
         assert!(refused.to_string().contains("newer chronicle"), "{refused}");
     }
-    store.writer.close().await;
+    pool.close().await;
 }
 
 #[tokio::test]
@@ -758,7 +760,10 @@ async fn a_second_store_on_the_same_sqlite_file_is_refused_until_the_first_close
         let Err(PersistenceError::InUse(message)) = second else {
             panic!("a second node on one SQLite file must be refused");
         };
-        assert!(message.contains("in use by another chronicle process"), "{message}");
+        assert!(
+            message.contains("in use by another chronicle process"),
+            "{message}"
+        );
         drop(first);
         SqlStore::open(&backend, Schema::Migrate)
             .await
@@ -766,3 +771,5 @@ async fn a_second_store_on_the_same_sqlite_file_is_refused_until_the_first_close
     })
     .await;
 }
+    // Each store is dropped before the next opens (an SQLite file admits one store at a
+    // time); the schema is tampered with through a pool of the first one's.
