@@ -266,6 +266,37 @@ pub trait JobStore: Send + Sync + 'static {
     async fn running_jobs(&self) -> Result<Vec<JobRow>>;
 }
 
+/// One node of the cluster as its membership row records it. Roles are stored comma-joined
+/// (so a role name never contains a comma); no roles is the empty string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRow {
+    pub member_id: String,
+    /// The node's internal gRPC address, host:port.
+    pub address: String,
+    pub roles: Vec<String>,
+    /// Unix milliseconds: when this incarnation of the node started.
+    pub started_at: i64,
+    /// Unix milliseconds: the node's last heartbeat.
+    pub heartbeat_at: i64,
+    /// Unix milliseconds: `heartbeat_at` plus the lease; the node is live until then.
+    pub expires_at: i64,
+}
+
+/// Cluster membership: each node records itself and renews its lease by heartbeat.
+#[async_trait]
+pub trait MembershipStore: Send + Sync + 'static {
+    /// Records the member, or updates its row (address, roles, start, heartbeat, expiry).
+    async fn heartbeat(&self, member: &MemberRow) -> Result<()>;
+    /// Every member row, live or not, by member id; the caller judges liveness by
+    /// `expires_at`.
+    async fn members(&self) -> Result<Vec<MemberRow>>;
+    /// Deletes the member's row (a node leaving cleanly).
+    async fn leave(&self, member_id: &str) -> Result<()>;
+    /// Deletes the rows whose lease expired before `unix_ms` (nodes long dead); returns how
+    /// many.
+    async fn forget_members_expired_before(&self, unix_ms: i64) -> Result<u64>;
+}
+
 /// What the history service touches: shards, runs, the backlog its tasks start from, and
 /// visibility; not the namespace rows or the worker's jobs.
 pub trait HistoryStore: ShardStore + ExecutionStore + QueueStore + VisibilityStore {}
@@ -278,9 +309,9 @@ pub trait WorkerStore: JobStore + NamespaceStore {}
 impl<T: JobStore + NamespaceStore> WorkerStore for T {}
 
 /// Every role at once: what a node opens and hands out, each service taking its part.
-pub trait Store: HistoryStore + WorkerStore {}
+pub trait Store: HistoryStore + WorkerStore + MembershipStore {}
 
-impl<T: HistoryStore + WorkerStore> Store for T {}
+impl<T: HistoryStore + WorkerStore + MembershipStore> Store for T {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRow {

@@ -4,6 +4,7 @@
 
 mod dialect;
 mod group;
+mod members;
 mod store;
 #[cfg(test)]
 mod tests;

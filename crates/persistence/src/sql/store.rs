@@ -40,12 +40,12 @@ fn now_nanos() -> i64 {
 }
 
 impl SqlStore {
-    fn q<'s>(&self, text: &'s str) -> Cow<'s, str> {
+    pub(super) fn q<'s>(&self, text: &'s str) -> Cow<'s, str> {
         self.dialect.sql(text)
     }
 
     /// Runs a statement on the writer pool (statements owned by the caller).
-    async fn exec(&self, query: Query<'_>) -> Result<u64> {
+    pub(super) async fn exec(&self, query: Query<'_>) -> Result<u64> {
         Ok(query.execute(&self.writer).await?.rows_affected())
     }
 }

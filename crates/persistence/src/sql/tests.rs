@@ -156,6 +156,7 @@ conformance!(store:
     timers_and_backlog_come_back_in_order,
     search_attributes_and_jobs_round_trip,
     a_deleted_namespace_leaves_nothing,
+    membership_rows_are_upserted_listed_and_forgotten,
 );
 
 conformance!(backend:
@@ -701,6 +702,71 @@ async fn a_deleted_namespace_leaves_nothing(s: SqlStore) {
     assert_eq!(s.count_visibility("ns", &query("")).await.unwrap().count, 0);
 }
 
+async fn membership_rows_are_upserted_listed_and_forgotten(s: SqlStore) {
+    assert!(s.members().await.unwrap().is_empty());
+    let b = MemberRow {
+        member_id: "node-b".into(),
+        address: "10.0.0.2:7234".into(),
+        roles: vec!["history".into(), "matching".into()],
+        started_at: 1_000,
+        heartbeat_at: 2_000,
+        expires_at: 12_000,
+    };
+    let a = MemberRow {
+        member_id: "node-a".into(),
+        address: "10.0.0.1:7234".into(),
+        roles: vec![],
+        started_at: 1_500,
+        heartbeat_at: 2_500,
+        expires_at: 12_500,
+    };
+    s.heartbeat(&b).await.unwrap();
+    s.heartbeat(&a).await.unwrap();
+    assert_eq!(
+        s.members().await.unwrap(),
+        vec![a.clone(), b.clone()],
+        "listed by member id, roles (none included) as written"
+    );
+
+    // A new incarnation of node-b at a new address, with one role: its one row is updated.
+    let b = MemberRow {
+        address: "10.0.0.3:7235".into(),
+        roles: vec!["frontend".into()],
+        started_at: 20_000,
+        heartbeat_at: 21_000,
+        expires_at: 31_000,
+        ..b
+    };
+    s.heartbeat(&b).await.unwrap();
+    assert_eq!(s.members().await.unwrap(), vec![a.clone(), b.clone()]);
+
+    let c = MemberRow {
+        member_id: "node-c".into(),
+        address: "10.0.0.4:7234".into(),
+        roles: vec!["worker".into()],
+        started_at: 3_000,
+        heartbeat_at: 3_000,
+        expires_at: 13_000,
+    };
+    s.heartbeat(&c).await.unwrap();
+    s.leave("node-c").await.unwrap();
+    s.leave("node-c").await.unwrap();
+    assert_eq!(s.members().await.unwrap(), vec![a.clone(), b.clone()]);
+
+    s.heartbeat(&c).await.unwrap();
+    // a (12_500) and c (13_000) expired before 20_000; b (31_000) and one at exactly the
+    // cut-off are kept.
+    let d = MemberRow {
+        member_id: "node-d".into(),
+        expires_at: 20_000,
+        ..c.clone()
+    };
+    s.heartbeat(&d).await.unwrap();
+    assert_eq!(s.forget_members_expired_before(20_000).await.unwrap(), 2);
+    assert_eq!(s.members().await.unwrap(), vec![b, d]);
+    assert_eq!(s.forget_members_expired_before(20_000).await.unwrap(), 0);
+}
+
 async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
     let unmigrated = SqlStore::open(&backend, Schema::Check)
         .await
@@ -710,23 +776,27 @@ async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
         unmigrated.to_string().contains("chronicle schema migrate"),
         "{unmigrated}"
     );
+    // Each store is dropped before the next opens (an SQLite file admits one store at a
+    // time); the schema is tampered with through a pool of the first one's.
     let store = SqlStore::open(&backend, Schema::Migrate).await.unwrap();
-    SqlStore::open(&backend, Schema::Migrate)
-        .await
-        .expect("migrating again changes nothing");
-    SqlStore::open(&backend, Schema::Check)
-        .await
-        .expect("an up-to-date schema passes the check");
+    let (dialect, pool) = (store.dialect, store.writer.clone());
+    drop(store);
+    drop(
+        SqlStore::open(&backend, Schema::Migrate)
+            .await
+            .expect("migrating again changes nothing"),
+    );
+    drop(
+        SqlStore::open(&backend, Schema::Check)
+            .await
+            .expect("an up-to-date schema passes the check"),
+    );
 
-    sqlx::query(
-        &store
-            .dialect
-            .sql("UPDATE _sqlx_migrations SET checksum = ? WHERE version = 1"),
-    )
-    .bind(vec![0u8])
-    .execute(&store.writer)
-    .await
-    .unwrap();
+    sqlx::query(&dialect.sql("UPDATE _sqlx_migrations SET checksum = ? WHERE version = 1"))
+        .bind(vec![0u8])
+        .execute(&pool)
+        .await
+        .unwrap();
     let changed = SqlStore::open(&backend, Schema::Check)
         .await
         .err()
@@ -734,10 +804,10 @@ async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
     assert!(changed.to_string().contains("differs"), "{changed}");
 
     let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'future', ?, ?, 0)";
-    sqlx::query(&store.dialect.sql(future))
+    sqlx::query(&dialect.sql(future))
         .bind(true)
         .bind(vec![0u8])
-        .execute(&store.writer)
+        .execute(&pool)
         .await
         .unwrap();
     for schema in [Schema::Check, Schema::Migrate] {
@@ -747,7 +817,7 @@ async fn a_schema_that_is_not_this_versions_is_refused(backend: Backend) {
             .expect("a newer schema is refused");
         assert!(refused.to_string().contains("newer chronicle"), "{refused}");
     }
-    store.writer.close().await;
+    pool.close().await;
 }
 
 #[tokio::test]
