@@ -80,6 +80,13 @@ pub fn unix_nanos(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+/// Unix milliseconds: membership leases; saturates far beyond any lease.
+pub fn unix_millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis().min(i64::MAX as u128) as i64)
+        .unwrap_or(0)
+}
+
 pub fn from_unix_nanos(nanos: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(nanos.max(0) as u64)
 }

@@ -1,6 +1,8 @@
 //! One Chronicle node: every service in this process, assembled from the configuration.
 
+use chronicle_cluster::Membership;
 use chronicle_common::Supervisor;
+use chronicle_common::cluster::Member;
 use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
 use chronicle_common::search_attributes::ValueType;
 use chronicle_frontend::{ClusterFacts, Frontend, Namespaces};
@@ -93,6 +95,25 @@ pub async fn migrate(config: &Config) -> Result<(), Error> {
     Ok(())
 }
 
+/// This node as the cluster's members see it: named by its address unless configured.
+fn member(config: &Config) -> Member {
+    let cluster = &config.cluster;
+    let address = if cluster.address.is_empty() {
+        SocketAddr::new(config.server.ip, config.server.port).to_string()
+    } else {
+        cluster.address.clone()
+    };
+    Member {
+        id: if cluster.member_id.is_empty() {
+            address.clone()
+        } else {
+            cluster.member_id.clone()
+        },
+        address,
+        roles: cluster.services.clone(),
+    }
+}
+
 /// Runs the node until a shutdown signal.
 pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let began = Instant::now();
@@ -106,6 +127,8 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let supervisor = Supervisor::new();
     let store = SqlStore::open_supervised(&backend, schema_policy(&backend), &storage).await?;
     let store: Arc<dyn Store> = Arc::new(store);
+    let membership =
+        Membership::join(store.clone(), member(&config), &config.cluster, &supervisor).await?;
     let matching = Matching::new(store.clone(), &config.memory);
     let backlog = matching.restore().await?;
     matching.run(&supervisor);
@@ -148,6 +171,8 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     };
     tracing::info!(
         %address,
+        member = %membership.me().id,
+        members = membership.live().len(),
         database = store_kind,
         restored_tasks = backlog,
         resumed_jobs = resumed,
