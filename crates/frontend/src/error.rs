@@ -185,6 +185,9 @@ fn history_status(e: HistoryError) -> Status {
                 ..Default::default()
             },
         ),
+        // Temporal answers a request that reached a host not owning its shard so too: the
+        // SDKs retry UNAVAILABLE.
+        HistoryError::ShardNotOwned(_) => Status::unavailable(message),
         HistoryError::Persistence(p) => persistence_status(p),
     }
 }

@@ -92,13 +92,13 @@ impl StateCache {
 
     /// Forgets every run of a namespace (its workflows were deleted).
     pub fn forget_namespace(&self, namespace_id: &str) {
+        self.forget_where(|key| key.namespace_id == namespace_id);
+    }
+
+    /// Drops every entry `gone` selects (the runs of a shard this node gave up).
+    pub fn forget_where(&self, gone: impl Fn(&ExecutionKey) -> bool) {
         let mut entries = self.lock();
-        let gone: Vec<ExecutionKey> = entries
-            .runs
-            .keys()
-            .filter(|key| key.namespace_id == namespace_id)
-            .cloned()
-            .collect();
+        let gone: Vec<ExecutionKey> = entries.runs.keys().filter(|k| gone(k)).cloned().collect();
         for key in &gone {
             entries.remove(key);
         }

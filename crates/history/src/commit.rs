@@ -106,7 +106,7 @@ impl History {
         let mut writes = Vec::with_capacity(changes.len());
         let mut durable = Vec::with_capacity(changes.len());
         for output in changes.into_iter().filter_map(Change::finish) {
-            let shard = self.shard_of(&output.key.namespace_id, &output.key.workflow_id);
+            let shard = self.shard_of(&output.key.namespace_id, &output.key.workflow_id)?;
             let (write, then) = into_write(output, shard);
             writes.push(write);
             durable.push(then);

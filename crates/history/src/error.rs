@@ -64,6 +64,10 @@ pub enum HistoryError {
     /// Stored data that cannot be what it should be (an undecodable event, a missing one).
     #[error("corrupt history: {0}")]
     Corrupt(String),
+    /// The workflow's shard is not this node's (it moved, or is moving): the caller retries,
+    /// and reaches the owner.
+    #[error("history shard {0} is not owned by this node")]
+    ShardNotOwned(u32),
     #[error(transparent)]
     Persistence(PersistenceError),
 }
@@ -101,7 +105,11 @@ impl HistoryError {
     /// Whether the same operation may succeed if run again soon: only an outage of the
     /// database or a lost race. Corrupt data and refused statements fail the same way again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Persistence(e) if e.is_retryable())
+        match self {
+            Self::Persistence(e) => e.is_retryable(),
+            Self::ShardNotOwned(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -16,12 +16,14 @@ mod external;
 mod load;
 mod locks;
 mod namespace;
+mod ownership;
 mod poll;
 mod queries;
 mod read;
 mod recovery;
 mod reset;
 mod shard;
+mod shards;
 mod start;
 mod sticky;
 mod timers;
@@ -75,7 +77,9 @@ struct Inner {
     limits: Arc<LimitsTable>,
     memory: MemoryConfig,
     matching: Matching,
-    shards: Vec<Arc<Shard>>,
+    shards: shards::Shards,
+    /// Runs the timer queue of each shard acquired, and the recovery loop.
+    tasks: chronicle_common::Supervisor,
     locks: locks::LockTable,
     watch: watch::Watchers,
     queries: queries::Queries,
@@ -86,11 +90,13 @@ struct Inner {
 }
 
 impl History {
-    /// Acquires every shard (fencing out any previous owner); call `run` to start its timers.
+    /// Checks the shard count against the database and starts the recovery loop under
+    /// `tasks`. The node owns no shard until `own` (or `follow`) acquires some.
     pub async fn start(
         options: HistoryOptions,
         store: Arc<dyn HistoryStore>,
         matching: Matching,
+        tasks: &chronicle_common::Supervisor,
     ) -> Result<Self> {
         let count = options.shard_count.max(1);
         if count > MAX_SHARDS {
@@ -105,20 +111,16 @@ impl History {
                 "the database has {existing} history shards; shard_count must stay {existing} (configured: {count})"
             )));
         }
-        let mut shards = Vec::new();
-        for id in 0..count {
-            let range_id = store.acquire_shard(id).await?;
-            shards.push(Arc::new(Shard::new(id, range_id)));
-        }
         let state_cache_bytes = options.memory.state_cache_bytes;
         let updates = updates::Updates::new(options.memory.pending_updates_bytes);
-        Ok(Self {
+        let history = Self {
             inner: Arc::new(Inner {
                 store,
                 limits: options.limits,
                 memory: options.memory,
                 matching,
-                shards,
+                shards: shards::Shards::new(count),
+                tasks: tasks.clone(),
                 locks: locks::LockTable::default(),
                 watch: watch::Watchers::default(),
                 queries: queries::Queries::default(),
@@ -127,39 +129,27 @@ impl History {
                 backlog_in_doubt: tokio::sync::Notify::new(),
                 cache: cache::StateCache::new(state_cache_bytes),
             }),
-        })
-    }
-
-    /// Runs the timer queues of all shards, and the backlog recovery after commits in doubt,
-    /// until the process ends.
-    /// Runs the timer queue of every shard and the recovery loop under `supervisor`; each
-    /// stops between batches once it is cancelled.
-    pub fn run(&self, supervisor: &chronicle_common::Supervisor) {
-        for shard in &self.inner.shards {
-            let timers = timers::run(self.clone(), shard.clone(), supervisor.token());
-            supervisor.spawn(format!("timer queue {}", shard.id), timers);
-        }
-        let recovery = recovery::run(self.clone(), supervisor.token());
-        supervisor.spawn("backlog recovery", recovery);
+        };
+        let recovery = recovery::run(history.clone(), tasks.token());
+        tasks.spawn("backlog recovery", recovery);
+        Ok(history)
     }
 
     pub fn shard_count(&self) -> u32 {
-        self.inner.shards.len() as u32
+        self.inner.shards.count()
     }
 
-    /// Shards whose lease no write has found taken by another node.
+    /// Shards this node owns now.
     pub fn owned_shards(&self) -> u32 {
-        self.inner.shards.iter().filter(|s| s.is_owned()).count() as u32
+        self.inner.shards.owned_ids().len() as u32
     }
 
     /// A write failed: if because another node holds the shard's lease now, this node is no
     /// longer its owner and stops acting as one.
     pub(crate) fn note_write_failure(&self, e: &PersistenceError) {
-        if let PersistenceError::ShardOwnershipLost { shard_id, .. } = e
-            && let Some(shard) = self.inner.shards.get(*shard_id as usize)
-        {
+        if let PersistenceError::ShardOwnershipLost { shard_id, .. } = e {
             tracing::error!(shard_id, "shard lease taken by another node");
-            shard.mark_lost();
+            self.release(&[*shard_id]);
         }
     }
 
@@ -169,9 +159,13 @@ impl History {
         Ok(())
     }
 
-    fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> Arc<Shard> {
+    /// The workflow's shard, if this node owns it.
+    fn shard_of(&self, namespace_id: &str, workflow_id: &str) -> Result<Arc<Shard>> {
         let id = chronicle_common::shard_for(namespace_id, workflow_id, self.shard_count());
-        self.inner.shards[id as usize].clone()
+        self.inner
+            .shards
+            .get(id)
+            .ok_or(HistoryError::ShardNotOwned(id))
     }
 
     /// The limits that apply in a namespace, by its name.

@@ -22,14 +22,14 @@ impl History {
         } else {
             Vec::new()
         };
-        Ok(self.change(key, state, (Some(version), Buffer::read(legacy, rows))))
+        self.change(key, state, (Some(version), Buffer::read(legacy, rows)))
     }
 
     /// Loads a run's state for a change that only appends events or buffers them, which
     /// never reads the buffer: its cost does not grow with the buffer.
     pub(crate) async fn load_to_append(&self, key: &ExecutionKey) -> Result<Change> {
         let (state, version) = self.take_state(key).await?;
-        Ok(self.change(key, state, (Some(version), Buffer::unread())))
+        self.change(key, state, (Some(version), Buffer::unread()))
     }
 
     fn change(
@@ -37,17 +37,18 @@ impl History {
         key: &ExecutionKey,
         state: MutableState,
         known: (Option<i64>, Buffer),
-    ) -> Change {
-        let mut ctx = self.context(&key.namespace_id, &key.workflow_id);
+    ) -> Result<Change> {
+        let mut ctx = self.context(&key.namespace_id, &key.workflow_id)?;
         let sticky = &state.info().sticky_task_queue;
         self.note_sticky_poller(&mut ctx, &key.namespace_id, sticky);
-        Change::with(ctx, key.clone(), state, known)
+        Ok(Change::with(ctx, key.clone(), state, known))
     }
 
-    /// The time and ids a change of a workflow's runs starts from (ids from its shard).
-    pub(crate) fn context(&self, namespace_id: &str, workflow_id: &str) -> Context {
-        let shard = self.shard_of(namespace_id, workflow_id);
-        Context::new(time::now(), shard)
+    /// The time and ids a change of a workflow's runs starts from (ids from its shard, which
+    /// this node must own).
+    pub(crate) fn context(&self, namespace_id: &str, workflow_id: &str) -> Result<Context> {
+        let shard = self.shard_of(namespace_id, workflow_id)?;
+        Ok(Context::new(time::now(), shard))
     }
 
     async fn take_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {

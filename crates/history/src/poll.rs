@@ -1,6 +1,6 @@
 //! Long polls: the bridge from a matched task to the history transaction that starts it.
 
-use crate::{History, NamespaceRef, Result};
+use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_common::{DispatchTask, QueueKind, time};
 use chronicle_matching::{PollerRecord, QueueKey};
 use std::future::Future;
@@ -48,9 +48,13 @@ impl History {
                 }
                 Err(e) if e.is_stale() => {
                     let task = grant.take();
-                    let lease = self.shard_of(&task.namespace_id, &task.workflow_id).lease();
+                    let shard = self.shard_of(&task.namespace_id, &task.workflow_id);
                     if task.query_id.is_empty()
-                        && let Err(e) = self.store().delete_queue_task(lease, task.task_id).await
+                        && let Ok(shard) = shard
+                        && let Err(e) = self
+                            .store()
+                            .delete_queue_task(shard.lease(), task.task_id)
+                            .await
                     {
                         self.note_write_failure(&e);
                         tracing::warn!(
@@ -58,6 +62,10 @@ impl History {
                             "stale backlog task not deleted: {e}"
                         );
                     }
+                }
+                Err(HistoryError::ShardNotOwned(_)) => {
+                    // Another node owns the workflow now: its row stays for that owner.
+                    grant.take();
                 }
                 Err(e) => return Err(e),
             }

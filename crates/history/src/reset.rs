@@ -101,7 +101,7 @@ impl History {
             later: later.into_iter().chain(buffered).collect(),
         };
         let change = reset_run(
-            self.context(namespace_id, &execution.workflow_id),
+            self.context(namespace_id, &execution.workflow_id)?,
             point,
             &r,
         );

@@ -156,7 +156,7 @@ impl History {
             }
         };
         let change =
-            NewRun { signal, ..new_run }.into_change(self.context(&ns_id, &workflow_id), previous);
+            NewRun { signal, ..new_run }.into_change(self.context(&ns_id, &workflow_id)?, previous);
         let run_id = change.key.run_id.clone();
         if let Some(old) = changes.first_mut() {
             // As in Temporal: the replaced run names its replacement in the details.

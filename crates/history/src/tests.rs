@@ -1,7 +1,7 @@
 //! History driven directly over an in-memory store: failure paths the end-to-end suite can
 //! only hit by chance.
 
-use crate::{History, HistoryOptions, NamespaceRef};
+use crate::{History, HistoryError, HistoryOptions, NamespaceRef};
 use chronicle_api::common::v1::WorkflowType;
 use chronicle_api::taskqueue::v1::TaskQueue;
 use chronicle_api::workflowservice::{PollWorkflowTaskQueueRequest, StartWorkflowExecutionRequest};
@@ -27,9 +27,11 @@ async fn memory_store() -> Arc<dyn Store> {
 
 async fn history_on(store: Arc<dyn Store>) -> (History, Matching) {
     let matching = Matching::new(store.clone(), &Default::default());
-    let history = History::start(HistoryOptions::default(), store, matching.clone())
+    let tasks = chronicle_common::Supervisor::new();
+    let history = History::start(HistoryOptions::default(), store, matching.clone(), &tasks)
         .await
         .expect("history starts");
+    history.own(&[0]).await.expect("the shard is acquired");
     (history, matching)
 }
 
@@ -69,7 +71,6 @@ fn poll_request() -> PollWorkflowTaskQueueRequest {
 #[tokio::test]
 async fn tasks_of_a_commit_in_doubt_are_reloaded_from_the_backlog() {
     let (history, matching) = history().await;
-    history.run(&chronicle_common::Supervisor::new());
     let started = history
         .start_workflow(&namespace(), start_request("wf-1"))
         .await
@@ -125,4 +126,93 @@ async fn a_write_fenced_out_by_another_owner_gives_the_shard_up() {
         .await;
     assert!(refused.is_err(), "a stale owner must not write");
     assert_eq!(history.owned_shards(), 0);
+}
+
+#[tokio::test]
+async fn a_shard_given_up_refuses_its_workflows_until_it_is_owned_again() {
+    let (history, _matching) = history().await;
+    history.release(&[0]);
+    assert_eq!(history.owned_shards(), 0);
+    let refused = history
+        .start_workflow(&namespace(), start_request("wf-moved"))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, HistoryError::ShardNotOwned(0)));
+    assert!(
+        refused.is_retryable(),
+        "the client retries and reaches the owner"
+    );
+    history.own(&[0]).await.unwrap();
+    history
+        .start_workflow(&namespace(), start_request("wf-moved"))
+        .await
+        .expect("owned again");
+}
+
+#[tokio::test]
+async fn nodes_on_one_database_split_the_shards_and_take_over_a_leaving_ones() {
+    let store = memory_store().await;
+    let config = chronicle_common::config::ClusterConfig {
+        heartbeat_interval_ms: 50,
+        lease_ms: 1_000,
+        ..Default::default()
+    };
+    let options = HistoryOptions {
+        shard_count: 8,
+        ..HistoryOptions::default()
+    };
+    let node = |id: &str| {
+        let (store, options, config) = (store.clone(), options.clone(), config.clone());
+        let id = id.to_owned();
+        async move {
+            let tasks = chronicle_common::Supervisor::new();
+            let member = chronicle_common::cluster::Member {
+                address: format!("{id}:7300"),
+                id,
+                roles: chronicle_common::cluster::Role::ALL.to_vec(),
+            };
+            let membership =
+                chronicle_cluster::Membership::join(store.clone(), member, &config, &tasks)
+                    .await
+                    .unwrap();
+            let matching = Matching::new(store.clone(), &Default::default());
+            let history = History::start(options, store, matching, &tasks)
+                .await
+                .unwrap();
+            history.follow(membership).await.unwrap();
+            (history, tasks)
+        }
+    };
+    let (a, a_tasks) = node("a").await;
+    assert_eq!(a.owned_shards(), 8, "a lone node owns every shard");
+    let (b, b_tasks) = node("b").await;
+    let split = || async {
+        for _ in 0..100 {
+            let (mine, theirs) = (a.inner.shards.owned_ids(), b.inner.shards.owned_ids());
+            if mine.len() + theirs.len() == 8 && mine.iter().all(|s| !theirs.contains(s)) {
+                return (mine, theirs);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the shards were never split");
+    };
+    let (mine, theirs) = split().await;
+    assert!(
+        !mine.is_empty() && !theirs.is_empty(),
+        "{mine:?} / {theirs:?}"
+    );
+
+    b_tasks.shutdown(Duration::from_secs(5)).await;
+    for _ in 0..100 {
+        if a.owned_shards() == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        a.owned_shards(),
+        8,
+        "the remaining node takes the leaver's shards"
+    );
+    a_tasks.shutdown(Duration::from_secs(5)).await;
 }

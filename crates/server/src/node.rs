@@ -138,8 +138,8 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         limits: limits.clone(),
         memory: config.memory.clone(),
     };
-    let history = History::start(options, store.clone(), matching.clone()).await?;
-    history.run(&supervisor);
+    let history = History::start(options, store.clone(), matching.clone(), &supervisor).await?;
+    history.follow(membership.clone()).await?;
     let namespaces = Namespaces::new(store.clone());
     let retention = Duration::from_secs(config.server.namespace_retention_hours * 3600);
     let attributes: HashMap<String, i32> = extras

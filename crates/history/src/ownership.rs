@@ -1,0 +1,101 @@
+//! Which shards this node serves, following the cluster's members: a shard is acquired when
+//! the node becomes its owner and released when it stops being one (another member's turn,
+//! a write that found the lease taken, or this node's own membership lease lapsing).
+
+use crate::shard::Shard;
+use crate::shards::handover;
+use crate::{History, Result, timers};
+use chronicle_cluster::Membership;
+use chronicle_common::cluster::shards_of;
+use chronicle_common::shard_for;
+use chronicle_common::supervisor::CancellationToken;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often ownership is checked even when the members did not change: a shard lost to a
+/// fence, or not acquired because the database was out of reach, is taken (back) then.
+const RECHECK: Duration = Duration::from_secs(1);
+
+impl History {
+    /// Acquires `ids` (each acquisition bumps the shard's range id, so the previous owner's
+    /// writes fail from now on) and starts their timer queues.
+    pub async fn own(&self, ids: &[u32]) -> Result<()> {
+        // States cached while another node owned the shard may be stale.
+        self.forget_cached(ids);
+        for &id in ids {
+            let range_id = self.store().acquire_shard(id).await?;
+            let shard = Arc::new(Shard::new(id, range_id));
+            self.inner.shards.install(shard.clone());
+            let queue = timers::run(self.clone(), shard, self.inner.tasks.token());
+            self.inner.tasks.spawn(format!("timer queue {id}"), queue);
+            tracing::info!(shard = id, range_id, "shard acquired");
+        }
+        if !ids.is_empty() {
+            // Tasks the previous owner wrote may wait in the backlog table: load them.
+            self.commit_in_doubt();
+        }
+        Ok(())
+    }
+
+    /// Gives shards up at once: their timer queues stop, their cached states are dropped, and
+    /// no write of this node names their lease again.
+    pub(crate) fn release(&self, ids: &[u32]) {
+        for &id in ids {
+            if let Some(shard) = self.inner.shards.remove(id) {
+                shard.timer_added.notify_one();
+                tracing::info!(shard = id, "shard released");
+            }
+        }
+        self.forget_cached(ids);
+    }
+
+    fn forget_cached(&self, ids: &[u32]) {
+        let count = self.shard_count();
+        self.inner.cache.forget_where(|key| {
+            ids.contains(&shard_for(&key.namespace_id, &key.workflow_id, count))
+        });
+    }
+
+    /// Takes the shards `membership` assigns this node now, then follows the assignment
+    /// under the history's tasks until they stop.
+    pub async fn follow(&self, membership: Membership) -> Result<()> {
+        if self.store().shard_count().await? == 0 {
+            // A new database: create every shard's row, so the shard count is recorded.
+            let all: Vec<u32> = (0..self.shard_count()).collect();
+            self.own(&all).await?;
+        }
+        self.rebalance(&membership).await?;
+        let follower = self.clone();
+        let stop = self.inner.tasks.token();
+        self.inner
+            .tasks
+            .spawn("shard ownership", follower.keep_following(membership, stop));
+        Ok(())
+    }
+
+    async fn keep_following(self, membership: Membership, stop: CancellationToken) {
+        let mut members = membership.subscribe();
+        loop {
+            tokio::select! {
+                _ = members.changed() => {}
+                () = tokio::time::sleep(RECHECK) => {}
+                () = stop.cancelled() => return,
+            }
+            if let Err(e) = self.rebalance(&membership).await {
+                tracing::warn!("shard ownership not settled: {e}");
+            }
+        }
+    }
+
+    async fn rebalance(&self, membership: &Membership) -> Result<()> {
+        let assigned = if membership.holds_lease() {
+            shards_of(&membership.live(), &membership.me().id, self.shard_count())
+        } else {
+            // The others may already count this node gone: it must not act as an owner.
+            Vec::new()
+        };
+        let plan = handover(&self.inner.shards.owned_ids(), &assigned);
+        self.release(&plan.release);
+        self.own(&plan.acquire).await
+    }
+}
