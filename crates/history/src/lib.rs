@@ -147,9 +147,13 @@ impl History {
     /// A write failed: if because another node holds the shard's lease now, this node is no
     /// longer its owner and stops acting as one.
     pub(crate) fn note_write_failure(&self, e: &PersistenceError) {
-        if let PersistenceError::ShardOwnershipLost { shard_id, .. } = e {
-            tracing::error!(shard_id, "shard lease taken by another node");
-            self.release(&[*shard_id]);
+        if let PersistenceError::ShardOwnershipLost { shard_id, range_id } = e {
+            // Only the lease that failed is lost: the shard may be held anew already.
+            let current = self.inner.shards.get(*shard_id);
+            if current.is_some_and(|s| s.range_id == *range_id) {
+                tracing::error!(shard_id, "shard lease taken by another node");
+                self.release(&[*shard_id]);
+            }
         }
     }
 
