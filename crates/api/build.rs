@@ -40,12 +40,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".google.rpc", "::temporalio_protos::google::rpc")
         .extern_path(".grpc", "::temporalio_protos::grpc")
         .compile_fds(set)?;
+    compile_internal()?;
     for file in [
         "temporal.api.workflowservice.v1.rs",
         "temporal.api.operatorservice.v1.rs",
     ] {
         name_unimplemented_rpcs(&out_dir.join(file))?;
     }
+    Ok(())
+}
+
+/// Chronicle's own node-to-node protocol (`proto/`), compiled without protoc.
+fn compile_internal() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let set = protox::compile(["chronicle/internal/v1/node.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(set)?;
     Ok(())
 }
 

@@ -18,4 +18,9 @@ pub mod health {
     tonic::include_proto!("grpc.health.v1");
 }
 
+/// Chronicle's node-to-node protocol (`proto/chronicle/internal/v1/node.proto`).
+pub mod internal {
+    tonic::include_proto!("chronicle.internal.v1");
+}
+
 pub use prost_wkt_types as wkt;

@@ -5,12 +5,14 @@ mod batch;
 mod deadline;
 mod error;
 mod executions;
+mod forward;
 mod handler;
 mod health;
 mod long_polls;
 mod message_size;
 mod namespaces;
 mod operator;
+mod routing;
 mod service;
 mod task_queues;
 mod tasks;
@@ -20,8 +22,10 @@ mod visibility;
 pub use error::FrontendError;
 pub use handler::{ClusterFacts, SERVER_VERSION};
 pub use namespaces::Namespaces;
+pub use routing::Router;
 
 use chronicle_api::health::health_server::HealthServer;
+use chronicle_api::internal::node_service_server::NodeServiceServer;
 use chronicle_api::operatorservice::operator_service_server::OperatorServiceServer;
 use chronicle_api::workflowservice::workflow_service_server::WorkflowServiceServer;
 use chronicle_common::config::{LimitsTable, MemoryConfig};
@@ -45,22 +49,36 @@ pub struct Frontend {
     memory: MemoryConfig,
 }
 
+/// The services a frontend calls.
+pub struct Services {
+    pub namespaces: Namespaces,
+    pub history: History,
+    pub matching: Matching,
+    pub worker: Worker,
+    pub router: Router,
+}
+
 impl Frontend {
     pub fn new(
-        namespaces: Namespaces,
-        history: History,
-        matching: Matching,
-        worker: Worker,
+        services: Services,
         facts: ClusterFacts,
         limits: Arc<LimitsTable>,
         memory: MemoryConfig,
     ) -> Self {
+        let Services {
+            namespaces,
+            history,
+            matching,
+            worker,
+            router,
+        } = services;
         Self {
             handler: Handler {
                 namespaces,
                 history,
                 matching,
                 worker,
+                router,
                 facts,
                 limits,
                 long_polls: long_polls::LongPolls::default(),
@@ -84,6 +102,12 @@ impl Frontend {
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_GRPC_MESSAGE);
+        // Calls other nodes pass on (routing.rs); their messages are the clients'.
+        let node = NodeServiceServer::new(self.handler.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_GRPC_MESSAGE)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE);
         let workflow = WorkflowServiceServer::new(self.handler)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
@@ -100,6 +124,7 @@ impl Frontend {
             .add_service(health)
             .add_service(workflow)
             .add_service(operator)
+            .add_service(node)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }

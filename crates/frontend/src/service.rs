@@ -23,6 +23,16 @@ fn by_id<'a>(workflow_id: String, run_id: String, activity_id: String) -> Activi
     }
 }
 
+/// Runs the call on the node that owns the workflow it names: forwards it there when that
+/// is another node.
+macro_rules! on_owner {
+    ($self:ident, $request:ident) => {
+        if let Some(owner) = $self.owner(&$request).await {
+            return $self.forward(owner, $request).await;
+        }
+    };
+}
+
 /// For RPCs whose response is an empty message.
 fn done<T: Default>(result: FrontendResult<()>) -> Reply<T> {
     reply(result.map(|()| T::default()))
@@ -88,6 +98,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<StartWorkflowExecutionRequest>,
     ) -> Reply<StartWorkflowExecutionResponse> {
+        on_owner!(self, request);
         reply(self.start(request.into_inner()).await)
     }
 
@@ -95,6 +106,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<SignalWithStartWorkflowExecutionRequest>,
     ) -> Reply<SignalWithStartWorkflowExecutionResponse> {
+        on_owner!(self, request);
         reply(self.signal_with_start(request.into_inner()).await)
     }
 
@@ -102,6 +114,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<SignalWorkflowExecutionRequest>,
     ) -> Reply<SignalWorkflowExecutionResponse> {
+        on_owner!(self, request);
         done(self.signal(request.into_inner()).await)
     }
 
@@ -109,6 +122,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RequestCancelWorkflowExecutionRequest>,
     ) -> Reply<RequestCancelWorkflowExecutionResponse> {
+        on_owner!(self, request);
         done(self.request_cancel(request.into_inner()).await)
     }
 
@@ -116,6 +130,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<TerminateWorkflowExecutionRequest>,
     ) -> Reply<TerminateWorkflowExecutionResponse> {
+        on_owner!(self, request);
         done(self.terminate(request.into_inner()).await)
     }
 
@@ -123,6 +138,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<DescribeWorkflowExecutionRequest>,
     ) -> Reply<DescribeWorkflowExecutionResponse> {
+        on_owner!(self, request);
         reply(self.describe_execution(request.into_inner()).await)
     }
 
@@ -130,6 +146,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<GetWorkflowExecutionHistoryRequest>,
     ) -> Reply<GetWorkflowExecutionHistoryResponse> {
+        on_owner!(self, request);
         let (metadata, _, r) = request.into_parts();
         reply(self.history(&metadata, r).await)
     }
@@ -146,6 +163,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> Reply<RespondWorkflowTaskCompletedResponse> {
+        on_owner!(self, request);
         reply(self.complete_workflow_task(request.into_inner()).await)
     }
 
@@ -153,6 +171,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondWorkflowTaskFailedRequest>,
     ) -> Reply<RespondWorkflowTaskFailedResponse> {
+        on_owner!(self, request);
         done(self.fail_workflow_task(request.into_inner()).await)
     }
 
@@ -168,6 +187,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> Reply<RecordActivityTaskHeartbeatResponse> {
+        on_owner!(self, request);
         let r = request.into_inner();
         let cancel_requested = self
             .heartbeat(&r.namespace, ActivityCall::Token(&r.task_token), r.details)
@@ -184,6 +204,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> Reply<RecordActivityTaskHeartbeatByIdResponse> {
+        on_owner!(self, request);
         let r = request.into_inner();
         let cancel_requested = self
             .heartbeat(
@@ -204,6 +225,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondActivityTaskCompletedRequest>,
     ) -> Reply<RespondActivityTaskCompletedResponse> {
+        on_owner!(self, request);
         let r = request.into_inner();
         done(
             self.respond_activity(
@@ -220,6 +242,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondActivityTaskCompletedByIdRequest>,
     ) -> Reply<RespondActivityTaskCompletedByIdResponse> {
+        on_owner!(self, request);
         let r = request.into_inner();
         done(
             self.respond_activity(
@@ -236,6 +259,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> Reply<RespondActivityTaskFailedResponse> {
+        on_owner!(self, request);
         let r = request.into_inner();
         done(
             self.respond_activity(
@@ -255,6 +279,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> Reply<RespondActivityTaskFailedByIdResponse> {
+        on_owner!(self, request);
         let r = request.into_inner();
         done(
             self.respond_activity(
@@ -274,6 +299,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondActivityTaskCanceledRequest>,
     ) -> Reply<RespondActivityTaskCanceledResponse> {
+        on_owner!(self, request);
         let r = request.into_inner();
         done(
             self.respond_activity(
@@ -290,6 +316,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondActivityTaskCanceledByIdRequest>,
     ) -> Reply<RespondActivityTaskCanceledByIdResponse> {
+        on_owner!(self, request);
         let r = request.into_inner();
         done(
             self.respond_activity(
@@ -306,6 +333,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<QueryWorkflowRequest>,
     ) -> Reply<QueryWorkflowResponse> {
+        on_owner!(self, request);
         let (metadata, _, r) = request.into_parts();
         reply(self.query(&metadata, r).await)
     }
@@ -314,6 +342,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<RespondQueryTaskCompletedRequest>,
     ) -> Reply<RespondQueryTaskCompletedResponse> {
+        on_owner!(self, request);
         done(self.answer_query(request.into_inner()).await)
     }
 
@@ -321,6 +350,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<UpdateWorkflowExecutionRequest>,
     ) -> Reply<UpdateWorkflowExecutionResponse> {
+        on_owner!(self, request);
         let (metadata, _, r) = request.into_parts();
         reply(self.update(&metadata, r).await)
     }
@@ -329,6 +359,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<PollWorkflowExecutionUpdateRequest>,
     ) -> Reply<PollWorkflowExecutionUpdateResponse> {
+        on_owner!(self, request);
         let (metadata, _, r) = request.into_parts();
         reply(self.poll_update(&metadata, r).await)
     }
@@ -337,6 +368,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<ExecuteMultiOperationRequest>,
     ) -> Reply<ExecuteMultiOperationResponse> {
+        on_owner!(self, request);
         let (metadata, _, r) = request.into_parts();
         reply(self.multi_operation(&metadata, r).await)
     }
@@ -345,6 +377,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<ResetWorkflowExecutionRequest>,
     ) -> Reply<ResetWorkflowExecutionResponse> {
+        on_owner!(self, request);
         reply(self.reset(request.into_inner()).await)
     }
 
@@ -453,6 +486,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<ResetStickyTaskQueueRequest>,
     ) -> Reply<ResetStickyTaskQueueResponse> {
+        on_owner!(self, request);
         done(self.reset_sticky(request.into_inner()).await)
     }
 }

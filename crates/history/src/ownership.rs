@@ -59,11 +59,8 @@ impl History {
     /// Takes the shards `membership` assigns this node now, then follows the assignment
     /// under the history's tasks until they stop.
     pub async fn follow(&self, membership: Membership) -> Result<()> {
-        if self.store().shard_count().await? == 0 {
-            // A new database: create every shard's row, so the shard count is recorded.
-            let all: Vec<u32> = (0..self.shard_count()).collect();
-            self.own(&all).await?;
-        }
+        // A new database: every shard's row at once, so the shard count is recorded.
+        self.store().create_shards(self.shard_count()).await?;
         self.rebalance(&membership).await?;
         let follower = self.clone();
         let stop = self.inner.tasks.token();

@@ -151,6 +151,9 @@ pub trait ShardStore: Send + Sync + 'static {
     async fn acquire_shard(&self, shard_id: u32) -> Result<i64>;
     /// How many shards the database has (0 for a new one).
     async fn shard_count(&self) -> Result<u32>;
+    /// Creates the rows of shards `0..count` that do not exist, in one transaction, so
+    /// `shard_count` is 0 or `count` whoever looks (nodes start together on a new database).
+    async fn create_shards(&self, count: u32) -> Result<()>;
 }
 
 /// Namespace rows, which only the frontend's registry reads and writes.

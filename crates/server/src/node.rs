@@ -5,7 +5,7 @@ use chronicle_common::Supervisor;
 use chronicle_common::cluster::Member;
 use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
 use chronicle_common::search_attributes::ValueType;
-use chronicle_frontend::{ClusterFacts, Frontend, Namespaces};
+use chronicle_frontend::{ClusterFacts, Frontend, Namespaces, Router, Services};
 use chronicle_history::{History, HistoryOptions};
 use chronicle_matching::Matching;
 use chronicle_persistence::{Backend, Schema, SqlStore, Store};
@@ -180,17 +180,16 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         "Chronicle {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    Frontend::new(
+    let services = Services {
         namespaces,
         history,
         matching,
         worker,
-        facts,
-        limits,
-        config.memory,
-    )
-    .serve(listener, &supervisor, shutdown_signal())
-    .await?;
+        router: Router::new(membership),
+    };
+    Frontend::new(services, facts, limits, config.memory)
+        .serve(listener, &supervisor, shutdown_signal())
+        .await?;
     stop(&supervisor, "background tasks").await;
     stop(&storage, "database writer").await;
     tracing::info!("stopped");

@@ -40,6 +40,13 @@ fn now_nanos() -> i64 {
 }
 
 impl SqlStore {
+    /// Inserts a shard's row at range 0 unless it exists: nodes starting together on a new
+    /// database may both try.
+    fn create_shard_row(&self) -> String {
+        let (insert, ignore) = self.dialect.insert_or_ignore();
+        format!("{insert} shards (shard_id, range_id) VALUES (?, 0){ignore}")
+    }
+
     pub(super) fn q<'s>(&self, text: &'s str) -> Cow<'s, str> {
         self.dialect.sql(text)
     }
@@ -55,18 +62,15 @@ impl ShardStore for SqlStore {
     async fn acquire_shard(&self, shard_id: u32) -> Result<i64> {
         let shard = i64::from(shard_id);
         let mut tx = self.writer.begin().await?;
-        let bumped =
-            sqlx::query(&self.q("UPDATE shards SET range_id = range_id + 1 WHERE shard_id = ?"))
-                .bind(shard)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if bumped == 0 {
-            sqlx::query(&self.q("INSERT INTO shards (shard_id, range_id) VALUES (?, 1)"))
-                .bind(shard)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // A shard no node created yet starts at range 1.
+        sqlx::query(&self.q(&self.create_shard_row()))
+            .bind(shard)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&self.q("UPDATE shards SET range_id = range_id + 1 WHERE shard_id = ?"))
+            .bind(shard)
+            .execute(&mut *tx)
+            .await?;
         let range: i64 =
             sqlx::query_scalar(&self.q("SELECT range_id FROM shards WHERE shard_id = ?"))
                 .bind(shard)
@@ -74,6 +78,19 @@ impl ShardStore for SqlStore {
                 .await?;
         tx.commit().await?;
         Ok(range)
+    }
+
+    async fn create_shards(&self, count: u32) -> Result<()> {
+        let sql = self.create_shard_row();
+        let mut tx = self.writer.begin().await?;
+        for shard in 0..count {
+            sqlx::query(&self.q(&sql))
+                .bind(i64::from(shard))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn shard_count(&self) -> Result<u32> {

@@ -147,6 +147,7 @@ conformance!(store:
     events_append_across_writes_and_read_back_in_pages,
     concurrent_writes_land_and_a_conflicting_one_fails_alone,
     a_stale_shard_lease_cannot_write,
+    shards_are_created_once_and_acquired_in_turn,
     a_stale_shard_lease_deletes_no_timer_and_no_backlog_row,
     a_stale_version_conflicts_and_changes_nothing,
     the_current_run_pointer_is_claimed_conditionally,
@@ -326,6 +327,18 @@ async fn a_stale_shard_lease_cannot_write(s: SqlStore) {
     assert!(matches!(err, PersistenceError::ShardOwnershipLost { .. }));
     assert!(s.execution("ns", "wf", "run-1").await.unwrap().is_none());
     assert!(s.queue_tasks(0, 10).await.unwrap().is_empty());
+}
+
+async fn shards_are_created_once_and_acquired_in_turn(s: SqlStore) {
+    assert_eq!(s.shard_count().await.unwrap(), 0);
+    let (first, second) = tokio::join!(s.create_shards(4), s.create_shards(4));
+    first.unwrap();
+    second.unwrap();
+    assert_eq!(s.shard_count().await.unwrap(), 4);
+    let (a, b) = tokio::join!(s.acquire_shard(2), s.acquire_shard(2));
+    let mut ranges = [a.unwrap(), b.unwrap()];
+    ranges.sort();
+    assert_eq!(ranges, [1, 2], "each acquisition gets a range of its own");
 }
 
 /// A node that lost a shard still holds the timers and backlog tasks it read: deleting them
