@@ -7,8 +7,10 @@
 //! its own lease on its monotonic clock from the last renewal that committed, minus a margin
 //! for clock drift between nodes (`holds_lease`).
 
+mod nodes;
 mod view;
 
+pub use nodes::{Nodes, unreachable_as_unavailable};
 pub use view::{live_members, member_row};
 
 use chronicle_common::cluster::Member;
@@ -28,6 +30,14 @@ const LEASE_MARGIN: Duration = Duration::from_millis(500);
 pub enum ClusterError {
     #[error(transparent)]
     Persistence(#[from] PersistenceError),
+    /// Another member refused or could not be reached; `gone` when what was asked of it no
+    /// longer exists there (a task already started, say).
+    #[error("cluster member {member}: {message}")]
+    Remote {
+        member: String,
+        gone: bool,
+        message: String,
+    },
 }
 
 /// This node's membership: cheap to clone.

@@ -1,11 +1,19 @@
 //! The owner's side of routing: `NodeService.Forward` runs a client's call that another node
-//! passed on, as if the client had called here, marked so it is never forwarded again.
+//! passed on, as if the client had called here, marked so it is never forwarded again;
+//! `TaskService` takes tasks for the queues this node owns and starts tasks of its workflows
+//! that another node's poller matched.
 
 use crate::handler::Handler;
 use crate::routing::FORWARDED;
 use chronicle_api::internal::node_service_server::NodeService;
-use chronicle_api::internal::{ForwardRequest, ForwardResponse};
+use chronicle_api::internal::task_service_server::TaskService;
+use chronicle_api::internal::{
+    AddTasksRequest, AddTasksResponse, ForwardRequest, ForwardResponse, StartTaskRequest,
+    StartTaskResponse,
+};
 use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
+use chronicle_common::DispatchTask;
+use chronicle_history::NamespaceRef;
 use prost::Message;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::{Extensions, Request, Response, Status};
@@ -88,6 +96,39 @@ impl NodeService for Handler {
             "RespondActivityTaskCompletedById" => respond_activity_task_completed_by_id,
             "RespondActivityTaskFailedById" => respond_activity_task_failed_by_id,
             "RespondActivityTaskCanceledById" => respond_activity_task_canceled_by_id,
+            "PollWorkflowTaskQueue" => poll_workflow_task_queue,
+            "PollActivityTaskQueue" => poll_activity_task_queue,
         )
+    }
+}
+
+#[tonic::async_trait]
+impl TaskService for Handler {
+    async fn add_tasks(
+        &self,
+        request: Request<AddTasksRequest>,
+    ) -> Result<Response<AddTasksResponse>, Status> {
+        for task in request.into_inner().tasks {
+            self.matching.add(decode::<DispatchTask>(&task)?);
+        }
+        Ok(Response::new(AddTasksResponse {}))
+    }
+
+    async fn start_task(
+        &self,
+        request: Request<StartTaskRequest>,
+    ) -> Result<Response<StartTaskResponse>, Status> {
+        let r = request.into_inner();
+        let task: DispatchTask = decode(&r.task)?;
+        let namespace = NamespaceRef {
+            id: task.namespace_id.clone(),
+            name: r.namespace_name,
+        };
+        let response = self
+            .history
+            .start_task(task, &namespace, &r.identity, &r.request_id)
+            .await
+            .map_err(|e| Status::from(crate::FrontendError::from(e)))?;
+        Ok(Response::new(StartTaskResponse { response }))
     }
 }

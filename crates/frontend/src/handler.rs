@@ -30,7 +30,7 @@ pub struct Handler {
     pub history: History,
     pub matching: Matching,
     pub worker: Worker,
-    pub router: crate::routing::Router,
+    pub nodes: chronicle_cluster::Nodes,
     pub facts: ClusterFacts,
     pub limits: Arc<LimitsTable>,
     pub long_polls: LongPolls,

@@ -22,10 +22,10 @@ mod visibility;
 pub use error::FrontendError;
 pub use handler::{ClusterFacts, SERVER_VERSION};
 pub use namespaces::Namespaces;
-pub use routing::Router;
 
 use chronicle_api::health::health_server::HealthServer;
 use chronicle_api::internal::node_service_server::NodeServiceServer;
+use chronicle_api::internal::task_service_server::TaskServiceServer;
 use chronicle_api::operatorservice::operator_service_server::OperatorServiceServer;
 use chronicle_api::workflowservice::workflow_service_server::WorkflowServiceServer;
 use chronicle_common::config::{LimitsTable, MemoryConfig};
@@ -55,7 +55,7 @@ pub struct Services {
     pub history: History,
     pub matching: Matching,
     pub worker: Worker,
-    pub router: Router,
+    pub nodes: chronicle_cluster::Nodes,
 }
 
 impl Frontend {
@@ -70,7 +70,7 @@ impl Frontend {
             history,
             matching,
             worker,
-            router,
+            nodes,
         } = services;
         Self {
             handler: Handler {
@@ -78,7 +78,7 @@ impl Frontend {
                 history,
                 matching,
                 worker,
-                router,
+                nodes,
                 facts,
                 limits,
                 long_polls: long_polls::LongPolls::default(),
@@ -108,6 +108,9 @@ impl Frontend {
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_GRPC_MESSAGE)
             .max_encoding_message_size(MAX_GRPC_MESSAGE);
+        let tasks = TaskServiceServer::new(self.handler.clone())
+            .max_decoding_message_size(MAX_GRPC_MESSAGE)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE);
         let workflow = WorkflowServiceServer::new(self.handler)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
@@ -125,6 +128,7 @@ impl Frontend {
             .add_service(workflow)
             .add_service(operator)
             .add_service(node)
+            .add_service(tasks)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }

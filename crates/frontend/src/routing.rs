@@ -1,59 +1,24 @@
 //! Routing in a cluster: a client may call any node. A call about one workflow runs on the
 //! node that owns the workflow's shard; a node that does not own it forwards the call there
 //! over Chronicle's node-to-node protocol (`chronicle.internal.v1.NodeService`), and the
-//! owner runs it as its own (`forward.rs`). Task queue polls are not routed yet: workers poll
-//! every node.
+//! owner runs it as its own (`forward.rs`). A task queue's polls run on the queue's owner.
 
 use crate::handler::Handler;
 use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::internal::ForwardRequest;
-use chronicle_api::internal::node_service_client::NodeServiceClient;
 use chronicle_api::workflowservice::execute_multi_operation_request::operation::Operation;
 use chronicle_api::workflowservice::*;
-use chronicle_cluster::Membership;
-use chronicle_common::cluster::{Member, shard_owner};
-use chronicle_common::shard_for;
+use chronicle_cluster::unreachable_as_unavailable;
+use chronicle_common::cluster::Member;
 use chronicle_common::token::TaskToken;
+use chronicle_common::{QueueKind, shard_for};
 use prost::Message;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use tonic::metadata::{KeyAndValueRef, MetadataMap};
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 /// Metadata a forwarded call carries, so that its owner never forwards it again.
 pub(crate) const FORWARDED: &str = "x-chronicle-forwarded";
-
-/// This node's view of the cluster and its connections to the other nodes.
-#[derive(Clone)]
-pub struct Router {
-    membership: Membership,
-    clients: Arc<Mutex<HashMap<String, NodeServiceClient<Channel>>>>,
-}
-
-impl Router {
-    pub fn new(membership: Membership) -> Self {
-        Self {
-            membership,
-            clients: Arc::default(),
-        }
-    }
-
-    /// A client for the node at `address`; connections are made lazily and kept.
-    fn client(&self, address: &str) -> Result<NodeServiceClient<Channel>, Status> {
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(address) {
-            return Ok(client.clone());
-        }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| Status::unavailable(format!("cluster member at {address}: {e}")))?;
-        let client = NodeServiceClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(chronicle_common::limits::MAX_GRPC_MESSAGE)
-            .max_encoding_message_size(chronicle_common::limits::MAX_GRPC_MESSAGE);
-        clients.insert(address.to_owned(), client.clone());
-        Ok(client)
-    }
-}
 
 /// The workflow a call is about, as the request names it.
 pub(crate) enum Target<'a> {
@@ -64,6 +29,12 @@ pub(crate) enum Target<'a> {
     },
     /// By the task token a worker got with its task.
     Token(&'a [u8]),
+    /// A task queue's poll: it runs on the queue's owner.
+    Queue {
+        namespace: &'a str,
+        queue: &'a str,
+        kind: QueueKind,
+    },
     /// Not about one workflow: served here.
     Here,
 }
@@ -149,6 +120,18 @@ routed! {
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
     RespondActivityTaskCanceledByIdRequest => "RespondActivityTaskCanceledById",
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
+    PollWorkflowTaskQueueRequest => "PollWorkflowTaskQueue",
+        |r| Target::Queue {
+            namespace: &r.namespace,
+            queue: r.task_queue.as_ref().map_or("", |q| q.name.as_str()),
+            kind: QueueKind::Workflow,
+        };
+    PollActivityTaskQueueRequest => "PollActivityTaskQueue",
+        |r| Target::Queue {
+            namespace: &r.namespace,
+            queue: r.task_queue.as_ref().map_or("", |q| q.name.as_str()),
+            kind: QueueKind::Activity,
+        };
 }
 
 impl Handler {
@@ -156,7 +139,6 @@ impl Handler {
     /// forwarded here already, and for one this node cannot place (its own checks then
     /// answer it).
     pub(crate) async fn owner<T: Routed>(&self, request: &Request<T>) -> Option<Member> {
-        let router = &self.router;
         if request.metadata().contains_key(FORWARDED) {
             return None;
         }
@@ -172,15 +154,21 @@ impl Handler {
                 let token = TaskToken::from_bytes(bytes).ok()?;
                 (token.namespace_id, token.workflow_id)
             }
+            Target::Queue {
+                namespace,
+                queue,
+                kind,
+            } => {
+                let namespace = self.namespaces.resolve(namespace).await.ok()?;
+                return self.nodes.remote_queue_owner(&namespace.id, queue, kind);
+            }
             Target::Here => return None,
         };
         if workflow_id.is_empty() {
             return None;
         }
         let shard = shard_for(&namespace_id, &workflow_id, self.history.shard_count());
-        let live = router.membership.live();
-        let owner = shard_owner(&live, shard)?;
-        (owner.id != router.membership.me().id).then(|| owner.clone())
+        self.nodes.remote_shard_owner(shard)
     }
 
     /// Runs `request` on `owner` and answers with what it answered.
@@ -189,15 +177,15 @@ impl Handler {
         owner: Member,
         request: Request<T>,
     ) -> Result<Response<R>, Status> {
-        let router = &self.router;
         let (metadata, _, message) = request.into_parts();
         let call = ForwardRequest {
             method: T::METHOD.to_owned(),
             request: message.encode_to_vec(),
             metadata: ascii(&metadata),
         };
-        let answer = router
-            .client(&owner.address)?
+        let answer = self
+            .nodes
+            .node_client(&owner)?
             .forward(call)
             .await
             .map_err(|status| unreachable_as_unavailable(status, &owner))?;
@@ -218,17 +206,4 @@ fn ascii(metadata: &MetadataMap) -> HashMap<String, String> {
             KeyAndValueRef::Binary(..) => None,
         })
         .collect()
-}
-
-/// A member that cannot be reached is, for the client, a server that will answer later.
-fn unreachable_as_unavailable(status: Status, owner: &Member) -> Status {
-    if status.code() == tonic::Code::Unknown && status.message().contains("transport") {
-        Status::unavailable(format!(
-            "cluster member {} unreachable: {}",
-            owner.id,
-            status.message()
-        ))
-    } else {
-        status
-    }
 }

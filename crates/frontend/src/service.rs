@@ -155,6 +155,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<PollWorkflowTaskQueueRequest>,
     ) -> Reply<PollWorkflowTaskQueueResponse> {
+        on_owner!(self, request);
         let (metadata, _, r) = request.into_parts();
         reply(self.poll_workflow_task(&metadata, r).await)
     }
@@ -179,6 +180,7 @@ impl WorkflowService for Handler {
         &self,
         request: Request<PollActivityTaskQueueRequest>,
     ) -> Reply<PollActivityTaskQueueResponse> {
+        on_owner!(self, request);
         let (metadata, _, r) = request.into_parts();
         reply(self.poll_activity_task(&metadata, r).await)
     }

@@ -35,13 +35,18 @@ impl History {
         Ok(started.unwrap_or_default())
     }
 
-    async fn record_activity_started(
+    pub(crate) async fn record_activity_started(
         &self,
         namespace: &NamespaceRef,
         task: DispatchTask,
         identity: &str,
         request_id: &str,
     ) -> Result<PollActivityTaskQueueResponse> {
+        if let Some(owner) = self.remote_owner_of(&task) {
+            return self
+                .start_remotely(&owner, &task, &namespace.name, identity, request_id)
+                .await;
+        }
         let key = ExecutionKey::new(&task.namespace_id, &task.workflow_id, &task.run_id);
         let (ai, workflow_type) = self
             .update(&key, |change| {

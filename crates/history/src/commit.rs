@@ -130,7 +130,7 @@ impl History {
     /// A change is durable: the rest of the node learns of it.
     fn carry_out(&self, then: Durable) {
         for task in then.tasks {
-            self.inner.matching.add(task);
+            self.dispatch(task);
         }
         if then.timers_added {
             then.shard.timer_added.notify_one();
@@ -141,7 +141,7 @@ impl History {
         }
         self.inner
             .queries
-            .settle(&then.key, then.task, &self.inner.matching);
+            .settle(&then.key, then.task, |task| self.dispatch(task));
         self.inner.watch.publish(&then.key, then.progress);
         self.inner
             .cache

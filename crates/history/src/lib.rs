@@ -21,6 +21,7 @@ mod poll;
 mod queries;
 mod read;
 mod recovery;
+mod remote;
 mod reset;
 mod shard;
 mod shards;
@@ -80,6 +81,8 @@ struct Inner {
     shards: shards::Shards,
     /// Runs the timer queue of each shard acquired, and the recovery loop.
     tasks: chronicle_common::Supervisor,
+    /// The other nodes, once the node follows a cluster (`follow`).
+    nodes: std::sync::OnceLock<chronicle_cluster::Nodes>,
     locks: locks::LockTable,
     watch: watch::Watchers,
     queries: queries::Queries,
@@ -121,6 +124,7 @@ impl History {
                 matching,
                 shards: shards::Shards::new(count),
                 tasks: tasks.clone(),
+                nodes: std::sync::OnceLock::new(),
                 locks: locks::LockTable::default(),
                 watch: watch::Watchers::default(),
                 queries: queries::Queries::default(),

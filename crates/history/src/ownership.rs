@@ -5,7 +5,7 @@
 use crate::shard::Shard;
 use crate::shards::handover;
 use crate::{History, Result, timers};
-use chronicle_cluster::Membership;
+use chronicle_cluster::{Membership, Nodes};
 use chronicle_common::cluster::shards_of;
 use chronicle_common::shard_for;
 use chronicle_common::supervisor::CancellationToken;
@@ -58,7 +58,10 @@ impl History {
 
     /// Takes the shards `membership` assigns this node now, then follows the assignment
     /// under the history's tasks until they stop.
-    pub async fn follow(&self, membership: Membership) -> Result<()> {
+    pub async fn follow(&self, nodes: Nodes) -> Result<()> {
+        let membership = nodes.membership().clone();
+        // Set once: a node follows one cluster.
+        let _ = self.inner.nodes.set(nodes);
         // A new database: every shard's row at once, so the shard count is recorded.
         self.store().create_shards(self.shard_count()).await?;
         self.rebalance(&membership).await?;

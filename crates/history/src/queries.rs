@@ -16,7 +16,6 @@ use chronicle_api::workflowservice::{
 };
 use chronicle_common::token::{TOKEN_VERSION, TaskToken};
 use chronicle_common::{DispatchTask, ExecutionKey, QueueKind};
-use chronicle_matching::Matching;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use tokio::sync::oneshot;
@@ -122,7 +121,7 @@ impl Queries {
 
     /// After a change to the run: queries whose workflow task ended unanswered, or that wait
     /// for a task that will not come, go to the next task or become query tasks.
-    pub fn settle(&self, run: &ExecutionKey, task: TaskState, matching: &Matching) {
+    pub fn settle(&self, run: &ExecutionKey, task: TaskState, dispatch: impl Fn(DispatchTask)) {
         let mut pending = self.pending();
         for (id, query) in pending.iter_mut().filter(|(_, q)| q.run == *run) {
             let Some(next) = query.route.after(task) else {
@@ -130,7 +129,7 @@ impl Queries {
             };
             query.route = next;
             if next == Route::Dispatched {
-                matching.add(query_task(id, query));
+                dispatch(query_task(id, query));
             }
         }
     }
@@ -214,7 +213,7 @@ impl History {
                 .admit(id.clone(), query, budget)?;
             self.inner
                 .queries
-                .settle(&run, TaskState::of(&state), &self.inner.matching);
+                .settle(&run, TaskState::of(&state), |task| self.dispatch(task));
         }
         let _registration = Registration {
             queries: &self.inner.queries,

@@ -179,7 +179,10 @@ async fn nodes_on_one_database_split_the_shards_and_take_over_a_leaving_ones() {
             let history = History::start(options, store, matching, &tasks)
                 .await
                 .unwrap();
-            history.follow(membership).await.unwrap();
+            history
+                .follow(chronicle_cluster::Nodes::new(membership))
+                .await
+                .unwrap();
             (history, tasks)
         }
     };

@@ -45,12 +45,18 @@ impl History {
         Ok(started.unwrap_or_default())
     }
 
-    async fn record_workflow_task_started(
+    pub(crate) async fn record_workflow_task_started(
         &self,
         task: DispatchTask,
         identity: &str,
         request_id: &str,
     ) -> Result<PollWorkflowTaskQueueResponse> {
+        // The run, and its queries, live with the shard's owner.
+        if let Some(owner) = self.remote_owner_of(&task) {
+            return self
+                .start_remotely(&owner, &task, "", identity, request_id)
+                .await;
+        }
         if !task.query_id.is_empty() {
             return self.start_query_task(task).await;
         }

@@ -1,11 +1,11 @@
 //! One Chronicle node: every service in this process, assembled from the configuration.
 
-use chronicle_cluster::Membership;
+use chronicle_cluster::{Membership, Nodes};
 use chronicle_common::Supervisor;
 use chronicle_common::cluster::Member;
 use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
 use chronicle_common::search_attributes::ValueType;
-use chronicle_frontend::{ClusterFacts, Frontend, Namespaces, Router, Services};
+use chronicle_frontend::{ClusterFacts, Frontend, Namespaces, Services};
 use chronicle_history::{History, HistoryOptions};
 use chronicle_matching::Matching;
 use chronicle_persistence::{Backend, Schema, SqlStore, Store};
@@ -139,7 +139,8 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         memory: config.memory.clone(),
     };
     let history = History::start(options, store.clone(), matching.clone(), &supervisor).await?;
-    history.follow(membership.clone()).await?;
+    let nodes = Nodes::new(membership.clone());
+    history.follow(nodes.clone()).await?;
     let namespaces = Namespaces::new(store.clone());
     let retention = Duration::from_secs(config.server.namespace_retention_hours * 3600);
     let attributes: HashMap<String, i32> = extras
@@ -185,7 +186,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         history,
         matching,
         worker,
-        router: Router::new(membership),
+        nodes,
     };
     Frontend::new(services, facts, limits, config.memory)
         .serve(listener, &supervisor, shutdown_signal())
