@@ -13,15 +13,16 @@ impl History {
     /// that does not reach another node still waits in the backlog table for its owner.
     pub(crate) fn dispatch(&self, task: DispatchTask) {
         let kind = QueueKind::from_i32(task.kind).unwrap_or(QueueKind::Workflow);
-        let owner = self
-            .inner
-            .nodes
-            .get()
-            .and_then(|n| n.remote_queue_owner(&task.namespace_id, &task.task_queue, kind));
-        let (Some(owner), Some(nodes)) = (owner, self.inner.nodes.get().cloned()) else {
+        let Some(nodes) = self.inner.nodes.get() else {
             self.inner.matching.add(task);
             return;
         };
+        let Some(owner) = nodes.remote_queue_owner(&task.namespace_id, &task.task_queue, kind)
+        else {
+            self.inner.matching.add(task);
+            return;
+        };
+        let nodes = nodes.clone();
         tokio::spawn(async move {
             if let Err(e) = nodes.add_tasks(&owner, std::slice::from_ref(&task)).await {
                 tracing::warn!(
@@ -35,7 +36,9 @@ impl History {
     /// The other node owning `task`'s workflow, if another does.
     pub(crate) fn remote_owner_of(&self, task: &DispatchTask) -> Option<Member> {
         let shard = shard_for(&task.namespace_id, &task.workflow_id, self.shard_count());
-        self.inner.shards.get(shard).is_none().then_some(())?;
+        if self.inner.shards.get(shard).is_some() {
+            return None;
+        }
         self.inner.nodes.get()?.remote_shard_owner(shard)
     }
 
