@@ -30,12 +30,14 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthFacts {
     pub database_reachable: bool,
-    pub owned_shards: u32,
+    /// The node holds its membership lease: it counts as a member and serves its share (a
+    /// node owning no shard still forwards what it gets to the owners).
+    pub member: bool,
 }
 
 /// The status the facts call for.
 pub fn serving_status(facts: HealthFacts) -> ServingStatus {
-    if facts.database_reachable && facts.owned_shards > 0 {
+    if facts.database_reachable && facts.member {
         ServingStatus::Serving
     } else {
         ServingStatus::NotServing
@@ -85,7 +87,7 @@ async fn probe(history: History, status: watch::Sender<ServingStatus>, stop: Can
         let reachable = tokio::time::timeout(PROBE_TIMEOUT, history.ping_store()).await;
         let facts = HealthFacts {
             database_reachable: matches!(reachable, Ok(Ok(()))),
-            owned_shards: history.owned_shards(),
+            member: history.holds_membership(),
         };
         let now = serving_status(facts);
         status.send_if_modified(|current| std::mem::replace(current, now) != now);
@@ -125,10 +127,10 @@ impl Health for HealthService {
 mod tests {
     use super::*;
 
-    fn facts(database_reachable: bool, owned_shards: u32) -> HealthFacts {
+    fn facts(database_reachable: bool, member: bool) -> HealthFacts {
         HealthFacts {
             database_reachable,
-            owned_shards,
+            member,
         }
     }
 
@@ -158,10 +160,10 @@ mod tests {
     }
 
     #[test]
-    fn serving_needs_the_database_and_a_shard() {
-        assert_eq!(serving_status(facts(true, 4)), ServingStatus::Serving);
-        assert_eq!(serving_status(facts(false, 4)), ServingStatus::NotServing);
-        assert_eq!(serving_status(facts(true, 0)), ServingStatus::NotServing);
-        assert_eq!(serving_status(facts(false, 0)), ServingStatus::NotServing);
+    fn serving_needs_the_database_and_a_live_membership() {
+        assert_eq!(serving_status(facts(true, true)), ServingStatus::Serving);
+        assert_eq!(serving_status(facts(false, true)), ServingStatus::NotServing);
+        assert_eq!(serving_status(facts(true, false)), ServingStatus::NotServing);
+        assert_eq!(serving_status(facts(false, false)), ServingStatus::NotServing);
     }
 }

@@ -33,6 +33,14 @@ impl History {
         });
     }
 
+    /// Whether this node counts as a member of its cluster (a lone node always does).
+    pub fn holds_membership(&self) -> bool {
+        self.inner
+            .nodes
+            .get()
+            .is_none_or(|n| n.membership().holds_lease())
+    }
+
     /// The other node owning `task`'s workflow, if another does.
     pub(crate) fn remote_owner_of(&self, task: &DispatchTask) -> Option<Member> {
         let shard = shard_for(&task.namespace_id, &task.workflow_id, self.shard_count());
