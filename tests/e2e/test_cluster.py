@@ -181,3 +181,41 @@ async def _charged(handle) -> None:
         if any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED for e in events):
             return
         await asyncio.sleep(0.1)
+
+
+@workflow.defn
+class Steps:
+    """Activities around a timer, so a node restart lands in the middle of each."""
+
+    @workflow.run
+    async def run(self, order: str) -> str:
+        opts = dict(start_to_close_timeout=timedelta(seconds=10), retry_policy=FAST_RETRY)
+        first = await workflow.execute_activity(charge, f"{order}/1", **opts)
+        await workflow.sleep(1.5)
+        second = await workflow.execute_activity(charge, f"{order}/2", **opts)
+        return f"{first}; {second}"
+
+
+async def test_a_rolling_restart_fails_no_workflow(cluster) -> None:
+    a, b, c = cluster
+    client = await a.client()
+    await asyncio.sleep(1.0)
+    queue = unique("rolling")
+    ids = [unique("steps") for _ in range(24)]
+    async with new_worker(client, queue, workflows=[Steps], activities=[charge]):
+        handles = [await client.start_workflow(Steps.run, wid, id=wid, task_queue=queue) for wid in ids]
+        for node in (b, c):
+            node.stop()
+            node.start()
+            await node.client()
+            await asyncio.sleep(0.5)
+        for handle, wid in zip(handles, ids):
+            result = await asyncio.wait_for(handle.result(), 60)
+            assert result == f"charged {wid}/1; charged {wid}/2"
+            events = await history_events(handle)
+            assert [e.event_id for e in events] == list(range(1, len(events) + 1))
+            completed = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+            fired = [e for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+            assert (len(completed), len(fired)) == (2, 1), wid
+    for node in (b, c):
+        assert "handing work over to the other members" in node.log.read_text(errors="replace")

@@ -54,6 +54,8 @@ struct Inner {
     started_at: i64,
     /// When the last renewal that committed began.
     renewed: Mutex<Option<Instant>>,
+    /// Set once the node hands its work over before it stops (`leave`).
+    leaving: std::sync::atomic::AtomicBool,
     live: watch::Sender<Vec<Member>>,
 }
 
@@ -75,6 +77,7 @@ impl Membership {
                 lease: config.lease(),
                 started_at: time::unix_millis(time::now()),
                 renewed: Mutex::new(None),
+                leaving: std::sync::atomic::AtomicBool::new(false),
                 live,
             }),
         };
@@ -102,9 +105,43 @@ impl Membership {
     /// Whether this node may still act as a member: its last committed renewal is younger
     /// than its lease less the margin. Others see the lease lapse only after that.
     pub fn holds_lease(&self) -> bool {
+        if self.is_leaving() {
+            return false;
+        }
         let renewed = *self.renewed();
         let usable = self.inner.lease.saturating_sub(LEASE_MARGIN);
         renewed.is_some_and(|at| at.elapsed() < usable)
+    }
+
+    fn is_leaving(&self) -> bool {
+        self.inner
+            .leaving
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hands this node's work to the others before it stops: its row goes, it counts itself
+    /// out at once (so it releases its shards and routes calls to the others), and the
+    /// others take over at their next heartbeat. Answers whether another member was there to
+    /// take over.
+    pub async fn leave(&self) -> bool {
+        self.inner
+            .leaving
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = self.inner.store.leave(&self.inner.me.id).await {
+            tracing::warn!(member = %self.inner.me.id, "membership row not removed: {e}");
+        }
+        let me = self.inner.me.id.clone();
+        let mut others = false;
+        self.inner.live.send_modify(|live| {
+            live.retain(|m| m.id != me);
+            others = !live.is_empty();
+        });
+        others
+    }
+
+    /// How often members renew their rows: how soon the others notice a change.
+    pub fn heartbeat(&self) -> Duration {
+        self.inner.heartbeat
     }
 
     fn renewed(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
@@ -119,6 +156,9 @@ impl Membership {
             tokio::select! {
                 () = tokio::time::sleep(self.inner.heartbeat) => {}
                 () = stop.cancelled() => break,
+            }
+            if self.is_leaving() {
+                return;
             }
             if let Err(e) = self.renew().await {
                 tracing::warn!(member = %self.inner.me.id, "membership not renewed: {e}");

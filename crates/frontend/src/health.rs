@@ -162,8 +162,17 @@ mod tests {
     #[test]
     fn serving_needs_the_database_and_a_live_membership() {
         assert_eq!(serving_status(facts(true, true)), ServingStatus::Serving);
-        assert_eq!(serving_status(facts(false, true)), ServingStatus::NotServing);
-        assert_eq!(serving_status(facts(true, false)), ServingStatus::NotServing);
-        assert_eq!(serving_status(facts(false, false)), ServingStatus::NotServing);
+        assert_eq!(
+            serving_status(facts(false, true)),
+            ServingStatus::NotServing
+        );
+        assert_eq!(
+            serving_status(facts(true, false)),
+            ServingStatus::NotServing
+        );
+        assert_eq!(
+            serving_status(facts(false, false)),
+            ServingStatus::NotServing
+        );
     }
 }

@@ -11,6 +11,7 @@ use chronicle_matching::Matching;
 use chronicle_persistence::{Backend, Schema, SqlStore, Store};
 use chronicle_worker::Worker;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,6 +88,18 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+/// After `signal`, a node with other members hands its work over before its frontend stops:
+/// it leaves the membership (releasing its shards, routing calls to the others) and gives
+/// the others a heartbeat to take its shards, so a rolling restart waits for no lease. A
+/// lone node keeps its shards until its calls in flight are done.
+async fn hand_over(signal: impl Future<Output = ()>, membership: Membership) {
+    signal.await;
+    if membership.live().len() > 1 && membership.leave().await {
+        tracing::info!("handing work over to the other members");
+        tokio::time::sleep(membership.heartbeat() * 2).await;
+    }
 }
 
 /// Applies the schema migrations the database lacks (`chronicle schema migrate`).
@@ -189,7 +202,11 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         nodes,
     };
     Frontend::new(services, facts, limits, config.memory)
-        .serve(listener, &supervisor, shutdown_signal())
+        .serve(
+            listener,
+            &supervisor,
+            hand_over(shutdown_signal(), membership),
+        )
         .await?;
     stop(&supervisor, "background tasks").await;
     stop(&storage, "database writer").await;
