@@ -116,6 +116,19 @@ class Node:
                 (owned.add if match.group(1) == "acquired" else owned.discard)(shard)
         return owned
 
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
@@ -196,26 +209,84 @@ class Steps:
         return f"{first}; {second}"
 
 
-async def test_a_rolling_restart_fails_no_workflow(cluster) -> None:
-    a, b, c = cluster
-    client = await a.client()
+async def _under_load(cluster, disturb) -> None:
+    """Workflows in flight through node 1 while `disturb(nodes)` happens to the others; each
+    completes with its exact result, each activity and timer recorded once."""
+    client = await cluster[0].client()
     await asyncio.sleep(1.0)
-    queue = unique("rolling")
-    ids = [unique("steps") for _ in range(24)]
+    queue = unique("load")
+    ids = [unique("steps") for _ in range(WORKFLOWS * 2)]
     async with new_worker(client, queue, workflows=[Steps], activities=[charge]):
         handles = [await client.start_workflow(Steps.run, wid, id=wid, task_queue=queue) for wid in ids]
-        for node in (b, c):
+        await disturb(cluster)
+        for handle, wid in zip(handles, ids):
+            try:
+                result = await asyncio.wait_for(handle.result(), 60)
+            except asyncio.TimeoutError:
+                events = await history_events(handle)
+                names = [EventType.Name(e.event_type) for e in events]
+                raise AssertionError(f"{wid} stuck after {names}") from None
+            assert result == f"charged {wid}/1; charged {wid}/2"
+            events = await history_events(handle)
+            assert [e.event_id for e in events] == list(range(1, len(events) + 1))
+            count = lambda kind: sum(1 for e in events if e.event_type == kind)  # noqa: E731
+            recorded = (
+                count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED),
+                count(EventType.EVENT_TYPE_TIMER_FIRED),
+                count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED),
+            )
+            assert recorded == (2, 1, 1), wid
+
+
+async def test_a_rolling_restart_fails_no_workflow(cluster) -> None:
+    async def restart_two(nodes) -> None:
+        for node in nodes[1:]:
             node.stop()
             node.start()
             await node.client()
             await asyncio.sleep(0.5)
-        for handle, wid in zip(handles, ids):
-            result = await asyncio.wait_for(handle.result(), 60)
-            assert result == f"charged {wid}/1; charged {wid}/2"
-            events = await history_events(handle)
-            assert [e.event_id for e in events] == list(range(1, len(events) + 1))
-            completed = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
-            fired = [e for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
-            assert (len(completed), len(fired)) == (2, 1), wid
-    for node in (b, c):
+
+    await _under_load(cluster, restart_two)
+    for node in cluster[1:]:
         assert "handing work over to the other members" in node.log.read_text(errors="replace")
+
+
+async def test_a_node_killed_under_load_loses_nothing(cluster) -> None:
+    async def kill(nodes) -> None:
+        await asyncio.sleep(0.3)
+        nodes[1].kill9()
+
+    await _under_load(cluster, kill)
+    assert cluster[0].owned_shards() | cluster[2].owned_shards() == set(range(SHARDS))
+
+
+async def test_a_paused_node_past_its_lease_writes_nothing_and_rejoins(cluster) -> None:
+    async def pause(nodes) -> None:
+        await asyncio.sleep(0.3)
+        nodes[1].pause()
+        await asyncio.sleep(4)  # twice the lease: the others take its shards
+        nodes[1].resume()
+
+    await _under_load(cluster, pause)
+    # Back in, it owns a share again; what it held while paused it gave up.
+    for _ in range(50):
+        if cluster[1].owned_shards():
+            break
+        await asyncio.sleep(0.2)
+    assert cluster[1].owned_shards()
+    assert "shard released" in cluster[1].log.read_text(errors="replace")
+
+
+async def test_a_node_joining_under_load_takes_its_share(cluster) -> None:
+    async def join(nodes) -> None:
+        nodes[2].stop()
+        await asyncio.sleep(0.5)
+        nodes[2].start()
+        await nodes[2].client()
+
+    await _under_load(cluster, join)
+    for _ in range(50):
+        if cluster[2].owned_shards():
+            break
+        await asyncio.sleep(0.2)
+    assert cluster[2].owned_shards()

@@ -77,7 +77,7 @@ impl History {
         let mut members = membership.subscribe();
         loop {
             tokio::select! {
-                _ = members.changed() => {}
+                _ = members.changed() => self.reload_backlog_later(membership.heartbeat()),
                 () = tokio::time::sleep(RECHECK) => {}
                 () = stop.cancelled() => return,
             }
@@ -85,6 +85,22 @@ impl History {
                 tracing::warn!("shard ownership not settled: {e}");
             }
         }
+    }
+
+    /// Task queues moved with the members: a task handed to a queue's old owner while the
+    /// nodes' views differed waits in the backlog table. Once the views agree (two
+    /// heartbeats), every node reads the table again, so each queue's owner holds its tasks.
+    fn reload_backlog_later(&self, heartbeat: Duration) {
+        let history = self.clone();
+        let stop = self.inner.tasks.token();
+        self.inner
+            .tasks
+            .spawn("backlog reload after a membership change", async move {
+                tokio::select! {
+                    () = tokio::time::sleep(heartbeat * 2) => history.commit_in_doubt(),
+                    () = stop.cancelled() => {}
+                }
+            });
     }
 
     async fn rebalance(&self, membership: &Membership) -> Result<()> {

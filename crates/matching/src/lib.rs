@@ -53,6 +53,9 @@ struct Shared {
     queues: Mutex<Queues>,
     store: Arc<dyn QueueStore>,
     idle_queue: Duration,
+    /// Cancelled when the node stops: waiting polls answer empty at once, as Temporal's do,
+    /// so the node's shutdown does not wait out their deadlines.
+    closing: chronicle_common::supervisor::CancellationToken,
 }
 
 impl Matching {
@@ -62,6 +65,7 @@ impl Matching {
                 queues: Mutex::new(Queues::new(memory.matching_tasks_bytes)),
                 store,
                 idle_queue: Duration::from_secs(memory.idle_queue_secs),
+                closing: Default::default(),
             }),
         }
     }
@@ -162,16 +166,22 @@ impl Matching {
             }
             queue.wait()
         };
+        let closing = self.shared.closing.clone();
         tokio::select! {
-            grant = &mut receiver => grant.ok(),
-            () = tokio::time::sleep_until(deadline) => {
-                if let Some(queue) = self.lock().get_mut(&key) {
-                    queue.forget_waiter(waiter_id);
-                }
-                // A task may have been sent between the timer firing and the waiter's removal.
-                receiver.try_recv().ok()
-            }
+            grant = &mut receiver => return grant.ok(),
+            () = tokio::time::sleep_until(deadline) => {}
+            () = closing.cancelled() => {}
         }
+        if let Some(queue) = self.lock().get_mut(&key) {
+            queue.forget_waiter(waiter_id);
+        }
+        // A task may have been sent between the wait ending and the waiter's removal.
+        receiver.try_recv().ok()
+    }
+
+    /// The node is stopping: every waiting poll, and every poll from now on, answers empty.
+    pub fn close_polls(&self) {
+        self.shared.closing.cancel();
     }
 
     /// Forgets idle queues every so often, until `supervisor` shuts down.

@@ -300,3 +300,19 @@ async fn cancelled_polls_leave_no_waiters_behind() {
     m.add(task(9));
     assert_eq!(live.await.unwrap().unwrap().task_id, 9);
 }
+
+#[tokio::test]
+async fn a_stopping_node_answers_waiting_and_new_polls_empty_at_once() {
+    let m = matching().await;
+    let far = Instant::now() + Duration::from_secs(60);
+    let waiting = tokio::spawn({
+        let m = m.clone();
+        async move { m.poll(key(), poller("w"), far).await.map(|g| g.take()) }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    m.close_polls();
+    let answered = tokio::time::timeout(Duration::from_secs(1), waiting).await;
+    assert!(answered.expect("the poll ends at once").unwrap().is_none());
+    let late = tokio::time::timeout(Duration::from_secs(1), m.poll(key(), poller("w"), far)).await;
+    assert!(late.expect("no wait").is_none());
+}

@@ -90,12 +90,14 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// After `signal`, a node with other members hands its work over before its frontend stops:
-/// it leaves the membership (releasing its shards, routing calls to the others) and gives
-/// the others a heartbeat to take its shards, so a rolling restart waits for no lease. A
-/// lone node keeps its shards until its calls in flight are done.
-async fn hand_over(signal: impl Future<Output = ()>, membership: Membership) {
+/// After `signal`, waiting long polls answer empty, and a node with other members hands its
+/// work over before its frontend stops: it leaves the membership (releasing its shards,
+/// routing calls to the others) and gives the others two heartbeats to take its shards, so a
+/// rolling restart waits for no lease. A lone node keeps its shards until its calls in flight
+/// are done.
+async fn hand_over(signal: impl Future<Output = ()>, membership: Membership, matching: Matching) {
     signal.await;
+    matching.close_polls();
     if membership.live().len() > 1 && membership.leave().await {
         tracing::info!("handing work over to the other members");
         tokio::time::sleep(membership.heartbeat() * 2).await;
@@ -194,6 +196,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         "Chronicle {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    let polls = matching.clone();
     let services = Services {
         namespaces,
         history,
@@ -205,7 +208,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         .serve(
             listener,
             &supervisor,
-            hand_over(shutdown_signal(), membership),
+            hand_over(shutdown_signal(), membership, polls),
         )
         .await?;
     stop(&supervisor, "background tasks").await;
