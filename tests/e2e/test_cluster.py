@@ -23,7 +23,7 @@ from temporalio.client import Client
 
 import backends
 from conftest import _chronicle_bin, _free_port, _target
-from helpers import FAST_RETRY, history_events, new_worker, unique
+from helpers import FAST_RETRY, history_events, new_worker, run_sync, unique
 
 WORKFLOWS = 16
 
@@ -145,6 +145,8 @@ def cluster():
     subprocess.run(migrate, check=True, capture_output=True, timeout=60, env=nodes[0].env)
     for node in nodes:
         node.start()
+    for node in nodes:
+        run_sync(node.client())  # each node is up and serving before the test begins
     yield nodes
     for node in nodes:
         node.stop()
