@@ -2,7 +2,6 @@
 //! heartbeats and results. How an attempt ends (retry or final event) is in `activity_end`.
 
 use crate::engine::activity::{ActivityResponse, ActivityTarget};
-use crate::engine::activity_end::AttemptEnd;
 use crate::engine::timer::Attempt;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::common::v1::{ActivityType, Payloads, WorkflowType};
@@ -127,23 +126,7 @@ impl History {
     ) -> Result<()> {
         self.append_named(namespace_id, &target.execution(), |change| {
             let ai = change.target_activity(&target)?;
-            let end = match response {
-                ActivityResponse::Completed(result) => AttemptEnd::Completed { result, identity },
-                ActivityResponse::Canceled(details) => AttemptEnd::Canceled { details, identity },
-                ActivityResponse::Failed {
-                    failure,
-                    last_heartbeat_details,
-                } => {
-                    if last_heartbeat_details.is_some() {
-                        change.record_heartbeat(ai.scheduled_event_id, last_heartbeat_details);
-                    }
-                    AttemptEnd::Failed {
-                        failure: failure.unwrap_or_default(),
-                        identity,
-                    }
-                }
-            };
-            change.end_activity_attempt(&ai, end);
+            change.respond_activity(&ai, response, identity);
             Ok(())
         })
         .await

@@ -65,6 +65,34 @@ impl Change {
         }
     }
 
+    /// The worker reports how the attempt `ai` ended (`RespondActivityTask*`); a failure's
+    /// heartbeat details are kept for the next attempt.
+    pub fn respond_activity(
+        &mut self,
+        ai: &ActivityInfo,
+        response: crate::engine::activity::ActivityResponse,
+        identity: String,
+    ) {
+        use crate::engine::activity::ActivityResponse as R;
+        let end = match response {
+            R::Completed(result) => AttemptEnd::Completed { result, identity },
+            R::Canceled(details) => AttemptEnd::Canceled { details, identity },
+            R::Failed {
+                failure,
+                last_heartbeat_details,
+            } => {
+                if last_heartbeat_details.is_some() {
+                    self.record_heartbeat(ai.scheduled_event_id, last_heartbeat_details);
+                }
+                AttemptEnd::Failed {
+                    failure: failure.unwrap_or_default(),
+                    identity,
+                }
+            }
+        };
+        self.end_activity_attempt(ai, end);
+    }
+
     /// The workflow canceled an activity no worker has started: it ends at once, and the
     /// completing workflow task decides when the workflow hears of it.
     pub fn cancel_unstarted_activity(&mut self, ai: &ActivityInfo) {

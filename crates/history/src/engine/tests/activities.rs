@@ -188,8 +188,8 @@ fn heartbeat_details_are_handed_to_the_next_attempt() {
     assert_eq!(second.heartbeat_details, payloads("page 7"));
 }
 
-#[test]
-fn a_cancel_request_reaches_the_running_attempt_through_its_heartbeat() {
+/// A started attempt whose workflow then asks for its cancellation.
+fn running_then_cancel_requested() -> (TestEnv, crate::engine::state::ActivityInfo) {
     let mut env = with_activity(schedule("charge-1", retry(0)));
     let ai = env.poll_activity();
     env.signal("wake", "").unwrap();
@@ -199,6 +199,12 @@ fn a_cancel_request_reaches_the_running_attempt_through_its_heartbeat() {
             scheduled_event_id: ai.scheduled_event_id,
         });
     env.complete(&wft, vec![command(cancel)]).unwrap();
+    (env, ai)
+}
+
+#[test]
+fn a_cancel_request_reaches_the_running_attempt_through_its_heartbeat() {
+    let (mut env, ai) = running_then_cancel_requested();
     assert_eq!(
         env.new_events().last(),
         Some(&E::ActivityTaskCancelRequested)
@@ -218,15 +224,7 @@ fn a_cancel_request_reaches_the_running_attempt_through_its_heartbeat() {
 
 #[test]
 fn a_cancel_requested_activity_is_not_retried() {
-    let mut env = with_activity(schedule("charge-1", retry(0)));
-    let ai = env.poll_activity();
-    env.signal("wake", "").unwrap();
-    let wft = env.poll_workflow_task();
-    let cancel =
-        C::RequestCancelActivityTaskCommandAttributes(RequestCancelActivityTaskCommandAttributes {
-            scheduled_event_id: ai.scheduled_event_id,
-        });
-    env.complete(&wft, vec![command(cancel)]).unwrap();
+    let (mut env, ai) = running_then_cancel_requested();
     env.new_events();
     env.respond_activity(&ai, failure("gave up", false))
         .unwrap();

@@ -15,7 +15,6 @@ mod sticky;
 mod timeouts;
 
 use crate::engine::activity::{ActivityResponse, ActivityTarget};
-use crate::engine::activity_end::AttemptEnd;
 use crate::engine::attributes::AttributeTypes;
 use crate::engine::buffer::Buffer;
 use crate::engine::change::{Change, Output};
@@ -433,24 +432,7 @@ impl TestEnv {
         let target = self.token(ai);
         self.change(|change| {
             let ai = change.target_activity(&target)?;
-            let identity = WORKER.to_owned();
-            let end = match response {
-                ActivityResponse::Completed(result) => AttemptEnd::Completed { result, identity },
-                ActivityResponse::Canceled(details) => AttemptEnd::Canceled { details, identity },
-                ActivityResponse::Failed {
-                    failure,
-                    last_heartbeat_details,
-                } => {
-                    if last_heartbeat_details.is_some() {
-                        change.record_heartbeat(ai.scheduled_event_id, last_heartbeat_details);
-                    }
-                    AttemptEnd::Failed {
-                        failure: failure.unwrap_or_default(),
-                        identity,
-                    }
-                }
-            };
-            change.end_activity_attempt(&ai, end);
+            change.respond_activity(&ai, response, WORKER.to_owned());
             Ok(())
         })
     }
