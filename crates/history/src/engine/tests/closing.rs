@@ -145,14 +145,9 @@ fn terminating_fails_the_running_task_and_writes_what_waited_behind_it() {
             E::WorkflowExecutionTerminated
         ]
     );
-    let A::WorkflowTaskFailedEventAttributes(failed) =
-        super::find(&env.history, E::WorkflowTaskFailed)
-    else {
-        unreachable!()
-    };
     assert_eq!(
-        failed.cause,
-        WorkflowTaskFailedCause::ForceCloseCommand as i32
+        super::workflow_task_failure_cause(&env.history),
+        WorkflowTaskFailedCause::ForceCloseCommand
     );
     assert_eq!(env.state.info().status, Status::Terminated as i32);
     assert!(env.buffered_types().is_empty());

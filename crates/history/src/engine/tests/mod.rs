@@ -538,6 +538,16 @@ fn event_type(event: &HistoryEvent) -> EventType {
     EventType::try_from(event.event_type).unwrap_or(EventType::Unspecified)
 }
 
+/// The cause the first WorkflowTaskFailed event of `history` gives.
+pub(super) fn workflow_task_failure_cause(history: &[HistoryEvent]) -> WorkflowTaskFailedCause {
+    match find(history, EventType::WorkflowTaskFailed) {
+        A::WorkflowTaskFailedEventAttributes(failed) => {
+            WorkflowTaskFailedCause::try_from(failed.cause).unwrap_or_default()
+        }
+        _ => unreachable!("find returns the event asked for"),
+    }
+}
+
 /// The attributes of the first event of `ty` in `history`.
 pub(super) fn find(history: &[HistoryEvent], ty: EventType) -> &A {
     history

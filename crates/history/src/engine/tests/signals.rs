@@ -105,14 +105,9 @@ fn closing_while_signals_wait_fails_the_task_so_the_workflow_sees_them() {
             E::WorkflowTaskScheduled
         ]
     );
-    let A::WorkflowTaskFailedEventAttributes(failed) =
-        super::find(&env.history, E::WorkflowTaskFailed)
-    else {
-        unreachable!()
-    };
     assert_eq!(
-        failed.cause,
-        WorkflowTaskFailedCause::UnhandledCommand as i32
+        super::workflow_task_failure_cause(&env.history),
+        WorkflowTaskFailedCause::UnhandledCommand
     );
     assert!(env.state.is_running());
 }
