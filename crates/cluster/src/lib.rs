@@ -23,7 +23,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// The part of a lease a node gives up to drift between its clock and the others'.
+/// The part of a lease a node gives up to drift between its clock and the others' (at most a
+/// quarter of a short lease, which must still outlast a heartbeat).
 const LEASE_MARGIN: Duration = Duration::from_millis(500);
 
 /// How often a node tries to write its first membership row before it gives up.
@@ -121,7 +122,8 @@ impl Membership {
             return false;
         }
         let renewed = *self.renewed();
-        let usable = self.inner.lease.saturating_sub(LEASE_MARGIN);
+        let margin = LEASE_MARGIN.min(self.inner.lease / 4);
+        let usable = self.inner.lease.saturating_sub(margin);
         renewed.is_some_and(|at| at.elapsed() < usable)
     }
 
