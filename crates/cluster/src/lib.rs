@@ -110,6 +110,11 @@ impl Membership {
         self.inner.live.borrow().clone()
     }
 
+    /// `read` over the live members without copying them (owner lookups on every call).
+    pub fn with_live<T>(&self, read: impl FnOnce(&[Member]) -> T) -> T {
+        read(&self.inner.live.borrow())
+    }
+
     /// Woken whenever the live members change.
     pub fn subscribe(&self) -> watch::Receiver<Vec<Member>> {
         self.inner.live.subscribe()

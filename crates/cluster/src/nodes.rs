@@ -35,7 +35,7 @@ impl Nodes {
 
     /// The member owning history shard `shard`, when it is another node.
     pub fn remote_shard_owner(&self, shard: u32) -> Option<Member> {
-        self.remote(|live| shard_owner(live, shard).cloned())
+        self.remote(|live| shard_owner(live, shard))
     }
 
     /// The member owning a task queue, when it is another node.
@@ -45,12 +45,13 @@ impl Nodes {
         queue: &str,
         kind: QueueKind,
     ) -> Option<Member> {
-        self.remote(|live| queue_owner(live, namespace_id, queue, kind).cloned())
+        self.remote(|live| queue_owner(live, namespace_id, queue, kind))
     }
 
-    fn remote(&self, owner: impl FnOnce(&[Member]) -> Option<Member>) -> Option<Member> {
-        let owner = owner(&self.membership.live())?;
-        (owner.id != self.membership.me().id).then_some(owner)
+    fn remote(&self, owner: impl FnOnce(&[Member]) -> Option<&Member>) -> Option<Member> {
+        let me = &self.membership.me().id;
+        self.membership
+            .with_live(|live| owner(live).filter(|o| &o.id != me).cloned())
     }
 
     pub fn node_client(&self, member: &Member) -> Result<NodeServiceClient<Channel>, Status> {
