@@ -116,7 +116,8 @@ impl History {
         }
         if let Err(e) = self.store().write_executions(writes).await {
             if e.may_have_committed() {
-                self.commit_in_doubt();
+                // If it landed, its tasks are in the table only.
+                self.reload_backlog();
             }
             self.note_write_failure(&e);
             return Err(e.into());

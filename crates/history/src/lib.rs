@@ -88,7 +88,7 @@ struct Inner {
     queries: queries::Queries,
     updates: updates::Updates,
     search_attributes: visibility::Registry,
-    backlog_in_doubt: tokio::sync::Notify,
+    backlog_reload: tokio::sync::Notify,
     cache: cache::StateCache,
 }
 
@@ -130,7 +130,7 @@ impl History {
                 queries: queries::Queries::default(),
                 updates,
                 search_attributes: visibility::Registry::default(),
-                backlog_in_doubt: tokio::sync::Notify::new(),
+                backlog_reload: tokio::sync::Notify::new(),
                 cache: cache::StateCache::new(state_cache_bytes),
             }),
         };

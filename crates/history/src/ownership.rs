@@ -35,7 +35,7 @@ impl History {
         }
         if !ids.is_empty() {
             // Tasks the previous owner wrote may wait in the backlog table: load them.
-            self.commit_in_doubt();
+            self.reload_backlog();
         }
         Ok(())
     }
@@ -116,7 +116,7 @@ impl History {
             .tasks
             .spawn("backlog reload after a membership change", async move {
                 tokio::select! {
-                    () = tokio::time::sleep(heartbeat * 2) => history.commit_in_doubt(),
+                    () = tokio::time::sleep(heartbeat * 2) => history.reload_backlog(),
                     () = stop.cancelled() => {}
                 }
             });

@@ -1,7 +1,8 @@
-//! Recovery from commits whose outcome is unknown. When the database connection dies while a
-//! transaction commits, the transaction may or may not have landed; if it did, the tasks it
-//! wrote sit in the backlog table without ever reaching matching. So once such a commit is
-//! seen, matching reloads the backlog as soon as the database answers again.
+//! Reloading the backlog table into matching, when tasks may sit in it that matching never
+//! heard of: after a commit whose outcome is unknown (the connection died while it
+//! committed: if it landed, its tasks never reached matching), after acquiring shards (their
+//! previous owner's tasks), and after the cluster's members changed (tasks handed to a task
+//! queue's old owner). Matching reloads as soon as the database answers.
 
 use crate::History;
 use chronicle_common::supervisor::CancellationToken;
@@ -10,18 +11,18 @@ use std::time::Duration;
 const RETRY: Duration = Duration::from_secs(1);
 
 impl History {
-    /// Notes a commit that may have landed without its tasks reaching matching.
-    pub(crate) fn commit_in_doubt(&self) {
-        self.inner.backlog_in_doubt.notify_one();
+    /// Asks for a reload of the backlog (several asks in a row need one reload).
+    pub(crate) fn reload_backlog(&self) {
+        self.inner.backlog_reload.notify_one();
     }
 }
 
-/// Reloads the backlog after every commit in doubt (several in a row need one reload).
-/// A reload that is cut short by a shutdown is not missed: the next start reloads anyway.
+/// Reloads the backlog after every ask. A reload that is cut short by a shutdown is not
+/// missed: the next start reloads anyway.
 pub(crate) async fn run(history: History, stop: CancellationToken) {
     loop {
         tokio::select! {
-            () = history.inner.backlog_in_doubt.notified() => {}
+            () = history.inner.backlog_reload.notified() => {}
             () = stop.cancelled() => return,
         }
         loop {
@@ -31,10 +32,10 @@ pub(crate) async fn run(history: History, stop: CancellationToken) {
             }
             match history.inner.matching.restore().await {
                 Ok(reloaded) => {
-                    tracing::info!(reloaded, "backlog reloaded after a commit in doubt");
+                    tracing::info!(reloaded, "backlog reloaded");
                     break;
                 }
-                Err(e) => tracing::warn!("backlog reload after a commit in doubt: {e}"),
+                Err(e) => tracing::warn!("backlog reload: {e}"),
             }
         }
     }

@@ -82,7 +82,7 @@ async fn tasks_of_a_commit_in_doubt_are_reloaded_from_the_backlog() {
         kind: QueueKind::Workflow,
     };
     assert_eq!(matching.drain(&queue).len(), 1);
-    history.commit_in_doubt();
+    history.reload_backlog();
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let task = history
