@@ -10,7 +10,7 @@
 mod nodes;
 mod view;
 
-pub use nodes::{Nodes, unreachable_as_unavailable};
+pub use nodes::Nodes;
 pub use view::{live_members, member_row};
 
 use chronicle_common::cluster::Member;

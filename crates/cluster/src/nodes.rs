@@ -120,19 +120,6 @@ impl Nodes {
     }
 }
 
-/// A member that cannot be reached is, for the caller, a server that will answer later.
-pub fn unreachable_as_unavailable(status: Status, owner: &Member) -> Status {
-    if status.code() == tonic::Code::Unknown && status.message().contains("transport") {
-        Status::unavailable(format!(
-            "cluster member {} unreachable: {}",
-            owner.id,
-            status.message()
-        ))
-    } else {
-        status
-    }
-}
-
 fn remote(owner: &Member, status: Status) -> ClusterError {
     ClusterError::Remote {
         member: owner.id.clone(),

@@ -8,7 +8,6 @@ use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::internal::ForwardRequest;
 use chronicle_api::workflowservice::execute_multi_operation_request::operation::Operation;
 use chronicle_api::workflowservice::*;
-use chronicle_cluster::unreachable_as_unavailable;
 use chronicle_common::cluster::Member;
 use chronicle_common::token::TaskToken;
 use chronicle_common::{QueueKind, shard_for};
@@ -183,12 +182,7 @@ impl Handler {
             request: message.encode_to_vec(),
             metadata: ascii(&metadata),
         };
-        let answer = self
-            .nodes
-            .node_client(&owner)?
-            .forward(call)
-            .await
-            .map_err(|status| unreachable_as_unavailable(status, &owner))?;
+        let answer = self.nodes.node_client(&owner)?.forward(call).await?;
         let response = R::decode(answer.into_inner().response.as_slice())
             .map_err(|e| Status::internal(format!("forwarded response undecodable: {e}")))?;
         Ok(Response::new(response))
