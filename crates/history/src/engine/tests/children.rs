@@ -46,6 +46,17 @@ fn parent_with_child(policy: ParentClosePolicy) -> (TestEnv, i64) {
     (parent, initiated_event_id)
 }
 
+/// The parent hears that its child started (and, with `closed`, how its chain ended), as the
+/// service's outbox handlers tell it.
+fn tell_parent(parent: &mut TestEnv, initiated: i64, child_run: &str, closed: Option<ChildClose>) {
+    parent
+        .change(|c| {
+            c.record_child(initiated, child_run, closed);
+            Ok(())
+        })
+        .unwrap();
+}
+
 /// The child's close event, as the parent is told of it.
 fn close_of(child: &TestEnv) -> ChildClose {
     ChildClose(child.last_event().clone())
@@ -67,12 +78,7 @@ fn a_child_is_started_through_the_outbox_and_its_result_reaches_the_parent() {
     assert_eq!(parent_info.run_id, parent.key.run_id);
     assert_eq!(parent_info.initiated_event_id, initiated);
     let child_run = child.key.run_id.clone();
-    parent
-        .change(|c| {
-            c.record_child(initiated, &child_run, None);
-            Ok(())
-        })
-        .unwrap();
+    tell_parent(&mut parent, initiated, &child_run, None);
     assert_eq!(
         parent.new_events(),
         [E::ChildWorkflowExecutionStarted, E::WorkflowTaskScheduled]
@@ -85,12 +91,7 @@ fn a_child_is_started_through_the_outbox_and_its_result_reaches_the_parent() {
     child.advance(std::time::Duration::ZERO);
     assert_eq!(child.cross_run, [Timer::RecordChildClosed]);
     let first_run = child.state.info().first_execution_run_id.clone();
-    parent
-        .change(|c| {
-            c.record_child(initiated, &first_run, Some(close_of(&child)));
-            Ok(())
-        })
-        .unwrap();
+    tell_parent(&mut parent, initiated, &first_run, Some(close_of(&child)));
     assert_eq!(parent.new_events(), [E::ChildWorkflowExecutionCompleted]);
     let A::ChildWorkflowExecutionCompletedEventAttributes(done) = parent.last_event() else {
         unreachable!()
@@ -106,12 +107,7 @@ fn child_events_arriving_during_a_task_get_their_real_ids_when_written() {
     let wft = parent.poll_workflow_task();
     let mut child = parent.start_child(initiated);
     let child_run = child.key.run_id.clone();
-    parent
-        .change(|c| {
-            c.record_child(initiated, &child_run, None);
-            Ok(())
-        })
-        .unwrap();
+    tell_parent(&mut parent, initiated, &child_run, None);
     assert_eq!(
         parent.state.children[&initiated].started_event_id, BUFFERED_EVENT_ID,
         "Temporal's id for an event still buffered"
@@ -120,12 +116,7 @@ fn child_events_arriving_during_a_task_get_their_real_ids_when_written() {
     child
         .complete(&child_wft, vec![command(complete("invoiced"))])
         .unwrap();
-    parent
-        .change(|c| {
-            c.record_child(initiated, &child_run, Some(close_of(&child)));
-            Ok(())
-        })
-        .unwrap();
+    tell_parent(&mut parent, initiated, &child_run, Some(close_of(&child)));
     parent.new_events();
     parent.complete(&wft, vec![]).unwrap();
     let started = parent
