@@ -11,18 +11,27 @@ use chronicle_api::internal::{
     AddTasksRequest, AddTasksResponse, ForwardRequest, ForwardResponse, StartTaskRequest,
     StartTaskResponse,
 };
-use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
 use chronicle_common::DispatchTask;
 use chronicle_history::NamespaceRef;
 use prost::Message;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::{Extensions, Request, Response, Status};
 
+/// A forwarded call's request, with the client's metadata and the mark.
+pub(crate) fn request<T: Message + Default>(call: ForwardRequest) -> Result<Request<T>, Status> {
+    let message = decode(&call.request)?;
+    Ok(Request::from_parts(
+        metadata(call.metadata),
+        Extensions::default(),
+        message,
+    ))
+}
+
 fn decode<T: Message + Default>(bytes: &[u8]) -> Result<T, Status> {
     T::decode(bytes).map_err(|e| Status::invalid_argument(format!("forwarded request: {e}")))
 }
 
-fn encoded<R: Message>(
+pub(crate) fn encoded<R: Message>(
     response: Result<Response<R>, Status>,
 ) -> Result<Response<ForwardResponse>, Status> {
     response.map(|r| {
@@ -47,58 +56,13 @@ fn metadata(passed: std::collections::HashMap<String, String>) -> MetadataMap {
     metadata
 }
 
-/// One arm per forwarded method: decode its request, run it here, encode its response.
-macro_rules! dispatch {
-    ($self:ident, $call:ident, $($method:literal => $handler:ident),* $(,)?) => {
-        match $call.method.as_str() {
-            $($method => {
-                let request = Request::from_parts(
-                    metadata($call.metadata),
-                    Extensions::default(),
-                    decode(&$call.request)?,
-                );
-                encoded(WorkflowService::$handler($self, request).await)
-            })*
-            other => Err(Status::unimplemented(format!("{other} is not forwarded"))),
-        }
-    };
-}
-
 #[tonic::async_trait]
 impl NodeService for Handler {
     async fn forward(
         &self,
         request: Request<ForwardRequest>,
     ) -> Result<Response<ForwardResponse>, Status> {
-        let call = request.into_inner();
-        dispatch!(self, call,
-            "StartWorkflowExecution" => start_workflow_execution,
-            "SignalWithStartWorkflowExecution" => signal_with_start_workflow_execution,
-            "SignalWorkflowExecution" => signal_workflow_execution,
-            "RequestCancelWorkflowExecution" => request_cancel_workflow_execution,
-            "TerminateWorkflowExecution" => terminate_workflow_execution,
-            "DescribeWorkflowExecution" => describe_workflow_execution,
-            "GetWorkflowExecutionHistory" => get_workflow_execution_history,
-            "QueryWorkflow" => query_workflow,
-            "UpdateWorkflowExecution" => update_workflow_execution,
-            "PollWorkflowExecutionUpdate" => poll_workflow_execution_update,
-            "ResetWorkflowExecution" => reset_workflow_execution,
-            "ResetStickyTaskQueue" => reset_sticky_task_queue,
-            "ExecuteMultiOperation" => execute_multi_operation,
-            "RespondWorkflowTaskCompleted" => respond_workflow_task_completed,
-            "RespondWorkflowTaskFailed" => respond_workflow_task_failed,
-            "RespondQueryTaskCompleted" => respond_query_task_completed,
-            "RecordActivityTaskHeartbeat" => record_activity_task_heartbeat,
-            "RespondActivityTaskCompleted" => respond_activity_task_completed,
-            "RespondActivityTaskFailed" => respond_activity_task_failed,
-            "RespondActivityTaskCanceled" => respond_activity_task_canceled,
-            "RecordActivityTaskHeartbeatById" => record_activity_task_heartbeat_by_id,
-            "RespondActivityTaskCompletedById" => respond_activity_task_completed_by_id,
-            "RespondActivityTaskFailedById" => respond_activity_task_failed_by_id,
-            "RespondActivityTaskCanceledById" => respond_activity_task_canceled_by_id,
-            "PollWorkflowTaskQueue" => poll_workflow_task_queue,
-            "PollActivityTaskQueue" => poll_activity_task_queue,
-        )
+        crate::routing::run_forwarded(self, request.into_inner()).await
     }
 }
 

@@ -5,8 +5,9 @@
 
 use crate::handler::Handler;
 use chronicle_api::common::v1::WorkflowExecution;
-use chronicle_api::internal::ForwardRequest;
+use chronicle_api::internal::{ForwardRequest, ForwardResponse};
 use chronicle_api::workflowservice::execute_multi_operation_request::operation::Operation;
+use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
 use chronicle_api::workflowservice::*;
 use chronicle_common::cluster::Member;
 use chronicle_common::token::TaskToken;
@@ -53,7 +54,7 @@ pub(crate) trait Routed: Message + Default + Sized {
 }
 
 macro_rules! routed {
-    ($($request:ident => $method:literal, |$r:ident| $target:expr;)*) => {
+    ($($request:ident => $method:literal, $handler:ident, |$r:ident| $target:expr;)*) => {
         $(impl Routed for $request {
             const METHOD: &'static str = $method;
             fn target(&self) -> Target<'_> {
@@ -61,35 +62,50 @@ macro_rules! routed {
                 $target
             }
         })*
+
+        /// Runs a call another node forwarded here, named by its method: the same list that
+        /// says which calls are routed says which are run, so the two cannot drift apart.
+        pub(crate) async fn run_forwarded(
+            handler: &Handler,
+            call: ForwardRequest,
+        ) -> Result<Response<ForwardResponse>, Status> {
+            match call.method.as_str() {
+                $($method => {
+                    let request = crate::forward::request::<$request>(call)?;
+                    crate::forward::encoded(WorkflowService::$handler(handler, request).await)
+                })*
+                other => Err(Status::unimplemented(format!("{other} is not forwarded"))),
+            }
+        }
     };
 }
 
 routed! {
-    StartWorkflowExecutionRequest => "StartWorkflowExecution",
+    StartWorkflowExecutionRequest => "StartWorkflowExecution", start_workflow_execution,
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
-    SignalWithStartWorkflowExecutionRequest => "SignalWithStartWorkflowExecution",
+    SignalWithStartWorkflowExecutionRequest => "SignalWithStartWorkflowExecution", signal_with_start_workflow_execution,
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
-    SignalWorkflowExecutionRequest => "SignalWorkflowExecution",
+    SignalWorkflowExecutionRequest => "SignalWorkflowExecution", signal_workflow_execution,
         |r| named(&r.namespace, r.workflow_execution.as_ref());
-    RequestCancelWorkflowExecutionRequest => "RequestCancelWorkflowExecution",
+    RequestCancelWorkflowExecutionRequest => "RequestCancelWorkflowExecution", request_cancel_workflow_execution,
         |r| named(&r.namespace, r.workflow_execution.as_ref());
-    TerminateWorkflowExecutionRequest => "TerminateWorkflowExecution",
+    TerminateWorkflowExecutionRequest => "TerminateWorkflowExecution", terminate_workflow_execution,
         |r| named(&r.namespace, r.workflow_execution.as_ref());
-    DescribeWorkflowExecutionRequest => "DescribeWorkflowExecution",
+    DescribeWorkflowExecutionRequest => "DescribeWorkflowExecution", describe_workflow_execution,
         |r| named(&r.namespace, r.execution.as_ref());
-    GetWorkflowExecutionHistoryRequest => "GetWorkflowExecutionHistory",
+    GetWorkflowExecutionHistoryRequest => "GetWorkflowExecutionHistory", get_workflow_execution_history,
         |r| named(&r.namespace, r.execution.as_ref());
-    QueryWorkflowRequest => "QueryWorkflow",
+    QueryWorkflowRequest => "QueryWorkflow", query_workflow,
         |r| named(&r.namespace, r.execution.as_ref());
-    UpdateWorkflowExecutionRequest => "UpdateWorkflowExecution",
+    UpdateWorkflowExecutionRequest => "UpdateWorkflowExecution", update_workflow_execution,
         |r| named(&r.namespace, r.workflow_execution.as_ref());
-    PollWorkflowExecutionUpdateRequest => "PollWorkflowExecutionUpdate",
+    PollWorkflowExecutionUpdateRequest => "PollWorkflowExecutionUpdate", poll_workflow_execution_update,
         |r| named(&r.namespace, r.update_ref.as_ref().and_then(|u| u.workflow_execution.as_ref()));
-    ResetWorkflowExecutionRequest => "ResetWorkflowExecution",
+    ResetWorkflowExecutionRequest => "ResetWorkflowExecution", reset_workflow_execution,
         |r| named(&r.namespace, r.workflow_execution.as_ref());
-    ResetStickyTaskQueueRequest => "ResetStickyTaskQueue",
+    ResetStickyTaskQueueRequest => "ResetStickyTaskQueue", reset_sticky_task_queue,
         |r| named(&r.namespace, r.execution.as_ref());
-    ExecuteMultiOperationRequest => "ExecuteMultiOperation",
+    ExecuteMultiOperationRequest => "ExecuteMultiOperation", execute_multi_operation,
         |r| match r.operations.first().and_then(|o| o.operation.as_ref()) {
             Some(Operation::StartWorkflow(start)) => Target::Named {
                 namespace: &r.namespace,
@@ -97,35 +113,35 @@ routed! {
             },
             _ => Target::Here,
         };
-    RespondWorkflowTaskCompletedRequest => "RespondWorkflowTaskCompleted",
+    RespondWorkflowTaskCompletedRequest => "RespondWorkflowTaskCompleted", respond_workflow_task_completed,
         |r| Target::Token(&r.task_token);
-    RespondWorkflowTaskFailedRequest => "RespondWorkflowTaskFailed",
+    RespondWorkflowTaskFailedRequest => "RespondWorkflowTaskFailed", respond_workflow_task_failed,
         |r| Target::Token(&r.task_token);
-    RespondQueryTaskCompletedRequest => "RespondQueryTaskCompleted",
+    RespondQueryTaskCompletedRequest => "RespondQueryTaskCompleted", respond_query_task_completed,
         |r| Target::Token(&r.task_token);
-    RecordActivityTaskHeartbeatRequest => "RecordActivityTaskHeartbeat",
+    RecordActivityTaskHeartbeatRequest => "RecordActivityTaskHeartbeat", record_activity_task_heartbeat,
         |r| Target::Token(&r.task_token);
-    RespondActivityTaskCompletedRequest => "RespondActivityTaskCompleted",
+    RespondActivityTaskCompletedRequest => "RespondActivityTaskCompleted", respond_activity_task_completed,
         |r| Target::Token(&r.task_token);
-    RespondActivityTaskFailedRequest => "RespondActivityTaskFailed",
+    RespondActivityTaskFailedRequest => "RespondActivityTaskFailed", respond_activity_task_failed,
         |r| Target::Token(&r.task_token);
-    RespondActivityTaskCanceledRequest => "RespondActivityTaskCanceled",
+    RespondActivityTaskCanceledRequest => "RespondActivityTaskCanceled", respond_activity_task_canceled,
         |r| Target::Token(&r.task_token);
-    RecordActivityTaskHeartbeatByIdRequest => "RecordActivityTaskHeartbeatById",
+    RecordActivityTaskHeartbeatByIdRequest => "RecordActivityTaskHeartbeatById", record_activity_task_heartbeat_by_id,
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
-    RespondActivityTaskCompletedByIdRequest => "RespondActivityTaskCompletedById",
+    RespondActivityTaskCompletedByIdRequest => "RespondActivityTaskCompletedById", respond_activity_task_completed_by_id,
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
-    RespondActivityTaskFailedByIdRequest => "RespondActivityTaskFailedById",
+    RespondActivityTaskFailedByIdRequest => "RespondActivityTaskFailedById", respond_activity_task_failed_by_id,
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
-    RespondActivityTaskCanceledByIdRequest => "RespondActivityTaskCanceledById",
+    RespondActivityTaskCanceledByIdRequest => "RespondActivityTaskCanceledById", respond_activity_task_canceled_by_id,
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
-    PollWorkflowTaskQueueRequest => "PollWorkflowTaskQueue",
+    PollWorkflowTaskQueueRequest => "PollWorkflowTaskQueue", poll_workflow_task_queue,
         |r| Target::Queue {
             namespace: &r.namespace,
             queue: r.task_queue.as_ref().map_or("", |q| q.name.as_str()),
             kind: QueueKind::Workflow,
         };
-    PollActivityTaskQueueRequest => "PollActivityTaskQueue",
+    PollActivityTaskQueueRequest => "PollActivityTaskQueue", poll_activity_task_queue,
         |r| Target::Queue {
             namespace: &r.namespace,
             queue: r.task_queue.as_ref().map_or("", |q| q.name.as_str()),
