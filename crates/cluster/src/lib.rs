@@ -27,9 +27,6 @@ use tokio::time::Instant;
 /// quarter of a short lease, which must still outlast a heartbeat).
 const LEASE_MARGIN: Duration = Duration::from_millis(500);
 
-/// How often a node tries to write its first membership row before it gives up.
-const JOIN_ATTEMPTS: u32 = 10;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error(transparent)]
@@ -85,16 +82,7 @@ impl Membership {
                 live,
             }),
         };
-        // Nodes starting together may deadlock on their rows (MySQL): a loser tries again.
-        let mut attempt = 0;
-        while let Err(e) = membership.renew().await {
-            attempt += 1;
-            let retryable = matches!(&e, ClusterError::Persistence(p) if p.is_retryable());
-            if !retryable || attempt >= JOIN_ATTEMPTS {
-                return Err(e);
-            }
-            tokio::time::sleep(membership.inner.heartbeat).await;
-        }
+        membership.renew().await?;
         let looping = membership.clone();
         supervisor.spawn("cluster membership", looping.run(supervisor.token()));
         Ok(membership)

@@ -16,9 +16,6 @@ use std::time::Duration;
 /// fence, or not acquired because the database was out of reach, is taken (back) then.
 const RECHECK: Duration = Duration::from_secs(1);
 
-/// How often a node tries to create a new database's shard rows before it gives up.
-const CREATE_ATTEMPTS: u32 = 20;
-
 impl History {
     /// Acquires `ids` (each acquisition bumps the shard's range id, so the previous owner's
     /// writes fail from now on) and starts their timer queues.
@@ -69,17 +66,8 @@ impl History {
         let membership = nodes.membership().clone();
         // Set once: a node follows one cluster.
         let _ = self.inner.nodes.set(nodes);
-        // A new database: every shard's row at once, so the shard count is recorded. Nodes
-        // starting together may deadlock on the rows (MySQL): such a loser tries again.
-        let mut attempt = 0;
-        while let Err(e) = self.store().create_shards(self.shard_count()).await {
-            let e = crate::HistoryError::from(e);
-            attempt += 1;
-            if !e.is_retryable() || attempt >= CREATE_ATTEMPTS {
-                return Err(e);
-            }
-            tokio::time::sleep(RECHECK / 10).await;
-        }
+        // A new database: every shard's row at once, so the shard count is recorded.
+        self.store().create_shards(self.shard_count()).await?;
         // What this first pass does not settle, the follower settles a moment later.
         if let Err(e) = self.rebalance(&membership).await {
             tracing::warn!("shard ownership not settled yet: {e}");

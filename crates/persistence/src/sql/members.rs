@@ -1,6 +1,7 @@
 //! Cluster membership rows: one per node, renewed by heartbeat, live while the lease holds.
 
 use super::SqlStore;
+use super::store::contended;
 use crate::{MemberRow, MembershipStore, Result};
 use async_trait::async_trait;
 use sqlx::Row;
@@ -46,15 +47,18 @@ impl MembershipStore for SqlStore {
             )
         );
         let sql = self.q(&sql);
-        let query = sqlx::query(&sql)
-            .bind(&member.member_id)
-            .bind(&member.address)
-            .bind(join_roles(&member.roles))
-            .bind(member.started_at)
-            .bind(member.heartbeat_at)
-            .bind(member.expires_at);
-        self.exec(query).await?;
-        Ok(())
+        contended(|| async {
+            let query = sqlx::query(&sql)
+                .bind(&member.member_id)
+                .bind(&member.address)
+                .bind(join_roles(&member.roles))
+                .bind(member.started_at)
+                .bind(member.heartbeat_at)
+                .bind(member.expires_at);
+            self.exec(query).await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn members(&self) -> Result<Vec<MemberRow>> {

@@ -39,6 +39,30 @@ fn now_nanos() -> i64 {
         .unwrap_or_default()
 }
 
+/// How often a statement nodes run together is tried before its failure is the caller's.
+const CONTENDED_ATTEMPTS: u32 = 10;
+
+/// Runs `attempt` again, briefly, when the database refused it as out of reach for now: nodes
+/// starting together write the same shard and membership rows, and MySQL answers one of them
+/// with a deadlock ("try restarting transaction"), which is classed so. Any other failure is
+/// the caller's at once; an outage outlasting the tries is the caller's too.
+pub(super) async fn contended<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(PersistenceError::Unavailable(_)) if tries < CONTENDED_ATTEMPTS => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(tries))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl SqlStore {
     /// Inserts a shard's row at range 0 unless it exists: nodes starting together on a new
     /// database may both try.
@@ -47,19 +71,7 @@ impl SqlStore {
         format!("{insert} shards (shard_id, range_id) VALUES (?, 0){ignore}")
     }
 
-    pub(super) fn q<'s>(&self, text: &'s str) -> Cow<'s, str> {
-        self.dialect.sql(text)
-    }
-
-    /// Runs a statement on the writer pool (statements owned by the caller).
-    pub(super) async fn exec(&self, query: Query<'_>) -> Result<u64> {
-        Ok(query.execute(&self.writer).await?.rows_affected())
-    }
-}
-
-#[async_trait]
-impl ShardStore for SqlStore {
-    async fn acquire_shard(&self, shard_id: u32) -> Result<i64> {
+    async fn bump_shard(&self, shard_id: u32) -> Result<i64> {
         let shard = i64::from(shard_id);
         let mut tx = self.writer.begin().await?;
         // A shard no node created yet starts at range 1.
@@ -80,7 +92,7 @@ impl ShardStore for SqlStore {
         Ok(range)
     }
 
-    async fn create_shards(&self, count: u32) -> Result<()> {
+    async fn insert_shards(&self, count: u32) -> Result<()> {
         let sql = self.create_shard_row();
         let mut tx = self.writer.begin().await?;
         for shard in 0..count {
@@ -91,6 +103,26 @@ impl ShardStore for SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    pub(super) fn q<'s>(&self, text: &'s str) -> Cow<'s, str> {
+        self.dialect.sql(text)
+    }
+
+    /// Runs a statement on the writer pool (statements owned by the caller).
+    pub(super) async fn exec(&self, query: Query<'_>) -> Result<u64> {
+        Ok(query.execute(&self.writer).await?.rows_affected())
+    }
+}
+
+#[async_trait]
+impl ShardStore for SqlStore {
+    async fn acquire_shard(&self, shard_id: u32) -> Result<i64> {
+        contended(|| self.bump_shard(shard_id)).await
+    }
+
+    async fn create_shards(&self, count: u32) -> Result<()> {
+        contended(|| self.insert_shards(count)).await
     }
 
     async fn shard_count(&self) -> Result<u32> {
