@@ -18,12 +18,17 @@ from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.batch.v1 import BatchOperationSignal
+from temporalio.api.enums.v1 import BatchOperationState, EventType
+from temporalio.api.workflowservice.v1 import (
+    DescribeBatchOperationRequest,
+    StartBatchOperationRequest,
+)
 from temporalio.client import Client
 
 import backends
 from conftest import _chronicle_bin, _free_port, _target
-from helpers import FAST_RETRY, history_events, new_worker, run_sync, unique
+from helpers import FAST_RETRY, history_events, new_worker, unique
 
 WORKFLOWS = 16
 
@@ -55,6 +60,28 @@ class Order:
         return self.approved
 
 
+@workflow.defn
+class Gate:
+    """Counts the approvals it is sent until it is closed."""
+
+    def __init__(self) -> None:
+        self.approvals = 0
+        self.closed = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.closed)
+        return self.approvals
+
+    @workflow.signal
+    def approve(self) -> None:
+        self.approvals += 1
+
+    @workflow.signal
+    def close(self) -> None:
+        self.closed = True
+
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "cluster"
 SHARDS = 16  # config/cluster's shard_count
 
@@ -63,12 +90,14 @@ class Node:
     """One `chronicle server start` process of the cluster, from config/cluster/NAME.toml
     with this test's port, database and faster heartbeats laid over it."""
 
-    def __init__(self, name: str, directory: Path, kind: str, dsn: str) -> None:
+    def __init__(
+        self, name: str, directory: Path, kind: str, dsn: str, config: str | None = None, **env: str
+    ) -> None:
         self.name = name
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log = directory / f"{name}.log"
-        self.config = EXAMPLE / f"{name}.toml"
+        self.config = EXAMPLE / f"{config or name}.toml"
         self.env = {
             **os.environ,
             "CHRONICLE_SERVER_PORT": str(self.port),
@@ -77,6 +106,7 @@ class Node:
             "CHRONICLE_PERSISTENCE_MAX_CONNECTIONS": "8",
             "CHRONICLE_CLUSTER_HEARTBEAT_INTERVAL_MS": "200",
             "CHRONICLE_CLUSTER_LEASE_MS": "2000",
+            **env,
         }
         self.proc: subprocess.Popen | None = None
 
@@ -97,6 +127,15 @@ class Node:
                 if time.monotonic() > deadline or (self.proc and self.proc.poll() is not None):
                     raise RuntimeError(f"{self.name} not serving:\n{self.tail()}") from None
                 await asyncio.sleep(0.2)
+
+    def wait_ready(self) -> None:
+        """Waits for the node's "ready" line (a node without the frontend role has no
+        client API to probe)."""
+        deadline = time.monotonic() + 20
+        while not re.search(r"Chronicle \S+ ready", self.log.read_text(errors="replace")):
+            if time.monotonic() > deadline or (self.proc and self.proc.poll() is not None):
+                raise RuntimeError(f"{self.name} not ready:\n{self.tail()}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -129,24 +168,35 @@ class Node:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGCONT)
 
+    def claimed(self, job_id: str) -> int:
+        """How many times this node claimed the internal worker job `job_id`."""
+        text = self.log.read_text(errors="replace")
+        return len(re.findall(rf"job claimed job_id={re.escape(job_id)} ", text))
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
 
 @pytest.fixture
-def cluster():
+def cluster(request):
     kind = backends.backend()
     if _target() != "chronicle" or kind == "sqlite":
         pytest.skip("a cluster runs on PostgreSQL or MySQL (CHRONICLE_TEST_BACKEND)")
     name, dsn = backends.create_database(kind)
     directory = Path(tempfile.mkdtemp(prefix="chronicle-e2e-cluster-"))
     nodes = [Node(f"node-{i}", directory, kind, dsn) for i in (1, 2, 3)]
+    # Nodes of other roles, from node-1's file with their own id (test_nodes_play_their_roles).
+    for member, services in getattr(request, "param", {}).items():
+        nodes.append(
+            Node(member, directory, kind, dsn, config="node-1", CHRONICLE_CLUSTER_MEMBER_ID=member,
+                 CHRONICLE_CLUSTER_SERVICES=services)
+        )
     migrate = [_chronicle_bin(), "schema", "migrate", "--config", str(nodes[0].config)]
     subprocess.run(migrate, check=True, capture_output=True, timeout=60, env=nodes[0].env)
     for node in nodes:
         node.start()
     for node in nodes:
-        run_sync(node.client())  # each node is up and serving before the test begins
+        node.wait_ready()  # each node is up and serving before the test begins
     yield nodes
     for node in nodes:
         node.stop()
@@ -292,3 +342,87 @@ async def test_a_node_joining_under_load_takes_its_share(cluster) -> None:
             break
         await asyncio.sleep(0.2)
     assert cluster[2].owned_shards()
+
+
+@pytest.mark.parametrize(
+    "cluster", [{"gateway": '["frontend"]', "backend": '["history", "matching", "worker"]'}],
+    indirect=True,
+)
+async def test_nodes_play_their_roles(cluster) -> None:
+    """A frontend-only node serves clients and workers and owns no shard; a node without the
+    frontend role serves the other nodes only."""
+    gateway, backend = cluster[3], cluster[4]
+    client = await gateway.client()
+    await asyncio.sleep(1.0)
+    queue = unique("roles")
+    ids = [unique("order") for _ in range(WORKFLOWS)]
+    async with new_worker(client, queue, workflows=[Order], activities=[charge]):
+        handles = [await client.start_workflow(Order.run, wid, id=wid, task_queue=queue) for wid in ids]
+        for handle in handles:
+            await asyncio.wait_for(_charged(handle), 30)
+            await handle.signal(Order.approve)
+        for handle, wid in zip(handles, ids):
+            assert await asyncio.wait_for(handle.result(), 30) == f"charged {wid}, approved"
+    assert not gateway.owned_shards()
+    owned = [node.owned_shards() for node in cluster if node is not gateway]
+    assert set().union(*owned) == set(range(SHARDS)) and backend.owned_shards(), owned
+    with pytest.raises(Exception) as refused:
+        await asyncio.wait_for(Client.connect(backend.address), 10)
+    # The SDK's connect calls GetSystemInfo, which a node without the frontend role lacks.
+    assert "nimplemented" in str(refused.value), refused.value
+
+
+async def test_a_batch_job_runs_on_one_node_and_moves_when_it_dies(cluster) -> None:
+    """A paced batch signal over many workflows: one node claims it; killed mid-way, one
+    other claims it and goes on; every workflow gets the signal exactly once (signals to
+    runs whose shards moved with the dead node included)."""
+    client = await cluster[0].client()
+    await asyncio.sleep(1.0)
+    queue = unique("batch")
+    ids = [unique("gate") for _ in range(60)]
+    # No worker yet: the signals wait in the histories, and the worker comes once the job
+    # is done, on a node that stayed.
+    for wid in ids:
+        await client.start_workflow(Gate.run, id=wid, task_queue=queue)
+    job_id = unique("job")
+    await client.workflow_service.start_batch_operation(
+        StartBatchOperationRequest(
+            namespace="default", job_id=job_id, reason="approve all",
+            visibility_query=f'TaskQueue = "{queue}"',
+            signal_operation=BatchOperationSignal(signal="approve"),
+            max_operations_per_second=10,
+        )
+    )
+    owner = await _claimer(cluster, job_id)
+    await asyncio.sleep(2.5)  # a third of the way through, at 10 a second
+    owner.kill9()
+    survivors = [node for node in cluster if node is not owner]
+    client = await survivors[0].client()
+    deadline = time.monotonic() + 60
+    while True:
+        described = await client.workflow_service.describe_batch_operation(
+            DescribeBatchOperationRequest(namespace="default", job_id=job_id)
+        )
+        if described.state != BatchOperationState.BATCH_OPERATION_STATE_RUNNING:
+            break
+        assert time.monotonic() < deadline, described
+        await asyncio.sleep(0.5)
+    assert described.state == BatchOperationState.BATCH_OPERATION_STATE_COMPLETED, described
+    assert (described.complete_operation_count, described.failure_operation_count) == (60, 0)
+    assert sum(node.claimed(job_id) for node in survivors) == 1, "claimed again by one survivor"
+    async with new_worker(client, queue, workflows=[Gate]):
+        for wid in ids:
+            await client.get_workflow_handle(wid).signal(Gate.close)
+        for wid in ids:
+            assert await asyncio.wait_for(client.get_workflow_handle(wid).result(), 30) == 1, wid
+
+
+async def _claimer(cluster, job_id: str) -> Node:
+    """The one node that claimed the job (waiting for it to)."""
+    for _ in range(100):
+        claimers = [node for node in cluster if node.claimed(job_id)]
+        if claimers:
+            assert len(claimers) == 1 and claimers[0].claimed(job_id) == 1, [n.name for n in claimers]
+            return claimers[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError("no node claimed the job")

@@ -72,6 +72,16 @@ pub fn queue_owner<'m>(
     owner(members, Role::Matching, &key)
 }
 
+/// The member that runs an internal worker job (a batch operation, a namespace deletion).
+pub fn job_owner<'m>(
+    members: &'m [Member],
+    namespace_id: &str,
+    job_id: &str,
+) -> Option<&'m Member> {
+    let key: [&[u8]; 3] = [b"job", namespace_id.as_bytes(), job_id.as_bytes()];
+    owner(members, Role::Worker, &key)
+}
+
 /// The shards of `shard_count` that `member_id` owns among `members`.
 pub fn shards_of(members: &[Member], member_id: &str, shard_count: u32) -> Vec<u32> {
     (0..shard_count)

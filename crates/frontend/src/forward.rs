@@ -1,7 +1,7 @@
 //! The owner's side of routing: `NodeService.Forward` runs a client's call that another node
 //! passed on, as if the client had called here, marked so it is never forwarded again;
 //! `TaskService` takes tasks for the queues this node owns and starts tasks of its workflows
-//! that another node's poller matched.
+//! that another node's poller matched. The internal worker's calls take the client's path.
 
 use crate::handler::Handler;
 use crate::routing::FORWARDED;
@@ -10,6 +10,11 @@ use chronicle_api::internal::task_service_server::TaskService;
 use chronicle_api::internal::{
     AddTasksRequest, AddTasksResponse, ForwardRequest, ForwardResponse, StartTaskRequest,
     StartTaskResponse,
+};
+use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
+use chronicle_api::workflowservice::{
+    RequestCancelWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
+    TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::DispatchTask;
 use chronicle_history::NamespaceRef;
@@ -94,5 +99,25 @@ impl TaskService for Handler {
             .await
             .map_err(|e| Status::from(crate::FrontendError::from(e)))?;
         Ok(Response::new(StartTaskResponse { response }))
+    }
+}
+
+/// The internal worker's jobs act on workflows as a client's calls do: routed to the node
+/// owning each workflow.
+#[tonic::async_trait]
+impl chronicle_worker::Workflows for Handler {
+    async fn terminate(&self, r: TerminateWorkflowExecutionRequest) -> Result<(), Status> {
+        WorkflowService::terminate_workflow_execution(self, Request::new(r)).await?;
+        Ok(())
+    }
+
+    async fn request_cancel(&self, r: RequestCancelWorkflowExecutionRequest) -> Result<(), Status> {
+        WorkflowService::request_cancel_workflow_execution(self, Request::new(r)).await?;
+        Ok(())
+    }
+
+    async fn signal(&self, r: SignalWorkflowExecutionRequest) -> Result<(), Status> {
+        WorkflowService::signal_workflow_execution(self, Request::new(r)).await?;
+        Ok(())
     }
 }

@@ -47,6 +47,9 @@ const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
 pub struct Frontend {
     handler: Handler,
     memory: MemoryConfig,
+    /// Whether clients are served (WorkflowService, OperatorService), or only the other
+    /// nodes (the internal services) and health probes.
+    public: bool,
 }
 
 /// The services a frontend calls.
@@ -84,7 +87,19 @@ impl Frontend {
                 long_polls: long_polls::LongPolls::default(),
             },
             memory,
+            public: true,
         }
+    }
+
+    /// What the internal worker's jobs call to act on workflows.
+    pub fn workflows(&self) -> Arc<dyn chronicle_worker::Workflows> {
+        Arc::new(self.handler.clone())
+    }
+
+    /// For a node that does not play the frontend role: it serves the other nodes only.
+    pub fn internal_only(mut self) -> Self {
+        self.public = false;
+        self
     }
 
     /// Serves on `listener` until `shutdown` resolves, then lets in-flight calls finish.
@@ -98,6 +113,7 @@ impl Frontend {
         // The SDKs compress requests with gzip; responses are compressed only for clients
         // that ask for it.
         let history = self.handler.history.clone();
+        let public = self.public;
         let operator = OperatorServiceServer::new(operator::Operator(self.handler.clone()))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
@@ -125,8 +141,8 @@ impl Frontend {
             .max_concurrent_streams(Some(self.memory.http2_streams_per_connection))
             .layer(tower::util::MapResponseLayer::new(message_size::rewrite))
             .add_service(health)
-            .add_service(workflow)
-            .add_service(operator)
+            .add_optional_service(public.then_some(workflow))
+            .add_optional_service(public.then_some(operator))
             .add_service(node)
             .add_service(tasks)
             .serve_with_incoming_shutdown(incoming, shutdown)

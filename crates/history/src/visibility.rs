@@ -20,7 +20,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 /// Default and largest List page.
 const DEFAULT_PAGE_SIZE: usize = 1000;
-const BATCH_PAGE_SIZE: usize = 100;
 
 type Types = Arc<HashMap<String, ValueType>>;
 
@@ -345,10 +344,12 @@ impl History {
         namespace_id: &str,
         text: &str,
         page_token: &[u8],
+        page_size: usize,
     ) -> Result<ListWorkflowExecutionsResponse> {
         let mut resolved = self.resolve_query(namespace_id, text).await?;
         resolved.order_by = vec![(query::Operand::Column(query::Column::StartTime), false)];
-        self.list_resolved(namespace_id, &resolved, BATCH_PAGE_SIZE, page_token)
+        let page_size = page_size.clamp(1, DEFAULT_PAGE_SIZE);
+        self.list_resolved(namespace_id, &resolved, page_size, page_token)
             .await
     }
 

@@ -56,7 +56,12 @@ struct Shared {
     /// Cancelled when the node stops: waiting polls answer empty at once, as Temporal's do,
     /// so the node's shutdown does not wait out their deadlines.
     closing: chronicle_common::supervisor::CancellationToken,
+    /// Which queues this node serves, once it follows a cluster; every queue until then.
+    serves: std::sync::OnceLock<Serves>,
 }
+
+/// Whether this node serves a queue: a cluster's member serves the queues it owns.
+pub type Serves = Arc<dyn Fn(&QueueKey) -> bool + Send + Sync>;
 
 impl Matching {
     pub fn new(store: Arc<dyn QueueStore>, memory: &MemoryConfig) -> Self {
@@ -66,6 +71,7 @@ impl Matching {
                 store,
                 idle_queue: Duration::from_secs(memory.idle_queue_secs),
                 closing: Default::default(),
+                serves: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -77,13 +83,33 @@ impl Matching {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Loads the persisted backlog tasks that are not held in memory already (those that do
-    /// not fit stay in the table, their queues marked to read them back); returns how many.
-    /// Call before serving polls, and whenever a commit may have written tasks that never
-    /// reached `add`.
+    /// Serves only the queues `serves` names from now on (set once: a node follows one
+    /// cluster); `restore` settles memory with it.
+    pub fn serve_only(&self, serves: Serves) {
+        let _ = self.shared.serves.set(serves);
+    }
+
+    fn serves(&self, key: &QueueKey) -> bool {
+        self.shared.serves.get().is_none_or(|serves| serves(key))
+    }
+
+    /// Settles memory with the backlog table and with which queues this node serves: forgets
+    /// the queues it no longer serves (their waiting polls answer empty, to be polled again
+    /// on their owner), then loads the backlog tasks of the queues it serves that it does
+    /// not hold already (those that do not fit stay in the table, their queues marked to read
+    /// them back); returns how many it loaded. Call before serving polls, whenever a commit
+    /// may have written tasks that never reached `add`, and when queues move between nodes.
     pub async fn restore(&self) -> Result<usize> {
         const PAGE: usize = 1000;
-        let known = self.lock().known_task_ids();
+        let known = {
+            let mut queues = self.lock();
+            for key in queues.keys() {
+                if !self.serves(&key) {
+                    queues.remove(&key);
+                }
+            }
+            queues.known_task_ids()
+        };
         let mut after = i64::MIN;
         let mut restored = 0;
         loop {
@@ -91,7 +117,10 @@ impl Matching {
             let Some(last) = rows.last() else { break };
             after = last.task_id;
             for row in rows.iter().filter(|row| !known.contains(&row.task_id)) {
-                if let Some(task) = refill::decode(row) {
+                let Some(task) = refill::decode(row) else {
+                    continue;
+                };
+                if self.serves(&QueueKey::of(&task)) {
                     self.add(task);
                     restored += 1;
                 }

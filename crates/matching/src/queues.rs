@@ -77,6 +77,10 @@ impl Queues {
         Some(task)
     }
 
+    pub fn keys(&self) -> Vec<QueueKey> {
+        self.queues.keys().cloned().collect()
+    }
+
     /// Forgets the queue; returns the tasks it held.
     pub fn remove(&mut self, key: &QueueKey) -> Vec<DispatchTask> {
         let tasks = self

@@ -316,3 +316,30 @@ async fn a_stopping_node_answers_waiting_and_new_polls_empty_at_once() {
     let late = tokio::time::timeout(Duration::from_secs(1), m.poll(key(), poller("w"), far)).await;
     assert!(late.expect("no wait").is_none());
 }
+
+#[tokio::test]
+async fn a_node_holds_only_the_queues_it_serves_and_lets_go_of_the_others() {
+    let store = store().await;
+    let m = Matching::new(store.clone(), &MemoryConfig::default());
+    commit(store.as_ref(), &m, 1).await;
+    let waiting = tokio::spawn({
+        let m = m.clone();
+        let other = QueueKey {
+            name: "other".into(),
+            ..key()
+        };
+        async move { m.poll(other, poller("a"), soon()).await.is_some() }
+    });
+    tokio::task::yield_now().await;
+    // The queues move to another node: this one forgets them, its waiting poll answers
+    // empty at once, and the task stays in the table for the new owner.
+    m.serve_only(Arc::new(|_: &QueueKey| false));
+    assert_eq!(m.restore().await.unwrap(), 0);
+    assert_eq!(m.backlog_len(&key()), 0);
+    assert!(!waiting.await.unwrap(), "the poll ended without a task");
+
+    let owner = Matching::new(store.clone(), &MemoryConfig::default());
+    owner.serve_only(Arc::new(|k: &QueueKey| k.name == "q"));
+    assert_eq!(owner.restore().await.unwrap(), 1);
+    assert_eq!(owner.backlog_len(&key()), 1);
+}

@@ -260,12 +260,19 @@ pub trait VisibilityStore: Send + Sync + 'static {
 /// System jobs (batch operations) of the internal worker.
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
-    /// Creates or replaces a system job (a batch operation) with its progress.
+    /// Creates or replaces a system job (a batch operation) with its progress. Replacing a
+    /// job (stopping it, say) ends whatever claim is held on it.
     async fn put_job(&self, job: &JobRow) -> Result<()>;
+    /// Claims a running job for one runner, ending any earlier claim on it; None when the
+    /// job is not running, or another claim or a replacement came first.
+    async fn claim_job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobClaim>>;
+    /// Writes a claimed job's progress; false, and nothing written, once the claim no longer
+    /// holds.
+    async fn save_claimed_job(&self, job: &JobRow, epoch: i64) -> Result<bool>;
     async fn job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobRow>>;
     /// A namespace's jobs, newest first.
     async fn jobs(&self, namespace_id: &str) -> Result<Vec<JobRow>>;
-    /// Jobs of every namespace still running (to resume at start).
+    /// Jobs of every namespace still running (for their runners to claim).
     async fn running_jobs(&self) -> Result<Vec<JobRow>>;
 }
 
@@ -322,4 +329,11 @@ pub struct JobRow {
     pub job_id: String,
     pub running: bool,
     pub data: Vec<u8>,
+}
+
+/// A job as one runner claimed it; its progress is written under `epoch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobClaim {
+    pub job: JobRow,
+    pub epoch: i64,
 }

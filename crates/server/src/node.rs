@@ -2,7 +2,7 @@
 
 use chronicle_cluster::{Membership, Nodes};
 use chronicle_common::Supervisor;
-use chronicle_common::cluster::Member;
+use chronicle_common::cluster::{Member, Role};
 use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
 use chronicle_common::search_attributes::ValueType;
 use chronicle_frontend::{ClusterFacts, Frontend, Namespaces, Services};
@@ -129,6 +129,16 @@ fn member(config: &Config) -> Member {
     }
 }
 
+/// The queues this node's matching serves: those it owns (history and shard ownership follow
+/// the same members; a node not playing matching owns none).
+fn serves(nodes: Nodes) -> chronicle_matching::Serves {
+    Arc::new(move |key| {
+        nodes
+            .remote_queue_owner(&key.namespace_id, &key.name, key.kind)
+            .is_none()
+    })
+}
+
 /// Runs the node until a shutdown signal.
 pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let began = Instant::now();
@@ -144,7 +154,10 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let store: Arc<dyn Store> = Arc::new(store);
     let membership =
         Membership::join(store.clone(), member(&config), &config.cluster, &supervisor).await?;
+    let plays = |role| config.cluster.services.contains(&role);
+    let nodes = Nodes::new(membership.clone());
     let matching = Matching::new(store.clone(), &config.memory);
+    matching.serve_only(serves(nodes.clone()));
     let backlog = matching.restore().await?;
     matching.run(&supervisor);
     let limits = Arc::new(config.limits.clone());
@@ -154,7 +167,6 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         memory: config.memory.clone(),
     };
     let history = History::start(options, store.clone(), matching.clone(), &supervisor).await?;
-    let nodes = Nodes::new(membership.clone());
     history.follow(nodes.clone()).await?;
     let namespaces = Namespaces::new(store.clone());
     let retention = Duration::from_secs(config.server.namespace_retention_hours * 3600);
@@ -175,7 +187,6 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         }
     }
     let worker = Worker::new(history.clone(), store.clone(), supervisor.clone());
-    let resumed = worker.resume().await?;
     let store_kind = match backend {
         Backend::SqliteFile(_) | Backend::SqliteMemory => "sqlite",
         Backend::Postgres { .. } => "postgres",
@@ -185,9 +196,26 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         cluster_id: uuid::Uuid::new_v4().to_string(),
         persistence_store: store_kind.into(),
     };
+    let polls = matching.clone();
+    let services = Services {
+        namespaces,
+        history,
+        matching,
+        worker: worker.clone(),
+        nodes,
+    };
+    let frontend = Frontend::new(services, facts, limits, config.memory);
+    let resumed = if plays(Role::Worker) {
+        worker
+            .follow(membership.clone(), frontend.workflows())
+            .await?
+    } else {
+        0
+    };
     tracing::info!(
         %address,
         member = %membership.me().id,
+        services = ?config.cluster.services,
         members = membership.live().len(),
         database = store_kind,
         restored_tasks = backlog,
@@ -196,15 +224,12 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         "Chronicle {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    let polls = matching.clone();
-    let services = Services {
-        namespaces,
-        history,
-        matching,
-        worker,
-        nodes,
+    let frontend = if plays(Role::Frontend) {
+        frontend
+    } else {
+        frontend.internal_only()
     };
-    Frontend::new(services, facts, limits, config.memory)
+    frontend
         .serve(
             listener,
             &supervisor,

@@ -45,16 +45,23 @@ pub(crate) fn job_id(namespace_id: &str) -> String {
     format!("delete-namespace/{namespace_id}")
 }
 
+/// How long a job waits for its namespace to be marked deleted: the job is stored before the
+/// mark, and its owner (on another node, say) may find it first.
+const MARK_GRACE: Duration = Duration::from_secs(30);
+
 /// What a deletion finds to do with the namespace as stored.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Step {
     /// Marked deleted: its workflows go.
     Delete,
+    /// Not marked yet, but the job is young: DeleteNamespace may still be marking it.
+    Wait,
     /// Nothing to delete, and why.
     Nothing(&'static str),
 }
 
-pub(crate) fn step(stored: Option<&NamespaceRow>) -> Result<Step> {
+/// `age`: how long ago the job was stored.
+pub(crate) fn step(stored: Option<&NamespaceRow>, age: Duration) -> Result<Step> {
     let Some(row) = stored else {
         return Ok(Step::Nothing("the namespace is gone"));
     };
@@ -63,38 +70,45 @@ pub(crate) fn step(stored: Option<&NamespaceRow>) -> Result<Step> {
     let state = described.namespace_info.map(|info| info.state);
     if state == Some(NamespaceState::Deleted as i32) {
         Ok(Step::Delete)
+    } else if age < MARK_GRACE {
+        Ok(Step::Wait)
     } else {
         Ok(Step::Nothing("the namespace was not marked deleted"))
     }
 }
 
+/// The stored row of a deletion.
+pub(crate) fn row(job: &NamespaceDeletion) -> JobRow {
+    JobRow {
+        namespace_id: SYSTEM_NAMESPACE_ID.into(),
+        job_id: job_id(&job.namespace_id),
+        running: job.finished == 0,
+        data: job.encode_to_vec(),
+    }
+}
+
+/// Runs a claimed deletion.
 pub(crate) struct Deletion {
     pub history: History,
     pub store: Arc<dyn WorkerStore>,
+    pub epoch: i64,
+    /// Cancelled when the node stops or the job is another member's now.
     pub shutdown: CancellationToken,
 }
 
 impl Deletion {
-    pub async fn save(&self, job: &NamespaceDeletion) -> Result<()> {
-        let row = JobRow {
-            namespace_id: SYSTEM_NAMESPACE_ID.into(),
-            job_id: job_id(&job.namespace_id),
-            running: job.finished == 0,
-            data: job.encode_to_vec(),
-        };
-        Ok(self.store.put_job(&row).await?)
-    }
-
-    /// Retries until the step is done; a shutdown leaves the job running for the next start.
+    /// Retries until the step is done; a shutdown, or the job moving to another member,
+    /// leaves it running in the store for its owner to claim.
     pub async fn run(self, mut job: NamespaceDeletion) {
         let namespace_id = job.namespace_id.clone();
         let mut retry = RETRY_FIRST;
         loop {
-            match self.attempt(&namespace_id).await {
-                Ok(outcome) => {
+            match self.attempt(&job).await {
+                Ok(Some(outcome)) => {
                     job.outcome = outcome.into();
                     break;
                 }
+                Ok(None) => tracing::debug!(namespace_id, "namespace not marked deleted yet"),
                 Err(e) => {
                     tracing::warn!(namespace_id, retry_in = ?retry, "namespace deletion: {e}");
                 }
@@ -105,25 +119,32 @@ impl Deletion {
             }
         }
         job.finished = time::unix_nanos(time::now()).max(1);
-        match self.save(&job).await {
-            Ok(()) => tracing::info!(
+        match self.store.save_claimed_job(&row(&job), self.epoch).await {
+            Ok(true) => tracing::info!(
                 namespace_id,
                 outcome = job.outcome,
                 "namespace deletion done"
             ),
-            // Still running in the store: the next start runs it again, harmlessly.
+            // Whoever holds the job now runs the step again, harmlessly.
+            Ok(false) => tracing::info!(namespace_id, "namespace deletion moved to another member"),
             Err(e) => tracing::error!(namespace_id, "namespace deletion result not stored: {e}"),
         }
     }
 
-    async fn attempt(&self, namespace_id: &str) -> Result<&'static str> {
-        let stored = self.store.namespace_by_id(namespace_id).await?;
-        match step(stored.as_ref())? {
+    /// Does the step if it is due; None while the job waits for the namespace's mark.
+    async fn attempt(&self, job: &NamespaceDeletion) -> Result<Option<&'static str>> {
+        let stored = self.store.namespace_by_id(&job.namespace_id).await?;
+        let age = time::unix_nanos(time::now()).saturating_sub(job.created);
+        let age = Duration::from_nanos(u64::try_from(age).unwrap_or(0));
+        match step(stored.as_ref(), age)? {
             Step::Delete => {
-                self.history.delete_namespace_data(namespace_id).await?;
-                Ok("deleted")
+                self.history
+                    .delete_namespace_data(&job.namespace_id)
+                    .await?;
+                Ok(Some("deleted"))
             }
-            Step::Nothing(why) => Ok(why),
+            Step::Wait => Ok(None),
+            Step::Nothing(why) => Ok(Some(why)),
         }
     }
 }
@@ -151,23 +172,34 @@ mod tests {
 
     #[test]
     fn only_a_namespace_marked_deleted_loses_its_workflows() {
+        let old = MARK_GRACE;
         let deleted = stored(NamespaceState::Deleted);
-        assert_eq!(step(Some(&deleted)).unwrap(), Step::Delete);
+        assert_eq!(step(Some(&deleted), old).unwrap(), Step::Delete);
         for state in [NamespaceState::Registered, NamespaceState::Deprecated] {
             let row = stored(state);
             assert!(
-                matches!(step(Some(&row)).unwrap(), Step::Nothing(_)),
+                matches!(step(Some(&row), old).unwrap(), Step::Nothing(_)),
                 "{state:?}"
             );
         }
-        assert!(matches!(step(None).unwrap(), Step::Nothing(_)));
+        assert!(matches!(step(None, old).unwrap(), Step::Nothing(_)));
+    }
+
+    #[test]
+    fn a_young_job_waits_for_its_namespace_to_be_marked() {
+        let registered = stored(NamespaceState::Registered);
+        let young = Duration::from_secs(1);
+        assert_eq!(step(Some(&registered), young).unwrap(), Step::Wait);
+        let deleted = stored(NamespaceState::Deleted);
+        assert_eq!(step(Some(&deleted), young).unwrap(), Step::Delete);
+        assert!(matches!(step(None, young).unwrap(), Step::Nothing(_)));
     }
 
     #[test]
     fn an_undecodable_namespace_is_an_error_not_a_deletion() {
         let mut row = stored(NamespaceState::Deleted);
         row.data = vec![0xff, 0xff, 0xff];
-        assert!(step(Some(&row)).is_err());
+        assert!(step(Some(&row), MARK_GRACE).is_err());
     }
 
     #[test]

@@ -1,25 +1,48 @@
 //! The internal worker: system jobs that run inside the server, beside the services that
 //! serve clients: batch operations (what `temporal workflow terminate --query` uses) and
-//! namespace deletions. Each job is stored before it starts and resumed after a restart.
+//! namespace deletions. Each job is stored before it starts, and runs on one member at a
+//! time, claimed by the member that owns it (`claims`): after a restart or a member's loss,
+//! the job's owner goes on from its stored progress.
 
 mod batch;
+mod claims;
 mod deletion;
 
-use batch::{BatchJob, Runner, operation_type};
+use batch::{BatchJob, operation_type};
 use chronicle_api::batch::v1::BatchOperationInfo;
 use chronicle_api::enums::v1::BatchOperationState;
 use chronicle_api::workflowservice::{
-    DescribeBatchOperationResponse, ListBatchOperationsResponse, StartBatchOperationRequest,
+    DescribeBatchOperationResponse, ListBatchOperationsResponse,
+    RequestCancelWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
+    StartBatchOperationRequest, TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::Supervisor;
 use chronicle_common::time;
 use chronicle_history::{History, HistoryError};
 use chronicle_persistence::{PersistenceError, WorkerStore};
-use deletion::{Deletion, NamespaceDeletion, SYSTEM_NAMESPACE_ID};
+use deletion::NamespaceDeletion;
 use prost::Message;
 use std::sync::Arc;
 
 pub type Result<T> = std::result::Result<T, WorkerError>;
+
+/// How jobs act on workflows: as a client would, through the frontend, which routes each
+/// call to the node owning the workflow. Requests name their namespace.
+#[tonic::async_trait]
+pub trait Workflows: Send + Sync + 'static {
+    async fn terminate(
+        &self,
+        r: TerminateWorkflowExecutionRequest,
+    ) -> std::result::Result<(), tonic::Status>;
+    async fn request_cancel(
+        &self,
+        r: RequestCancelWorkflowExecutionRequest,
+    ) -> std::result::Result<(), tonic::Status>;
+    async fn signal(
+        &self,
+        r: SignalWorkflowExecutionRequest,
+    ) -> std::result::Result<(), tonic::Status>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -45,6 +68,11 @@ pub struct Worker {
     history: History,
     store: Arc<dyn WorkerStore>,
     supervisor: Supervisor,
+    local: claims::Local,
+    /// Set when the worker follows the cluster (`follow`).
+    workflows: Arc<std::sync::OnceLock<Arc<dyn Workflows>>>,
+    /// Tells the follower a job was stored here, to claim it without waiting.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// A job row that does not decode, or has no status, is corrupt stored data, the same kind
@@ -59,64 +87,29 @@ fn decode(data: &[u8]) -> Result<BatchJob> {
 }
 
 impl Worker {
-    /// Jobs run under `supervisor`, and stop at a safe point when it shuts down.
+    /// Jobs run under `supervisor`, and stop at a safe point when it shuts down. A worker
+    /// stores jobs; it runs them once it follows the cluster (`follow`).
     pub fn new(history: History, store: Arc<dyn WorkerStore>, supervisor: Supervisor) -> Self {
         Self {
             history,
             store,
             supervisor,
+            local: claims::Local::default(),
+            workflows: Arc::default(),
+            wake: Arc::default(),
         }
     }
 
-    fn runner(&self, namespace_id: &str) -> Runner {
-        Runner {
-            history: self.history.clone(),
-            store: self.store.clone(),
-            namespace_id: namespace_id.to_owned(),
-            shutdown: self.supervisor.token(),
-        }
-    }
-
-    fn spawn_batch(&self, namespace_id: &str, job: BatchJob) {
-        let name = format!("batch job {}", job.status().job_id);
-        self.supervisor
-            .spawn(name, self.runner(namespace_id).run(job));
-    }
-
-    fn deletion(&self) -> Deletion {
-        Deletion {
-            history: self.history.clone(),
-            store: self.store.clone(),
-            shutdown: self.supervisor.token(),
-        }
-    }
-
-    fn spawn_deletion(&self, job: NamespaceDeletion) {
-        let name = format!("namespace deletion {}", job.namespace_id);
-        self.supervisor.spawn(name, self.deletion().run(job));
-    }
-
-    /// Resumes the jobs a previous process left running.
-    pub async fn resume(&self) -> Result<usize> {
-        let rows = self.store.running_jobs().await?;
-        let count = rows.len();
-        for row in rows {
-            if row.namespace_id == SYSTEM_NAMESPACE_ID {
-                let job = NamespaceDeletion::decode(row.data.as_slice()).map_err(|e| {
-                    PersistenceError::Corrupt(format!("namespace deletion job: {e}"))
-                })?;
-                self.spawn_deletion(job);
-            } else {
-                self.spawn_batch(&row.namespace_id, decode(&row.data)?);
-            }
-        }
-        Ok(count)
+    /// The job just stored may be this node's to run: its follower looks at once.
+    fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Deletes a namespace's workflows as a stored job: the job is stored, then `mark`
-    /// marks the namespace deleted, then the job starts. The job deletes nothing unless the
-    /// namespace is marked deleted when it runs, so it is started whatever `mark` answers
-    /// (a mark whose outcome is unknown may have landed).
+    /// marks the namespace deleted, then the job's owner is told. The job deletes nothing
+    /// unless the namespace is marked deleted when it runs, so it stays stored whatever
+    /// `mark` answers (a mark whose outcome is unknown may have landed); its owner may also
+    /// find it before the mark lands, and then finds nothing to delete.
     pub async fn delete_namespace<T>(
         &self,
         namespace_id: &str,
@@ -127,9 +120,9 @@ impl Worker {
             created: time::unix_nanos(time::now()),
             ..Default::default()
         };
-        self.deletion().save(&job).await?;
+        self.store.put_job(&deletion::row(&job)).await?;
         let marked = mark.await;
-        self.spawn_deletion(job);
+        self.wake();
         Ok(marked)
     }
 
@@ -180,8 +173,8 @@ impl Worker {
             status: Some(status),
             page_token: Vec::new(),
         };
-        self.runner(namespace_id).save(&job).await?;
-        self.spawn_batch(namespace_id, job);
+        self.store.put_job(&batch::row(namespace_id, &job)).await?;
+        self.wake();
         Ok(())
     }
 
@@ -227,7 +220,8 @@ impl Worker {
         status.state = BatchOperationState::Failed as i32;
         status.close_time = Some(time::timestamp(time::now()));
         status.reason = format!("stopped: {reason}");
-        self.runner(namespace_id).save(&job).await
+        // Replacing the job ends its runner's claim: it stops before its next run.
+        Ok(self.store.put_job(&batch::row(namespace_id, &job)).await?)
     }
 }
 

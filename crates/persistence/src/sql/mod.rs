@@ -4,6 +4,7 @@
 
 mod dialect;
 mod group;
+mod jobs;
 mod members;
 mod store;
 #[cfg(test)]

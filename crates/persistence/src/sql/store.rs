@@ -3,9 +3,9 @@
 use super::SqlStore;
 use super::write::{Writer, commit_alone};
 use crate::{
-    CurrentRun, ExecutionRow, ExecutionStore, ExecutionWrite, JobRow, JobStore, Lease,
-    NamespaceRow, NamespaceStore, PersistenceError, QueueName, QueueStore, QueueTaskRow, Result,
-    ShardStore, TimerRow, VisibilityCount, VisibilityPage, VisibilityStore,
+    CurrentRun, ExecutionRow, ExecutionStore, ExecutionWrite, Lease, NamespaceRow, NamespaceStore,
+    PersistenceError, QueueName, QueueStore, QueueTaskRow, Result, ShardStore, TimerRow,
+    VisibilityCount, VisibilityPage, VisibilityStore,
 };
 use async_trait::async_trait;
 use chronicle_common::query::Resolved;
@@ -15,15 +15,6 @@ use std::borrow::Cow;
 
 type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
-fn job_row(row: AnyRow) -> JobRow {
-    JobRow {
-        namespace_id: row.get("namespace_id"),
-        job_id: row.get("job_id"),
-        running: row.get::<i64, _>("running") != 0,
-        data: row.get("data"),
-    }
-}
-
 fn namespace_row(row: AnyRow) -> NamespaceRow {
     NamespaceRow {
         id: row.get("id"),
@@ -32,7 +23,7 @@ fn namespace_row(row: AnyRow) -> NamespaceRow {
     }
 }
 
-fn now_nanos() -> i64 {
+pub(super) fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -487,54 +478,6 @@ impl VisibilityStore for SqlStore {
         }
         tx.commit().await?;
         Ok(())
-    }
-}
-
-#[async_trait]
-impl JobStore for SqlStore {
-    async fn put_job(&self, job: &JobRow) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO system_jobs (namespace_id, job_id, running, created, data) VALUES (?, ?, ?, ?, ?){}",
-            self.dialect
-                .upsert("namespace_id, job_id", &["running", "data"])
-        );
-        let sql = self.q(&sql);
-        let query = sqlx::query(&sql)
-            .bind(&job.namespace_id)
-            .bind(&job.job_id)
-            .bind(i64::from(job.running))
-            .bind(now_nanos())
-            .bind(&job.data);
-        self.exec(query).await?;
-        Ok(())
-    }
-
-    async fn job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobRow>> {
-        let sql = self.q("SELECT namespace_id, job_id, running, data FROM system_jobs WHERE namespace_id = ? AND job_id = ?");
-        Ok(sqlx::query(&sql)
-            .bind(namespace_id)
-            .bind(job_id)
-            .fetch_optional(&self.reader)
-            .await?
-            .map(job_row))
-    }
-
-    async fn jobs(&self, namespace_id: &str) -> Result<Vec<JobRow>> {
-        let sql = self.q("SELECT namespace_id, job_id, running, data FROM system_jobs WHERE namespace_id = ? ORDER BY created DESC");
-        let rows = sqlx::query(&sql)
-            .bind(namespace_id)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.into_iter().map(job_row).collect())
-    }
-
-    async fn running_jobs(&self) -> Result<Vec<JobRow>> {
-        let rows = sqlx::query(
-            "SELECT namespace_id, job_id, running, data FROM system_jobs WHERE running = 1",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows.into_iter().map(job_row).collect())
     }
 }
 

@@ -156,6 +156,7 @@ conformance!(store:
     visibility_filters_count_and_group_with_bound_values,
     timers_and_backlog_come_back_in_order,
     search_attributes_and_jobs_round_trip,
+    a_job_is_written_only_under_its_latest_claim,
     a_deleted_namespace_leaves_nothing,
     membership_rows_are_upserted_listed_and_forgotten,
 );
@@ -705,6 +706,51 @@ async fn search_attributes_and_jobs_round_trip(s: SqlStore) {
         vec!["j2"]
     );
     assert_eq!(s.jobs("ns").await.unwrap().len(), 2);
+}
+
+async fn a_job_is_written_only_under_its_latest_claim(s: SqlStore) {
+    let job = JobRow {
+        namespace_id: "ns".into(),
+        job_id: "j1".into(),
+        running: true,
+        data: vec![1],
+    };
+    assert_eq!(s.claim_job("ns", "j1").await.unwrap(), None, "no such job");
+    s.put_job(&job).await.unwrap();
+    let first = s.claim_job("ns", "j1").await.unwrap().unwrap();
+    assert_eq!(first.job, job);
+    let progress = JobRow {
+        data: vec![2],
+        ..job.clone()
+    };
+    assert!(s.save_claimed_job(&progress, first.epoch).await.unwrap());
+    // The same progress again still counts as written (MySQL counts matched rows).
+    assert!(s.save_claimed_job(&progress, first.epoch).await.unwrap());
+
+    let second = s.claim_job("ns", "j1").await.unwrap().unwrap();
+    assert!(second.epoch > first.epoch);
+    assert_eq!(
+        second.job.data,
+        vec![2],
+        "a claim reads the progress before it"
+    );
+    let stale = JobRow {
+        data: vec![3],
+        ..job.clone()
+    };
+    assert!(!s.save_claimed_job(&stale, first.epoch).await.unwrap());
+    assert_eq!(s.job("ns", "j1").await.unwrap().unwrap().data, vec![2]);
+
+    // Replacing the job (a stop) ends the claim, and a stopped job cannot be claimed.
+    let stopped = JobRow {
+        running: false,
+        data: vec![4],
+        ..job.clone()
+    };
+    s.put_job(&stopped).await.unwrap();
+    assert!(!s.save_claimed_job(&stale, second.epoch).await.unwrap());
+    assert_eq!(s.job("ns", "j1").await.unwrap().unwrap(), stopped);
+    assert_eq!(s.claim_job("ns", "j1").await.unwrap(), None);
 }
 
 async fn a_deleted_namespace_leaves_nothing(s: SqlStore) {
