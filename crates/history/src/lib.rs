@@ -89,6 +89,8 @@ struct Inner {
     updates: updates::Updates,
     search_attributes: visibility::Registry,
     backlog_reload: tokio::sync::Notify,
+    /// Wakes the ownership follower when a write found a shard's lease taken.
+    lease_lost: tokio::sync::Notify,
     cache: cache::StateCache,
 }
 
@@ -131,6 +133,7 @@ impl History {
                 updates,
                 search_attributes: visibility::Registry::default(),
                 backlog_reload: tokio::sync::Notify::new(),
+                lease_lost: tokio::sync::Notify::new(),
                 cache: cache::StateCache::new(state_cache_bytes),
             }),
         };
@@ -157,6 +160,7 @@ impl History {
             if current.is_some_and(|s| s.range_id == *range_id) {
                 tracing::error!(shard_id, "shard lease taken by another node");
                 self.release(&[*shard_id]);
+                self.inner.lease_lost.notify_one();
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Which shards this node serves, following the cluster's members: a shard is acquired when
 //! the node becomes its owner and released when it stops being one (another member's turn,
-//! a write that found the lease taken, or this node's own membership lease lapsing).
+//! its lease found taken — by a write, or by the follower reading the range ids — or this
+//! node's own membership lease lapsing). A shard still assigned here is acquired again at
+//! once.
 
 use crate::shard::Shard;
 use crate::shards::handover;
@@ -85,6 +87,7 @@ impl History {
         loop {
             tokio::select! {
                 _ = members.changed() => self.reload_backlog_later(membership.heartbeat()),
+                () = self.inner.lease_lost.notified() => {}
                 () = tokio::time::sleep(RECHECK) => {}
                 () = stop.cancelled() => return,
             }
@@ -111,6 +114,14 @@ impl History {
     }
 
     async fn rebalance(&self, membership: &Membership) -> Result<()> {
+        // A lease another node took since is given up here, and taken anew below if the
+        // shard is still this node's, before a call finds it out by failing.
+        let stored = self.store().range_ids().await?;
+        let stale = self.inner.shards.stale(&stored);
+        if !stale.is_empty() {
+            tracing::info!(shards = ?stale, "shard leases taken by another node");
+            self.release(&stale);
+        }
         let assigned = if membership.holds_lease() {
             shards_of(&membership.live(), &membership.me().id, self.shard_count())
         } else {

@@ -47,6 +47,20 @@ impl Shards {
         Some(shard)
     }
 
+    /// The shards owned now whose stored range id is no longer the one this node holds:
+    /// another node acquired them since (nodes starting together each take every shard they
+    /// see as theirs for a moment).
+    pub fn stale(&self, stored: &[(u32, i64)]) -> Vec<u32> {
+        let owned = self.owned.read().unwrap_or_else(PoisonError::into_inner);
+        let held: Vec<(u32, i64)> = owned
+            .iter()
+            .flatten()
+            .filter(|s| s.is_owned())
+            .map(|s| (s.id, s.range_id))
+            .collect();
+        stale(&held, stored)
+    }
+
     /// Ids of the shards owned now.
     pub fn owned_ids(&self) -> Vec<u32> {
         let owned = self.owned.read().unwrap_or_else(PoisonError::into_inner);
@@ -57,6 +71,15 @@ impl Shards {
             .map(|s| s.id)
             .collect()
     }
+}
+
+/// The held shards (id, range id) whose stored range id differs.
+pub(crate) fn stale(held: &[(u32, i64)], stored: &[(u32, i64)]) -> Vec<u32> {
+    let stored: std::collections::HashMap<u32, i64> = stored.iter().copied().collect();
+    held.iter()
+        .filter(|(id, range)| stored.get(id).is_some_and(|now| now != range))
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 /// What a node must do to own exactly `assigned`, owning `owned` now.
@@ -84,6 +107,14 @@ pub(crate) fn handover(owned: &[u32], assigned: &[u32]) -> Handover {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_acquired_since_by_another_node_is_stale() {
+        let held = [(0, 1), (1, 4), (2, 7)];
+        let stored = [(0, 1), (1, 5), (2, 7), (3, 9)];
+        assert_eq!(stale(&held, &stored), vec![1]);
+        assert!(stale(&held, &[]).is_empty(), "a row not read says nothing");
+    }
 
     #[test]
     fn a_node_acquires_what_it_gained_and_releases_what_it_lost() {

@@ -154,6 +154,8 @@ pub trait ShardStore: Send + Sync + 'static {
     /// Creates the rows of shards `0..count` that do not exist, in one transaction, so
     /// `shard_count` is 0 or `count` whoever looks (nodes start together on a new database).
     async fn create_shards(&self, count: u32) -> Result<()>;
+    /// Every shard's range id as stored: (shard id, range id).
+    async fn range_ids(&self) -> Result<Vec<(u32, i64)>>;
 }
 
 /// Namespace rows, which only the frontend's registry reads and writes.

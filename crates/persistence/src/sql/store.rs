@@ -116,6 +116,16 @@ impl ShardStore for SqlStore {
         contended(|| self.insert_shards(count)).await
     }
 
+    async fn range_ids(&self) -> Result<Vec<(u32, i64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT shard_id, range_id FROM shards")
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(shard, range)| Some((u32::try_from(shard).ok()?, range)))
+            .collect())
+    }
+
     async fn shard_count(&self) -> Result<u32> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM shards")
             .fetch_one(&self.reader)
