@@ -3,34 +3,69 @@
 //! owns is started by that node.
 
 use crate::{History, HistoryError, NamespaceRef, Result};
-use chronicle_cluster::ClusterError;
+use chronicle_cluster::{ClusterError, Nodes};
 use chronicle_common::cluster::Member;
 use chronicle_common::{DispatchTask, QueueKind, shard_for};
 use prost::Message;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a task is offered to its queue's owner, and how often.
+const SEND_FOR: Duration = Duration::from_secs(30);
+const SEND_RETRY_FIRST: Duration = Duration::from_millis(50);
+const SEND_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// The other node owning `task`'s queue, if another does.
+fn queue_owner(nodes: &Nodes, task: &DispatchTask) -> Option<Member> {
+    let kind = QueueKind::from_i32(task.kind).unwrap_or(QueueKind::Workflow);
+    nodes.remote_queue_owner(&task.namespace_id, &task.task_queue, kind)
+}
 
 impl History {
     /// Hands a committed task to its queue's owner: this node's matching, or another's. A task
     /// that does not reach another node still waits in the backlog table for its owner.
     pub(crate) fn dispatch(&self, task: DispatchTask) {
-        let kind = QueueKind::from_i32(task.kind).unwrap_or(QueueKind::Workflow);
         let Some(nodes) = self.inner.nodes.get() else {
             self.inner.matching.add(task);
             return;
         };
-        let Some(owner) = nodes.remote_queue_owner(&task.namespace_id, &task.task_queue, kind)
-        else {
-            self.inner.matching.add(task);
-            return;
-        };
-        let nodes = nodes.clone();
-        tokio::spawn(async move {
-            if let Err(e) = nodes.add_tasks(&owner, std::slice::from_ref(&task)).await {
+        match queue_owner(nodes, &task) {
+            None => self.inner.matching.add(task),
+            Some(owner) => {
+                tokio::spawn(self.clone().send_to_owner(nodes.clone(), owner, task));
+            }
+        }
+    }
+
+    /// Sends a task to its queue's owner, trying again (with the owner as the members now
+    /// name it) while it is out of reach. A task given up on stays in the backlog table, for
+    /// the reload that follows the owner's loss; a live owner would only read it back when
+    /// its queue spills, so the attempts go on for longer than a lease.
+    async fn send_to_owner(self, nodes: Nodes, mut owner: Member, task: DispatchTask) {
+        let began = Instant::now();
+        let mut retry = SEND_RETRY_FIRST;
+        loop {
+            let Err(e) = nodes.add_tasks(&owner, std::slice::from_ref(&task)).await else {
+                return;
+            };
+            if began.elapsed() >= SEND_FOR {
                 tracing::warn!(
                     task_id = task.task_id,
                     "task left to the backlog table: {e}"
                 );
+                return;
             }
-        });
+            tracing::debug!(task_id = task.task_id, "task not handed over yet: {e}");
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(SEND_RETRY_MAX);
+            match queue_owner(&nodes, &task) {
+                Some(now) => owner = now,
+                None => {
+                    self.inner.matching.add(task);
+                    return;
+                }
+            }
+        }
     }
 
     /// Whether this node counts as a member of its cluster (a lone node always does).
