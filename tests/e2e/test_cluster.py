@@ -83,7 +83,7 @@ class Gate:
 
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "cluster"
-SHARDS = 16  # config/cluster's shard_count
+SHARDS = 64  # config/cluster's shard_count
 
 
 class Node:

@@ -1,7 +1,8 @@
 //! Cluster membership in the database. Each node keeps a row in `cluster_members` (its id,
 //! internal address, roles and a lease it renews every heartbeat); a row whose lease ran out
 //! is a member no more. Every node reads the rows at each heartbeat and publishes the live
-//! members, from which `chronicle_common::cluster` computes who owns which shard and queue.
+//! members with the shard each owns (`chronicle_common::cluster::Members`), from which every
+//! node computes who owns which shard and queue.
 //!
 //! A node must stop acting as a member before the others can see its lease lapse: it counts
 //! its own lease on its monotonic clock from the last renewal that committed, minus a margin
@@ -13,7 +14,7 @@ mod view;
 pub use nodes::Nodes;
 pub use view::{live_members, member_row};
 
-use chronicle_common::cluster::Member;
+use chronicle_common::cluster::{Member, Members};
 use chronicle_common::config::ClusterConfig;
 use chronicle_common::supervisor::{CancellationToken, Supervisor};
 use chronicle_common::time;
@@ -57,19 +58,22 @@ struct Inner {
     renewed: Mutex<Option<Instant>>,
     /// Set once the node hands its work over before it stops (`leave`).
     leaving: std::sync::atomic::AtomicBool,
-    live: watch::Sender<Vec<Member>>,
+    live: watch::Sender<Members>,
+    shard_count: u32,
 }
 
 impl Membership {
     /// Joins: writes this node's row, reads the members, and renews both every heartbeat
     /// under `supervisor` until it shuts down, when the node leaves (its row is deleted).
+    /// `shard_count` history shards are dealt over the members playing history.
     pub async fn join(
         store: Arc<dyn MembershipStore>,
         me: Member,
         config: &ClusterConfig,
+        shard_count: u32,
         supervisor: &Supervisor,
     ) -> Result<Self, ClusterError> {
-        let (live, _) = watch::channel(Vec::new());
+        let (live, _) = watch::channel(Members::new(Vec::new(), shard_count));
         let membership = Self {
             inner: Arc::new(Inner {
                 me,
@@ -80,6 +84,7 @@ impl Membership {
                 renewed: Mutex::new(None),
                 leaving: std::sync::atomic::AtomicBool::new(false),
                 live,
+                shard_count,
             }),
         };
         membership.renew().await?;
@@ -95,16 +100,16 @@ impl Membership {
     /// The live members as of the last heartbeat, this node among them while it holds its
     /// lease.
     pub fn live(&self) -> Vec<Member> {
-        self.inner.live.borrow().clone()
+        self.inner.live.borrow().list().to_vec()
     }
 
     /// `read` over the live members without copying them (owner lookups on every call).
-    pub fn with_live<T>(&self, read: impl FnOnce(&[Member]) -> T) -> T {
+    pub fn with_live<T>(&self, read: impl FnOnce(&Members) -> T) -> T {
         read(&self.inner.live.borrow())
     }
 
     /// Woken whenever the live members change.
-    pub fn subscribe(&self) -> watch::Receiver<Vec<Member>> {
+    pub fn subscribe(&self) -> watch::Receiver<Members> {
         self.inner.live.subscribe()
     }
 
@@ -140,10 +145,15 @@ impl Membership {
         let me = self.inner.me.id.clone();
         let mut others = false;
         self.inner.live.send_modify(|live| {
-            live.retain(|m| m.id != me);
-            others = !live.is_empty();
+            *live = live.without(&me);
+            others = !live.list().is_empty();
         });
         others
+    }
+
+    /// How many history shards are dealt over the members.
+    pub fn shard_count(&self) -> u32 {
+        self.inner.shard_count
     }
 
     /// How often members renew their rows: how soon the others notice a change.
@@ -171,9 +181,10 @@ impl Membership {
                 tracing::warn!(member = %self.inner.me.id, "membership not renewed: {e}");
                 if !self.holds_lease() {
                     // The others no longer count this node: neither may it.
+                    let none = Members::new(Vec::new(), self.inner.shard_count);
                     self.inner.live.send_if_modified(|live| {
-                        let before = live.len();
-                        live.clear();
+                        let before = live.list().len();
+                        *live = none;
                         before > 0
                     });
                 }
@@ -195,10 +206,10 @@ impl Membership {
         let rows = self.inner.store.members().await?;
         let live = live_members(&rows, time::unix_millis(time::now()));
         self.inner.live.send_if_modified(|current| {
-            let changed = *current != live;
+            let changed = current.list() != live;
             if changed {
                 tracing::info!(members = ?live.iter().map(|m| &m.id).collect::<Vec<_>>(), "cluster members");
-                *current = live;
+                *current = Members::new(live, self.inner.shard_count);
             }
             changed
         });

@@ -5,7 +5,7 @@ use crate::{ClusterError, Membership};
 use chronicle_api::internal::node_service_client::NodeServiceClient;
 use chronicle_api::internal::task_service_client::TaskServiceClient;
 use chronicle_api::internal::{AddTasksRequest, StartTaskRequest};
-use chronicle_common::cluster::{Member, queue_owner, shard_owner};
+use chronicle_common::cluster::{Member, Members, queue_owner};
 use chronicle_common::limits::MAX_GRPC_MESSAGE;
 use chronicle_common::{DispatchTask, QueueKind};
 use prost::Message;
@@ -35,7 +35,7 @@ impl Nodes {
 
     /// The member owning history shard `shard`, when it is another node.
     pub fn remote_shard_owner(&self, shard: u32) -> Option<Member> {
-        self.remote(|live| shard_owner(live, shard))
+        self.remote(|live| live.shard_owner(shard))
     }
 
     /// The member owning a task queue, when it is another node.
@@ -45,10 +45,10 @@ impl Nodes {
         queue: &str,
         kind: QueueKind,
     ) -> Option<Member> {
-        self.remote(|live| queue_owner(live, namespace_id, queue, kind))
+        self.remote(|live| queue_owner(live.list(), namespace_id, queue, kind))
     }
 
-    fn remote(&self, owner: impl FnOnce(&[Member]) -> Option<&Member>) -> Option<Member> {
+    fn remote(&self, owner: impl FnOnce(&Members) -> Option<&Member>) -> Option<Member> {
         let me = &self.membership.me().id;
         self.membership
             .with_live(|live| owner(live).filter(|o| &o.id != me).cloned())

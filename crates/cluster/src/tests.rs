@@ -34,7 +34,7 @@ fn ids(members: &[Member]) -> Vec<&str> {
 /// Waits until `membership` sees exactly `wanted`.
 async fn sees(membership: &Membership, wanted: &[&str]) {
     let mut changes = membership.subscribe();
-    let wait = changes.wait_for(|live| ids(live) == wanted);
+    let wait = changes.wait_for(|live| ids(live.list()) == wanted);
     tokio::time::timeout(Duration::from_secs(5), wait)
         .await
         .unwrap_or_else(|_| panic!("never saw {wanted:?}, saw {:?}", ids(&membership.live())))
@@ -45,12 +45,12 @@ async fn sees(membership: &Membership, wanted: &[&str]) {
 async fn joining_members_see_each_other_and_a_leaving_one_goes() {
     let store = store().await;
     let (a_tasks, b_tasks) = (Supervisor::new(), Supervisor::new());
-    let a = Membership::join(store.clone(), member("a"), &config(), &a_tasks)
+    let a = Membership::join(store.clone(), member("a"), &config(), 4, &a_tasks)
         .await
         .unwrap();
     assert_eq!(ids(&a.live()), ["a"], "a node sees itself once joined");
     assert!(a.holds_lease());
-    let b = Membership::join(store.clone(), member("b"), &config(), &b_tasks)
+    let b = Membership::join(store.clone(), member("b"), &config(), 4, &b_tasks)
         .await
         .unwrap();
     assert_eq!(ids(&b.live()), ["a", "b"]);
@@ -79,7 +79,7 @@ async fn a_member_that_stops_renewing_lapses_from_the_view() {
         expires_at: now + 300,
     };
     store.heartbeat(&ghost).await.unwrap();
-    let a = Membership::join(store.clone(), member("a"), &config(), &tasks)
+    let a = Membership::join(store.clone(), member("a"), &config(), 4, &tasks)
         .await
         .unwrap();
     assert_eq!(ids(&a.live()), ["a", "ghost"]);

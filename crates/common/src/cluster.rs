@@ -1,7 +1,8 @@
 //! Who owns what in a cluster of nodes on one database: each history shard and each task
 //! queue goes to one live member by rendezvous (highest random weight) hashing. Every node
 //! computes the same answer from the same member list; when a member joins or leaves, only
-//! the shards and queues it gains or loses move.
+//! the queues it gains or loses move, and the shards it gains or loses and a few more (shards
+//! are also kept balanced: see `assign_shards`).
 
 use crate::ids::stable_hash;
 
@@ -55,11 +56,6 @@ pub fn owner<'m>(members: &'m [Member], role: Role, key: &[&[u8]]) -> Option<&'m
         .max_by_key(|m| (weight(&m.id, key), &m.id))
 }
 
-/// The member that owns history shard `shard_id`.
-pub fn shard_owner(members: &[Member], shard_id: u32) -> Option<&Member> {
-    owner(members, Role::History, &[b"shard", &shard_id.to_be_bytes()])
-}
-
 /// The member that owns a task queue (sticky queues included: they are queues by name).
 pub fn queue_owner<'m>(
     members: &'m [Member],
@@ -82,11 +78,93 @@ pub fn job_owner<'m>(
     owner(members, Role::Worker, &key)
 }
 
-/// The shards of `shard_count` that `member_id` owns among `members`.
-pub fn shards_of(members: &[Member], member_id: &str, shard_count: u32) -> Vec<u32> {
-    (0..shard_count)
-        .filter(|&s| shard_owner(members, s).is_some_and(|m| m.id == member_id))
-        .collect()
+/// The live members and the history shard each owns, computed once per change of members
+/// because every routed call looks its shard's owner up.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Members {
+    list: Vec<Member>,
+    /// Per shard, the index in `list` of its owner.
+    shard_owners: Vec<Option<usize>>,
+}
+
+impl Members {
+    pub fn new(list: Vec<Member>, shard_count: u32) -> Self {
+        let shard_owners = assign_shards(&list, shard_count);
+        Self { list, shard_owners }
+    }
+
+    pub fn list(&self) -> &[Member] {
+        &self.list
+    }
+
+    /// The same shards over the members but `member_id`.
+    pub fn without(&self, member_id: &str) -> Self {
+        let rest = self.list.iter().filter(|m| m.id != member_id).cloned();
+        Self::new(rest.collect(), self.shard_count())
+    }
+
+    fn shard_count(&self) -> u32 {
+        u32::try_from(self.shard_owners.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The member that owns history shard `shard`.
+    pub fn shard_owner(&self, shard: u32) -> Option<&Member> {
+        let index = (*self.shard_owners.get(usize::try_from(shard).ok()?)?)?;
+        self.list.get(index)
+    }
+
+    /// The shards `member_id` owns.
+    pub fn shards_of(&self, member_id: &str) -> Vec<u32> {
+        (0..self.shard_count())
+            .filter(|&s| self.shard_owner(s).is_some_and(|m| m.id == member_id))
+            .collect()
+    }
+}
+
+/// Rendezvous hashing alone spreads a few shards per member unevenly (16 over 3 members came
+/// out 1, 7 and 8), so shards are dealt by weight under a quota: every (member, shard) pair
+/// of a member playing history is ranked by its weight, and from the heaviest down a pair is
+/// taken while its shard is free and its member holds fewer than its fair share (⌊n/m⌋, one
+/// more for the first n mod m members to reach that). Each member ends with its fair share,
+/// and a member joining or leaving moves little more than its own share.
+fn assign_shards(members: &[Member], shard_count: u32) -> Vec<Option<usize>> {
+    let mut owners = vec![None; usize::try_from(shard_count).unwrap_or(0)];
+    let eligible: Vec<usize> = (0..members.len())
+        .filter(|&i| members[i].plays(Role::History))
+        .collect();
+    if eligible.is_empty() {
+        return owners;
+    }
+    // Ties of weight go by member id, so every node deals alike whatever its list's order.
+    let mut pairs: Vec<(u64, &str, usize, usize)> =
+        Vec::with_capacity(owners.len() * eligible.len());
+    for &member in &eligible {
+        let id = members[member].id.as_str();
+        for (slot, shard) in (0..shard_count).enumerate() {
+            pairs.push((
+                weight(id, &[b"shard", &shard.to_be_bytes()]),
+                id,
+                slot,
+                member,
+            ));
+        }
+    }
+    pairs.sort_unstable_by(|a, b| b.cmp(a));
+    let share = owners.len() / eligible.len();
+    let mut larger_shares = owners.len() % eligible.len();
+    let mut held = vec![0usize; members.len()];
+    for (_, _, slot, member) in pairs {
+        let full = held[member] > share || (held[member] == share && larger_shares == 0);
+        if owners[slot].is_some() || full {
+            continue;
+        }
+        if held[member] == share {
+            larger_shares -= 1;
+        }
+        held[member] += 1;
+        owners[slot] = Some(member);
+    }
+    owners
 }
 
 /// A member's weight for an item: FNV-1a is stable but mixes similar inputs poorly, so its
@@ -119,9 +197,14 @@ mod tests {
     }
 
     fn assignment(members: &[Member], shards: u32) -> Vec<String> {
+        let view = Members::new(members.to_vec(), shards);
         (0..shards)
-            .map(|s| shard_owner(members, s).unwrap().id.clone())
+            .map(|s| view.shard_owner(s).unwrap().id.clone())
             .collect()
+    }
+
+    fn moved(before: &[String], after: &[String]) -> usize {
+        before.iter().zip(after).filter(|(b, a)| b != a).count()
     }
 
     #[test]
@@ -133,51 +216,48 @@ mod tests {
     }
 
     #[test]
-    fn shards_spread_evenly_over_members() {
-        let three = members(3);
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for owner in assignment(&three, 3000) {
-            *counts.entry(owner).or_default() += 1;
-        }
-        assert_eq!(counts.len(), 3);
-        for (member, count) in counts {
+    fn every_member_holds_its_fair_share_of_shards() {
+        for (nodes, shards) in [(3, 16), (3, 64), (10, 512), (4, 3), (1, 4)] {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for owner in assignment(&members(nodes), shards) {
+                *counts.entry(owner).or_default() += 1;
+            }
+            let share = shards as usize / nodes;
+            let larger = shards as usize % nodes;
+            assert_eq!(counts.values().filter(|&&c| c == share + 1).count(), larger);
+            assert_eq!(counts.values().sum::<usize>(), shards as usize);
             assert!(
-                (900..=1100).contains(&count),
-                "{member} owns {count} of 3000"
+                counts.values().all(|&c| c == share || c == share + 1),
+                "{shards} shards over {nodes}: {counts:?}"
             );
         }
     }
 
     #[test]
-    fn a_member_leaving_moves_only_its_own_shards() {
+    fn a_member_leaving_moves_little_more_than_its_own_shards() {
         let three = members(3);
         let before = assignment(&three, 1000);
         let two: Vec<Member> = three.iter().filter(|m| m.id != "node-2").cloned().collect();
         let after = assignment(&two, 1000);
-        for (was, is) in before.iter().zip(&after) {
-            if was != "node-2" {
-                assert_eq!(was, is, "a shard of a member that stayed moved");
-            }
-        }
         assert!(after.iter().all(|owner| owner != "node-2"));
+        let its_own = before.iter().filter(|o| *o == "node-2").count();
+        let others = moved(&before, &after) - its_own;
+        assert!(
+            others <= 50,
+            "{others} of 1000 moved between members that stayed"
+        );
     }
 
     #[test]
-    fn a_member_joining_takes_only_shards_it_now_owns() {
-        let two = members(2);
-        let three = members(3);
-        let before = assignment(&two, 1000);
-        let after = assignment(&three, 1000);
-        let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+    fn a_member_joining_takes_its_share_and_little_else_moves() {
+        let before = assignment(&members(2), 1000);
+        let after = assignment(&members(3), 1000);
+        let taken = after.iter().filter(|o| *o == "node-3").count();
+        assert!((333..=334).contains(&taken), "the new member took {taken}");
+        let others = moved(&before, &after) - taken;
         assert!(
-            after
-                .iter()
-                .zip(&before)
-                .all(|(a, b)| a == b || a == "node-3")
-        );
-        assert!(
-            (250..=420).contains(&moved),
-            "{moved} of 1000 moved to the new member"
+            others <= 50,
+            "{others} of 1000 moved between members that stayed"
         );
     }
 
@@ -185,22 +265,35 @@ mod tests {
     fn only_members_playing_the_role_own() {
         let mut nodes = members(2);
         nodes[0].roles = vec![Role::Frontend];
+        let view = Members::new(nodes.clone(), 100);
         for shard in 0..100 {
-            assert_eq!(shard_owner(&nodes, shard).unwrap().id, "node-2");
+            assert_eq!(view.shard_owner(shard).unwrap().id, "node-2");
         }
-        assert!(shard_owner(&nodes[..1], 0).is_none());
+        assert!(
+            Members::new(nodes[..1].to_vec(), 4)
+                .shard_owner(0)
+                .is_none()
+        );
+        assert!(view.shard_owner(100).is_none(), "no such shard");
         let owner = queue_owner(&nodes, "ns", "orders", crate::QueueKind::Workflow);
         assert_eq!(owner.unwrap().id, "node-2");
     }
 
     #[test]
     fn the_shards_of_a_member_are_those_it_owns() {
-        let three = members(3);
-        let all: usize = three
+        let view = Members::new(members(3), 64);
+        let mut all: Vec<u32> = view
+            .list()
             .iter()
-            .map(|m| shards_of(&three, &m.id, 64).len())
-            .sum();
-        assert_eq!(all, 64);
+            .flat_map(|m| view.shards_of(&m.id))
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..64).collect::<Vec<_>>());
+        assert_eq!(
+            view.without("node-1").shards_of("node-1"),
+            Vec::<u32>::new()
+        );
+        assert_eq!(view.without("node-1").shards_of("node-2").len(), 32);
     }
 
     #[test]

@@ -6,9 +6,8 @@
 
 use crate::shard::Shard;
 use crate::shards::handover;
-use crate::{History, Result, timers};
+use crate::{History, HistoryError, Result, timers};
 use chronicle_cluster::{Membership, Nodes};
-use chronicle_common::cluster::shards_of;
 use chronicle_common::shard_for;
 use chronicle_common::supervisor::CancellationToken;
 use std::sync::Arc;
@@ -66,6 +65,13 @@ impl History {
     /// under the history's tasks until they stop.
     pub async fn follow(&self, nodes: Nodes) -> Result<()> {
         let membership = nodes.membership().clone();
+        if membership.shard_count() != self.shard_count() {
+            return Err(HistoryError::InvalidArgument(format!(
+                "the members deal {} shards, this history has {}",
+                membership.shard_count(),
+                self.shard_count()
+            )));
+        }
         // Set once: a node follows one cluster.
         let _ = self.inner.nodes.set(nodes);
         // A new database: every shard's row at once, so the shard count is recorded.
@@ -123,7 +129,7 @@ impl History {
             self.release(&stale);
         }
         let assigned = if membership.holds_lease() {
-            shards_of(&membership.live(), &membership.me().id, self.shard_count())
+            membership.with_live(|live| live.shards_of(&membership.me().id))
         } else {
             // The others may already count this node gone: it must not act as an owner.
             Vec::new()

@@ -171,10 +171,15 @@ async fn nodes_on_one_database_split_the_shards_and_take_over_a_leaving_ones() {
                 id,
                 roles: chronicle_common::cluster::Role::ALL.to_vec(),
             };
-            let membership =
-                chronicle_cluster::Membership::join(store.clone(), member, &config, &tasks)
-                    .await
-                    .unwrap();
+            let membership = chronicle_cluster::Membership::join(
+                store.clone(),
+                member,
+                &config,
+                options.shard_count,
+                &tasks,
+            )
+            .await
+            .unwrap();
             let matching = Matching::new(store.clone(), &Default::default());
             let history = History::start(options, store, matching, &tasks)
                 .await

@@ -152,8 +152,15 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let supervisor = Supervisor::new();
     let store = SqlStore::open_supervised(&backend, schema_policy(&backend), &storage).await?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let membership =
-        Membership::join(store.clone(), member(&config), &config.cluster, &supervisor).await?;
+    let shard_count = config.history.shard_count.max(1);
+    let membership = Membership::join(
+        store.clone(),
+        member(&config),
+        &config.cluster,
+        shard_count,
+        &supervisor,
+    )
+    .await?;
     let plays = |role| config.cluster.services.contains(&role);
     let nodes = Nodes::new(membership.clone());
     let matching = Matching::new(store.clone(), &config.memory);
@@ -162,7 +169,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     matching.run(&supervisor);
     let limits = Arc::new(config.limits.clone());
     let options = HistoryOptions {
-        shard_count: config.history.shard_count,
+        shard_count,
         limits: limits.clone(),
         memory: config.memory.clone(),
     };

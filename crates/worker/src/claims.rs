@@ -120,7 +120,8 @@ impl Worker {
         let plan = membership.with_live(|live| {
             let mine = |key: &JobKey| {
                 holds
-                    && job_owner(live, &key.namespace_id, &key.job_id).is_some_and(|m| &m.id == me)
+                    && job_owner(live.list(), &key.namespace_id, &key.job_id)
+                        .is_some_and(|m| &m.id == me)
             };
             plan(&running, &self.local_keys(), mine)
         });
