@@ -250,27 +250,44 @@ async def _charged(handle) -> None:
 
 @workflow.defn
 class Steps:
-    """Activities around a timer, so a node restart lands in the middle of each."""
+    """Activities around a timer and a signal, so a node's loss lands in the middle of each."""
+
+    def __init__(self) -> None:
+        self.go = False
 
     @workflow.run
     async def run(self, order: str) -> str:
         opts = dict(start_to_close_timeout=timedelta(seconds=10), retry_policy=FAST_RETRY)
         first = await workflow.execute_activity(charge, f"{order}/1", **opts)
         await workflow.sleep(1.5)
+        await workflow.wait_condition(lambda: self.go)
         second = await workflow.execute_activity(charge, f"{order}/2", **opts)
         return f"{first}; {second}"
 
+    @workflow.signal
+    def proceed(self) -> None:
+        self.go = True
+
+
+UNDER_LOAD = 100
+
 
 async def _under_load(cluster, disturb) -> None:
-    """Workflows in flight through node 1 while `disturb(nodes)` happens to the others; each
-    completes with its exact result, each activity and timer recorded once."""
+    """Workflows in flight through node 1 while `disturb(nodes)` happens to the others and
+    each workflow is signalled; each completes with its exact result, each activity, timer
+    and signal recorded once."""
     client = await cluster[0].client()
     await asyncio.sleep(1.0)
     queue = unique("load")
-    ids = [unique("steps") for _ in range(WORKFLOWS * 2)]
+    ids = [unique("steps") for _ in range(UNDER_LOAD)]
+
+    async def signal_all() -> None:
+        for wid in ids:
+            await client.get_workflow_handle(wid).signal(Steps.proceed)
+
     async with new_worker(client, queue, workflows=[Steps], activities=[charge]):
         handles = [await client.start_workflow(Steps.run, wid, id=wid, task_queue=queue) for wid in ids]
-        await disturb(cluster)
+        await asyncio.gather(disturb(cluster), signal_all())
         for handle, wid in zip(handles, ids):
             try:
                 result = await asyncio.wait_for(handle.result(), 60)
@@ -285,9 +302,10 @@ async def _under_load(cluster, disturb) -> None:
             recorded = (
                 count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED),
                 count(EventType.EVENT_TYPE_TIMER_FIRED),
+                count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
                 count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED),
             )
-            assert recorded == (2, 1, 1), wid
+            assert recorded == (2, 1, 1, 1), wid
 
 
 async def test_a_rolling_restart_fails_no_workflow(cluster) -> None:
