@@ -5,6 +5,7 @@
 
 mod compare;
 mod driver;
+mod failover;
 mod long;
 mod pass;
 mod procfs;
@@ -34,6 +35,8 @@ enum Command {
     /// Start the reference server and Chronicle one after the other, run each scenario on
     /// both, and print a table with the ratios
     Compare(compare::CompareArgs),
+    /// Stop one node of a cluster under a stream of starts and measure how long starts fail
+    Failover(failover::FailoverArgs),
 }
 
 #[derive(Args)]
@@ -60,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
         Command::Compare(args) => compare::compare(args).await,
+        Command::Failover(args) => failover::failover(args).await,
     }
 }
 
