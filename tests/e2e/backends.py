@@ -40,7 +40,7 @@ def sql(kind: str, statement: str, database: str | None = None) -> str:
         env = {**os.environ, "PGPASSWORD": url.password or ""}
     else:
         cmd = ["mariadb", "-h", url.hostname, "-P", str(url.port or 3306), "-u", url.username or "root",
-               "-N", "-e", statement]
+               "-N", "-e", statement, *([database] if database else [])]
         if url.password:
             cmd.insert(1, f"-p{url.password}")
         env = dict(os.environ)

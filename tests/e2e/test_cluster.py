@@ -28,7 +28,7 @@ from temporalio.client import Client
 
 import backends
 from conftest import _chronicle_bin, _free_port, _target
-from helpers import FAST_RETRY, history_events, new_worker, unique
+from helpers import FAST_RETRY, eventually, history_events, new_worker, unique
 
 WORKFLOWS = 16
 
@@ -345,6 +345,24 @@ async def test_a_paused_node_past_its_lease_writes_nothing_and_rejoins(cluster) 
         await asyncio.sleep(0.2)
     assert cluster[1].owned_shards()
     assert "shard released" in cluster[1].log.read_text(errors="replace")
+    # In the database: every run's events are 1..n with none lost or written twice, and no
+    # task of the finished load is left in a backlog a stale owner wrote to.
+    gaps = _query(cluster, "SELECT count(*) FROM (SELECT run_id FROM history_events GROUP BY run_id "
+                           "HAVING count(*) <> max(event_id) OR min(event_id) <> 1) AS gaps")
+    assert gaps == "0"
+    assert _query(cluster, "SELECT count(DISTINCT run_id) FROM history_events") == str(UNDER_LOAD)
+
+    async def backlog() -> str:
+        return _query(cluster, "SELECT count(*) FROM queue_tasks WHERE task_queue LIKE 'load-%'")
+
+    await eventually(backlog, lambda left: left == "0", what="the load's backlog rows to go")
+
+
+def _query(cluster, statement: str) -> str:
+    """One value from the cluster's database, read directly."""
+    env = cluster[0].env
+    database = env["CHRONICLE_PERSISTENCE_DSN"].rsplit("/", 1)[1]
+    return backends.sql(env["CHRONICLE_PERSISTENCE_BACKEND"], statement, database).strip()
 
 
 async def test_a_node_joining_under_load_takes_its_share(cluster) -> None:
