@@ -126,6 +126,16 @@ pub fn optional_duration(
     Ok((!d.is_zero()).then_some(d))
 }
 
+/// A protobuf duration where zero is a value of its own (a timer's: it fires at once), and
+/// only an absent one is unset.
+pub fn present_duration(
+    d: Option<&wkt::Duration>,
+    field: &'static str,
+) -> Result<Option<Duration>, InvalidDuration> {
+    d.map(|d| checked(d).map_err(|fault| InvalidDuration { field, fault }))
+        .transpose()
+}
+
 /// Checks several optional durations of one request, naming the first bad one.
 pub fn check_durations(
     fields: &[(&Option<wkt::Duration>, &'static str)],

@@ -29,7 +29,7 @@ impl Change {
             )));
         }
         let fire_after =
-            time::optional_duration(a.start_to_fire_timeout.as_ref(), "StartToFireTimeout")
+            time::present_duration(a.start_to_fire_timeout.as_ref(), "StartToFireTimeout")
                 .map_err(|e| bad(e.to_string()))?
                 .ok_or_else(|| {
                     bad("A valid StartToFireTimeout is not set on StartTimerCommand.".into())

@@ -38,6 +38,31 @@ fn a_timer_fires_after_its_duration_and_wakes_the_workflow() {
 }
 
 #[test]
+fn a_zero_length_timer_fires_at_once() {
+    let mut env = with_timer("yield", 0);
+    env.advance(secs(0));
+    assert_eq!(env.new_events(), [E::TimerFired, E::WorkflowTaskScheduled]);
+}
+
+#[test]
+fn a_timer_without_a_duration_fails_the_task() {
+    let mut env = TestEnv::start(start_request("order-1"));
+    let wft = env.poll_workflow_task();
+    let unset = C::StartTimerCommandAttributes(StartTimerCommandAttributes {
+        timer_id: "t".into(),
+        start_to_fire_timeout: None,
+    });
+    let refused = env.complete(&wft, vec![command(unset)]);
+    assert!(matches!(
+        refused,
+        Err(HistoryError::BadCommand {
+            cause: WorkflowTaskFailedCause::BadStartTimerAttributes,
+            ..
+        })
+    ));
+}
+
+#[test]
 fn a_canceled_timer_never_fires() {
     let mut env = with_timer("reminder", 30);
     env.signal("done early", "").unwrap();
