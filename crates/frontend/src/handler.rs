@@ -67,6 +67,7 @@ impl Handler {
                 encoded_failure_attributes: true,
                 upsert_memo: true,
                 sdk_metadata: true,
+                count_group_by_execution_status: true,
                 ..Default::default()
             }),
         }
