@@ -271,4 +271,19 @@ impl Handler {
         let deadline = long_poll_deadline(metadata, HISTORY_LONG_POLL);
         Ok(self.history.get_history(&namespace.id, r, deadline).await?)
     }
+
+    pub async fn history_reverse(
+        &self,
+        r: GetWorkflowExecutionHistoryReverseRequest,
+    ) -> Result<GetWorkflowExecutionHistoryReverseResponse> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.execution.as_ref())?;
+        Ok(self.history.get_history_reverse(&namespace.id, r).await?)
+    }
+
+    pub async fn delete_execution(&self, r: DeleteWorkflowExecutionRequest) -> Result<()> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.workflow_execution.as_ref())?;
+        Ok(self.history.delete_execution(&namespace.id, r).await?)
+    }
 }

@@ -95,6 +95,10 @@ routed! {
         |r| named(&r.namespace, r.execution.as_ref());
     GetWorkflowExecutionHistoryRequest => "GetWorkflowExecutionHistory", get_workflow_execution_history,
         |r| named(&r.namespace, r.execution.as_ref());
+    GetWorkflowExecutionHistoryReverseRequest => "GetWorkflowExecutionHistoryReverse", get_workflow_execution_history_reverse,
+        |r| named(&r.namespace, r.execution.as_ref());
+    DeleteWorkflowExecutionRequest => "DeleteWorkflowExecution", delete_workflow_execution,
+        |r| named(&r.namespace, r.workflow_execution.as_ref());
     QueryWorkflowRequest => "QueryWorkflow", query_workflow,
         |r| named(&r.namespace, r.execution.as_ref());
     UpdateWorkflowExecutionRequest => "UpdateWorkflowExecution", update_workflow_execution,

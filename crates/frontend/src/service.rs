@@ -151,6 +151,22 @@ impl WorkflowService for Handler {
         reply(self.history(&metadata, r).await)
     }
 
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> Reply<GetWorkflowExecutionHistoryReverseResponse> {
+        on_owner!(self, request);
+        reply(self.history_reverse(request.into_inner()).await)
+    }
+
+    async fn delete_workflow_execution(
+        &self,
+        request: Request<DeleteWorkflowExecutionRequest>,
+    ) -> Reply<DeleteWorkflowExecutionResponse> {
+        on_owner!(self, request);
+        done(self.delete_execution(request.into_inner()).await)
+    }
+
     async fn poll_workflow_task_queue(
         &self,
         request: Request<PollWorkflowTaskQueueRequest>,

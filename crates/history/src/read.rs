@@ -43,7 +43,7 @@ pub(crate) struct Page {
 /// Stored events are read in batches of this many.
 const READ_BATCH: usize = 256;
 
-fn corrupt(key: &ExecutionKey, e: prost::DecodeError) -> HistoryError {
+pub(crate) fn corrupt(key: &ExecutionKey, e: prost::DecodeError) -> HistoryError {
     HistoryError::Corrupt(format!("undecodable history event of {key}: {e}"))
 }
 

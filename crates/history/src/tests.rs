@@ -224,3 +224,62 @@ async fn nodes_on_one_database_split_the_shards_and_take_over_a_leaving_ones() {
     );
     a_tasks.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_run_reads_newest_first_and_once_deleted_is_gone_and_its_id_free() {
+    use chronicle_api::common::v1::WorkflowExecution;
+    use chronicle_api::workflowservice::{
+        DeleteWorkflowExecutionRequest, DescribeWorkflowExecutionRequest,
+        GetWorkflowExecutionHistoryReverseRequest,
+    };
+    let (history, _) = history().await;
+    let started = history
+        .start_workflow(&namespace(), start_request("wf-del"))
+        .await
+        .unwrap();
+    let execution = WorkflowExecution {
+        workflow_id: "wf-del".into(),
+        run_id: started.run_id.clone(),
+    };
+    let reverse = GetWorkflowExecutionHistoryReverseRequest {
+        execution: Some(execution.clone()),
+        maximum_page_size: 1,
+        ..Default::default()
+    };
+    let newest = history
+        .get_history_reverse(&namespace().id, reverse.clone())
+        .await
+        .unwrap();
+    let ids: Vec<i64> = newest
+        .history
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids, [2], "the workflow task scheduled, newest first");
+    assert!(!newest.next_page_token.is_empty());
+
+    let delete = DeleteWorkflowExecutionRequest {
+        workflow_execution: Some(execution.clone()),
+        ..Default::default()
+    };
+    history
+        .delete_execution(&namespace().id, delete.clone())
+        .await
+        .unwrap();
+    let describe = DescribeWorkflowExecutionRequest {
+        execution: Some(execution),
+        ..Default::default()
+    };
+    let gone = history.describe(&namespace().id, describe).await;
+    assert!(matches!(gone, Err(HistoryError::WorkflowNotFound(_))));
+    let again = history.delete_execution(&namespace().id, delete).await;
+    assert!(matches!(again, Err(HistoryError::WorkflowNotFound(_))));
+    let reread = history.get_history_reverse(&namespace().id, reverse).await;
+    assert!(matches!(reread, Err(HistoryError::WorkflowNotFound(_))));
+    history
+        .start_workflow(&namespace(), start_request("wf-del"))
+        .await
+        .expect("the id is free again");
+}

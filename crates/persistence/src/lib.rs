@@ -83,6 +83,14 @@ pub enum CurrentRunWrite {
     Update(CurrentRun),
 }
 
+/// One run, as the tables key it.
+#[derive(Clone, Copy, Debug)]
+pub struct RunRef<'a> {
+    pub namespace_id: &'a str,
+    pub workflow_id: &'a str,
+    pub run_id: &'a str,
+}
+
 /// A node's hold on a shard: the range id it acquired. Every write to the shard's rows names
 /// it and is refused (`ShardOwnershipLost`) once another acquisition bumped the range id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,6 +219,9 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// Deletes every run of a namespace with all it owns (history, tasks, timers, visibility,
     /// search attributes, jobs).
     async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()>;
+    /// Deletes one run — its state, history, buffered events, visibility, and the current-run
+    /// pointer if it names this run — in one transaction fenced by the lease.
+    async fn delete_run(&self, lease: Lease, run: &RunRef<'_>) -> Result<()>;
 }
 
 /// The matching backlog: rows written by `write_executions`, read back by matching and

@@ -2,6 +2,7 @@
 //! implementation of the store. Statements are written once; the dialect adapts
 //! placeholders, upserts and row locks. Each backend has its own schema migrations.
 
+mod delete;
 mod dialect;
 mod group;
 mod jobs;

@@ -4,7 +4,7 @@ use super::SqlStore;
 use super::write::{Writer, commit_alone};
 use crate::{
     CurrentRun, ExecutionRow, ExecutionStore, ExecutionWrite, Lease, NamespaceRow, NamespaceStore,
-    PersistenceError, QueueName, QueueStore, QueueTaskRow, Result, ShardStore, TimerRow,
+    PersistenceError, QueueName, QueueStore, QueueTaskRow, Result, RunRef, ShardStore, TimerRow,
     VisibilityCount, VisibilityPage, VisibilityStore,
 };
 use async_trait::async_trait;
@@ -355,25 +355,11 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn delete_namespace_executions(&self, namespace_id: &str) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        for statement in [
-            "DELETE FROM history_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
-            "DELETE FROM buffered_events WHERE run_id IN (SELECT run_id FROM executions WHERE namespace_id = ?)",
-            "DELETE FROM executions WHERE namespace_id = ?",
-            "DELETE FROM current_executions WHERE namespace_id = ?",
-            "DELETE FROM queue_tasks WHERE namespace_id = ?",
-            "DELETE FROM executions_visibility WHERE namespace_id = ?",
-            "DELETE FROM visibility_attributes WHERE namespace_id = ?",
-            "DELETE FROM search_attributes WHERE namespace_id = ?",
-            "DELETE FROM system_jobs WHERE namespace_id = ?",
-        ] {
-            sqlx::query(&self.q(statement))
-                .bind(namespace_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.delete_namespace_rows(namespace_id).await
+    }
+
+    async fn delete_run(&self, lease: Lease, run: &RunRef<'_>) -> Result<()> {
+        self.delete_run_rows(lease, run).await
     }
 }
 

@@ -158,6 +158,7 @@ conformance!(store:
     search_attributes_and_jobs_round_trip,
     a_job_is_written_only_under_its_latest_claim,
     a_deleted_namespace_leaves_nothing,
+    a_deleted_run_leaves_nothing_and_only_under_its_lease,
     membership_rows_are_upserted_listed_and_forgotten,
 );
 
@@ -759,6 +760,57 @@ async fn a_deleted_namespace_leaves_nothing(s: SqlStore) {
     assert!(s.current_run("ns", "a").await.unwrap().is_none());
     assert!(s.read_events("run-1", 1, 100, 10).await.unwrap().is_empty());
     assert_eq!(s.count_visibility("ns", &query("")).await.unwrap().count, 0);
+}
+
+async fn a_deleted_run_leaves_nothing_and_only_under_its_lease(s: SqlStore) {
+    let s = visible(s).await;
+    let range = s.acquire_shard(0).await.unwrap();
+    s.write_executions(vec![create(range)]).await.unwrap();
+    let run = RunRef {
+        namespace_id: "ns",
+        workflow_id: "wf",
+        run_id: "run-1",
+    };
+    let stale = Lease {
+        shard_id: 0,
+        range_id: range - 1,
+    };
+    assert!(s.delete_run(stale, &run).await.is_err());
+    assert!(s.execution("ns", "wf", "run-1").await.unwrap().is_some());
+
+    let lease = Lease {
+        shard_id: 0,
+        range_id: range,
+    };
+    let older = RunRef {
+        run_id: "run-0",
+        ..run
+    };
+    s.delete_run(lease, &older).await.unwrap();
+    let current = s.current_run("ns", "wf").await.unwrap();
+    assert_eq!(
+        current.unwrap().run_id,
+        "run-1",
+        "another run's pointer stays"
+    );
+
+    s.delete_run(lease, &run).await.unwrap();
+    assert!(s.execution("ns", "wf", "run-1").await.unwrap().is_none());
+    assert!(s.current_run("ns", "wf").await.unwrap().is_none());
+    assert!(s.read_events("run-1", 1, 100, 10).await.unwrap().is_empty());
+    let other = RunRef {
+        run_id: "r1",
+        workflow_id: "a",
+        ..run
+    };
+    s.delete_run(lease, &other).await.unwrap();
+    let left = s.list_visibility("ns", &query(""), 10, &[]).await.unwrap();
+    assert_eq!(left.rows, vec![b"r2".to_vec(), b"r3".to_vec()]);
+    let red = s
+        .count_visibility("ns", &query("Color = 'red'"))
+        .await
+        .unwrap();
+    assert_eq!(red.count, 1, "the run's search attributes went with it");
 }
 
 async fn membership_rows_are_upserted_listed_and_forgotten(s: SqlStore) {

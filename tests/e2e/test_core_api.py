@@ -1,0 +1,173 @@
+"""Core API the SDKs rely on beside running workflows: zero-length timers, the capabilities
+GetSystemInfo advertises, history read newest first, and deleting one workflow run."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from temporalio import workflow
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import (
+    DeleteWorkflowExecutionRequest,
+    GetSystemInfoRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
+)
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from helpers import eventually, history_events, new_worker, unique
+
+
+@workflow.defn
+class ZeroTimers:
+    """Starts its timers in its first task: each fires at once instead of failing the task."""
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(0)
+        await asyncio.sleep(0)
+        try:
+            await workflow.wait_condition(lambda: False, timeout=0)
+            return "condition met"
+        except asyncio.TimeoutError:
+            return "slept; condition timed out"
+
+
+async def test_zero_length_timers_fire_at_once(client) -> None:
+    queue = unique("zero-timers")
+    async with new_worker(client, queue, workflows=[ZeroTimers]):
+        result = await client.execute_workflow(
+            ZeroTimers.run, id=unique("zero"), task_queue=queue, execution_timeout=timedelta(seconds=20)
+        )
+    assert result == "slept; condition timed out"
+
+
+async def test_system_info_advertises_the_capabilities_the_sdks_check(client) -> None:
+    """The flags the reference sets and Chronicle honours (the reference also sets
+    eager_workflow_start, supports_schedules and nexus: claimed here once they work, since
+    SDKs change behaviour on them)."""
+    info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
+    capabilities = info.capabilities
+    assert capabilities.signal_and_query_header
+    assert capabilities.internal_error_differentiation
+    assert capabilities.activity_failure_include_heartbeat
+    assert capabilities.encoded_failure_attributes
+    assert capabilities.upsert_memo
+    assert capabilities.sdk_metadata
+    assert capabilities.count_group_by_execution_status
+
+
+@workflow.defn
+class Counter:
+    @workflow.run
+    async def run(self, n: int) -> int:
+        for _ in range(n):
+            await workflow.sleep(0.01)
+        return n
+
+
+async def test_history_reads_newest_first_in_pages(client) -> None:
+    queue = unique("reverse")
+    async with new_worker(client, queue, workflows=[Counter]):
+        handle = await client.start_workflow(Counter.run, 5, id=unique("reverse"), task_queue=queue)
+        await handle.result()
+    forward = await history_events(handle)
+    execution = WorkflowExecution(workflow_id=handle.id, run_id=handle.result_run_id or "")
+    backward, token = [], b""
+    while True:
+        page = await client.workflow_service.get_workflow_execution_history_reverse(
+            GetWorkflowExecutionHistoryReverseRequest(
+                namespace=client.namespace, execution=execution, maximum_page_size=4, next_page_token=token
+            )
+        )
+        backward.extend(page.history.events)
+        token = page.next_page_token
+        if not token:
+            break
+    assert [e.event_id for e in backward] == [e.event_id for e in reversed(forward)]
+    assert backward[0].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+
+
+async def test_history_reverse_of_an_unknown_run_is_not_found(client) -> None:
+    execution = WorkflowExecution(workflow_id=unique("never"))
+    with pytest.raises(RPCError) as failure:
+        await client.workflow_service.get_workflow_execution_history_reverse(
+            GetWorkflowExecutionHistoryReverseRequest(namespace=client.namespace, execution=execution)
+        )
+    assert failure.value.status == RPCStatusCode.NOT_FOUND
+
+
+@workflow.defn
+class Waiting:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: False)
+        return "never"
+
+
+async def _delete(client, workflow_id: str, run_id: str = "") -> None:
+    await client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id)
+        )
+    )
+
+
+async def _gone(client, handle) -> bool:
+    try:
+        await handle.describe()
+    except RPCError as e:
+        return e.status == RPCStatusCode.NOT_FOUND
+    return False
+
+
+async def test_deleting_a_running_workflow_terminates_it_then_removes_it(client) -> None:
+    queue = unique("delete")
+    async with new_worker(client, queue, workflows=[Waiting]):
+        handle = await client.start_workflow(Waiting.run, id=unique("delete"), task_queue=queue)
+        await eventually(
+            lambda: history_events(handle),
+            lambda events: any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in events),
+            what="the first workflow task",
+        )
+        await _delete(client, handle.id)
+    await eventually(lambda: _gone(client, handle), bool, what="the run to go")
+    await eventually(
+        lambda: _listed(client, handle.id), lambda n: n == 0, what="the run to leave visibility"
+    )
+    # The id is free again: a new run starts under it.
+    again = await client.start_workflow(Waiting.run, id=handle.id, task_queue=queue)
+    assert (await again.describe()).status == WorkflowExecutionStatus.RUNNING
+    await again.terminate()
+
+
+async def _listed(client, workflow_id: str) -> int:
+    return len([w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")])
+
+
+async def test_deleting_a_closed_run_by_id_leaves_the_others(client) -> None:
+    queue = unique("delete-closed")
+    async with new_worker(client, queue, workflows=[Counter]):
+        workflow_id = unique("delete-closed")
+        first = await client.start_workflow(Counter.run, 1, id=workflow_id, task_queue=queue)
+        await first.result()
+        second = await client.start_workflow(Counter.run, 2, id=workflow_id, task_queue=queue)
+        await second.result()
+    await _delete(client, workflow_id, first.result_run_id or "")
+    old = client.get_workflow_handle(workflow_id, run_id=first.result_run_id)
+    # The reference removes a closed run about a minute after the call; Chronicle at once.
+    await eventually(lambda: _gone(client, old), bool, what="the first run to go", timeout=120)
+    assert (await client.get_workflow_handle(workflow_id).describe()).run_id == second.result_run_id
+    await eventually(
+        lambda: _listed(client, workflow_id), lambda n: n == 1, what="only the second run to be listed"
+    )
+
+
+async def test_deleting_an_unknown_workflow_is_not_found(client) -> None:
+    with pytest.raises(RPCError) as failure:
+        await _delete(client, unique("never"))
+    assert failure.value.status == RPCStatusCode.NOT_FOUND
+
