@@ -92,6 +92,7 @@ impl TaskService for Handler {
         let namespace = NamespaceRef {
             id: task.namespace_id.clone(),
             name: r.namespace_name,
+            retention: None,
         };
         let response = self
             .history

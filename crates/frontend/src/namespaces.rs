@@ -22,14 +22,13 @@ use std::time::Duration;
 
 /// The only cluster of a Chronicle deployment, as replication configs name it.
 pub const CLUSTER_NAME: &str = "active";
-/// Temporal rejects shorter retention periods.
-const MIN_RETENTION: Duration = Duration::from_secs(3600);
 const DEFAULT_PAGE_SIZE: usize = 100;
 
 #[derive(Clone)]
 pub struct Namespaces {
     store: Arc<dyn NamespaceStore>,
     by_name: Arc<RwLock<HashMap<String, Arc<DescribeNamespaceResponse>>>>,
+    min_retention: Duration,
 }
 
 /// What this server supports in every namespace; SDKs read it from DescribeNamespace.
@@ -77,23 +76,35 @@ fn info(d: &DescribeNamespaceResponse) -> Result<&NamespaceInfo> {
 
 fn validate_retention(
     retention: Option<&chronicle_api::wkt::Duration>,
+    min: Duration,
 ) -> Result<Option<Duration>> {
     let retention = time::optional_duration(retention, "WorkflowExecutionRetentionPeriod")
         .map_err(|e| invalid(e.to_string()))?;
     match retention {
-        Some(r) if r < MIN_RETENTION => Err(invalid(
-            "WorkflowExecutionRetentionPeriod should be at least 1 hour.",
-        )),
+        Some(r) if r < min => Err(invalid(if min == HOUR {
+            "WorkflowExecutionRetentionPeriod should be at least 1 hour.".to_owned()
+        } else {
+            format!("WorkflowExecutionRetentionPeriod should be at least {min:?}.")
+        })),
         other => Ok(other),
     }
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 impl Namespaces {
     pub fn new(store: Arc<dyn NamespaceStore>) -> Self {
         Self {
             store,
             by_name: Arc::default(),
+            min_retention: HOUR,
         }
+    }
+
+    /// Namespaces may be kept as briefly as `min` (Temporal: an hour).
+    pub fn with_min_retention(mut self, min: Duration) -> Self {
+        self.min_retention = min;
+        self
     }
 
     /// Creates the namespace unless it exists (start-dev's `--namespace`).
@@ -117,8 +128,11 @@ impl Namespaces {
             )));
         }
         // As in Temporal, a namespace is never registered without a retention period.
-        let retention = validate_retention(r.workflow_execution_retention_period.as_ref())?
-            .ok_or_else(|| invalid("A valid retention period is not set on request."))?;
+        let retention = validate_retention(
+            r.workflow_execution_retention_period.as_ref(),
+            self.min_retention,
+        )?
+        .ok_or_else(|| invalid("A valid retention period is not set on request."))?;
         let id = uuid::Uuid::new_v4().to_string();
         let described = DescribeNamespaceResponse {
             namespace_info: Some(NamespaceInfo {
@@ -194,9 +208,14 @@ impl Namespaces {
         }
         let described = self.by_name(name).await?;
         let info = info(&described)?;
+        let retention = described
+            .config
+            .as_ref()
+            .and_then(|c| time::stored_duration(c.workflow_execution_retention_ttl.as_ref()));
         Ok(NamespaceRef {
             id: info.id.clone(),
             name: info.name.clone(),
+            retention,
         })
     }
 
@@ -330,7 +349,7 @@ impl Namespaces {
             }
         }
         let retention = r.config.and_then(|c| c.workflow_execution_retention_ttl);
-        if let Some(retention) = validate_retention(retention.as_ref())? {
+        if let Some(retention) = validate_retention(retention.as_ref(), self.min_retention)? {
             described
                 .config
                 .get_or_insert_with(Default::default)

@@ -165,6 +165,7 @@ mod tests {
         let namespace = NamespaceRef {
             id: "ns-1".into(),
             name: "default".into(),
+            retention: None,
         };
         assert!(token(b"", &namespace).is_err());
         assert!(token(b"garbage", &namespace).is_err());

@@ -26,6 +26,17 @@ impl History {
         self.delete_run(&key).await
     }
 
+    /// The namespace's retention ran out for a closed run. One that is running again (never
+    /// so far: a reset starts a new run) is left for its next close.
+    pub(crate) async fn fire_delete_run(&self, key: &ExecutionKey) -> Result<()> {
+        let _lock = self.lock_run(key).await;
+        let (state, _) = self.snapshot(key).await?;
+        if state.is_running() {
+            return Ok(());
+        }
+        self.delete_run(key).await
+    }
+
     /// Deletes a closed run; the caller holds the workflow's lock.
     pub(crate) async fn delete_run(&self, key: &ExecutionKey) -> Result<()> {
         let shard = self.shard_of(&key.namespace_id, &key.workflow_id)?;

@@ -39,6 +39,7 @@ fn namespace() -> NamespaceRef {
     NamespaceRef {
         id: "ns-id".into(),
         name: "ns".into(),
+        retention: None,
     }
 }
 

@@ -253,6 +253,7 @@ async fn fire(history: &History, task: &TimerTask) -> crate::Result<()> {
                 .fire_external_request(&key, initiated_event_id)
                 .await
         }
+        Timer::DeleteRun => history.fire_delete_run(&key).await,
     };
     match result {
         // The run is gone or closed, or the timer's reason went away: nothing to do.

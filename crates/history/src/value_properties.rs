@@ -117,6 +117,7 @@ fn namespace() -> NamespaceRef {
     NamespaceRef {
         id: "ns".into(),
         name: "default".into(),
+        retention: None,
     }
 }
 

@@ -175,7 +175,8 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     };
     let history = History::start(options, store.clone(), matching.clone(), &supervisor).await?;
     history.follow(nodes.clone()).await?;
-    let namespaces = Namespaces::new(store.clone());
+    let min_retention = Duration::from_secs(config.limits.node.min_retention_secs);
+    let namespaces = Namespaces::new(store.clone()).with_min_retention(min_retention);
     let retention = Duration::from_secs(config.server.namespace_retention_hours * 3600);
     let attributes: HashMap<String, i32> = extras
         .search_attributes

@@ -46,6 +46,9 @@ pub struct Limits {
     pub query_length: usize,
     /// Nesting of parentheses and NOT in a visibility query.
     pub query_depth: usize,
+    /// The shortest retention a namespace may have, in seconds (Temporal: an hour; lower it
+    /// only to watch retention work in a test).
+    pub min_retention_secs: u64,
 }
 
 impl Default for Limits {
@@ -73,6 +76,7 @@ impl Default for Limits {
             long_polls_per_namespace: 1_200,
             query_length: 32 * KIB as usize,
             query_depth: 64,
+            min_retention_secs: 3600,
         }
     }
 }

@@ -293,6 +293,9 @@ impl Change {
     pub fn close(&mut self, status: WorkflowExecutionStatus) {
         let close_event_id = self.state.next_event_id - 1;
         let now = self.now;
+        if let Some(retention) = time::stored_duration(self.state.info().retention.as_ref()) {
+            self.add_timer_at(time::after(now, retention), Timer::DeleteRun);
+        }
         let info = self.state.info_mut();
         info.status = status as i32;
         info.close_event_id = close_event_id;

@@ -327,10 +327,7 @@ impl NewRun {
             priority: a.priority,
             ..Default::default()
         };
-        let namespace = NamespaceRef {
-            id: parent.namespace_id.clone(),
-            name: parent.namespace_name.clone(),
-        };
+        let namespace = NamespaceRef::of(parent);
         let mut run = NewRun::from_request(&namespace, request, now)?;
         run.started.parent_workflow_namespace = parent.namespace_name.clone();
         run.started.parent_workflow_namespace_id = parent.namespace_id.clone();

@@ -293,10 +293,7 @@ impl Change {
     fn create_next(&self, started: Started, backoff: Duration) -> Change {
         let change = self;
         let info = change.info();
-        let namespace = NamespaceRef {
-            id: info.namespace_id.clone(),
-            name: info.namespace_name.clone(),
-        };
+        let namespace = NamespaceRef::of(info);
         let new_run = NewRun {
             namespace,
             workflow_id: info.workflow_id.clone(),

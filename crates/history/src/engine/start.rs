@@ -258,6 +258,7 @@ impl NewRun {
             header: s.header.clone(),
             parent: parent_of(s),
             cron_schedule: s.cron_schedule.clone(),
+            retention: self.namespace.retention.map(time::duration),
             ..Default::default()
         };
         let state = MutableState {

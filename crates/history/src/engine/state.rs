@@ -126,6 +126,10 @@ pub struct ExecutionInfo {
     /// Signals the run received, bounded by `signals_per_execution`.
     #[prost(uint64, tag = "29")]
     pub signal_count: u64,
+    /// The namespace's retention when the run started: how long it is kept once closed
+    /// (none: kept until deleted).
+    #[prost(message, optional, tag = "30")]
+    pub retention: Option<wkt::Duration>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

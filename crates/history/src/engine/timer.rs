@@ -52,6 +52,8 @@ pub(crate) enum Timer {
     ExternalRequest {
         initiated_event_id: i64,
     },
+    /// The namespace's retention after the run closed: the run is deleted.
+    DeleteRun,
 }
 
 /// A timer as it is stored: its run, its kind and the kind's payload in fixed fields.
@@ -94,6 +96,7 @@ mod kind {
     pub const PARENT_CLOSE_POLICY: i32 = 11;
     pub const EXTERNAL_REQUEST: i32 = 12;
     pub const STICKY_SCHEDULE_TO_START: i32 = 13;
+    pub const DELETE_RUN: i32 = 14;
 }
 
 impl TimerTask {
@@ -141,6 +144,7 @@ impl TimerTask {
             Timer::ExternalRequest { initiated_event_id } => {
                 (kind::EXTERNAL_REQUEST, initiated_event_id, 0, 0)
             }
+            Timer::DeleteRun => (kind::DELETE_RUN, 0, 0, 0),
         };
         Self {
             kind,
@@ -194,6 +198,7 @@ impl TimerTask {
                 initiated_event_id: event_id,
             },
             kind::RECORD_CHILD_CLOSED => Timer::RecordChildClosed,
+            kind::DELETE_RUN => Timer::DeleteRun,
             kind::PARENT_CLOSE_POLICY => Timer::ParentClosePolicy {
                 initiated_event_id: event_id,
             },

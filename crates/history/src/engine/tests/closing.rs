@@ -231,3 +231,48 @@ fn a_cron_run_waits_for_its_schedule_and_hands_its_result_to_the_next() {
         "the next run starts on the next minute"
     );
 }
+
+#[test]
+fn a_closed_run_is_deleted_once_its_namespaces_retention_passed() {
+    let kept_an_hour = crate::NamespaceRef {
+        retention: Some(secs(3600)),
+        ..super::namespace()
+    };
+    let mut env = TestEnv::start_in(&kept_an_hour, start_request("order-1"));
+    let wft = env.poll_workflow_task();
+    env.complete(&wft, vec![command(complete("done"))]).unwrap();
+    env.advance(secs(3599));
+    assert!(env.cross_run.is_empty());
+    env.advance(secs(1));
+    assert_eq!(env.cross_run, [Timer::DeleteRun]);
+}
+
+#[test]
+fn a_run_continued_as_new_keeps_its_retention_and_a_namespace_without_one_keeps_runs() {
+    let kept_an_hour = crate::NamespaceRef {
+        retention: Some(secs(3600)),
+        ..super::namespace()
+    };
+    let mut env = TestEnv::start_in(&kept_an_hour, start_request("order-1"));
+    let wft = env.poll_workflow_task();
+    let again = C::ContinueAsNewWorkflowExecutionCommandAttributes(
+        ContinueAsNewWorkflowExecutionCommandAttributes {
+            workflow_type: Some(WorkflowType { name: "wf".into() }),
+            ..Default::default()
+        },
+    );
+    env.complete(&wft, vec![command(again)]).unwrap();
+    let next = env.take_next_run();
+    assert_eq!(
+        next.state.info().retention,
+        Some(time::duration(secs(3600)))
+    );
+
+    let mut forever = TestEnv::start(start_request("order-2"));
+    let wft = forever.poll_workflow_task();
+    forever
+        .complete(&wft, vec![command(complete("done"))])
+        .unwrap();
+    forever.advance(secs(10 * 365 * 24 * 3600));
+    assert!(forever.cross_run.is_empty());
+}

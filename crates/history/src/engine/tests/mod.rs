@@ -72,6 +72,7 @@ pub(super) fn namespace() -> NamespaceRef {
     NamespaceRef {
         id: "ns-id".into(),
         name: "default".into(),
+        retention: None,
     }
 }
 
@@ -124,7 +125,8 @@ pub(super) struct TestEnv {
     pub backlog: Vec<DispatchTask>,
     pub timers: Vec<(SystemTime, Timer)>,
     /// Due timers that act on other runs (children, external requests, parent close
-    /// policies): the service's to carry out, left here for the test to look at.
+    /// policies) or on the stored run (its deletion): the service's to carry out, left here
+    /// for the test to look at.
     pub cross_run: Vec<Timer>,
     pub current: Option<CurrentRun>,
     /// Sticky queues a worker polls, as matching would report them.
@@ -152,11 +154,22 @@ impl TestEnv {
     }
 
     pub fn try_start(request: StartWorkflowExecutionRequest) -> Result<Self> {
+        Self::try_start_in(&namespace(), request)
+    }
+
+    pub fn start_in(namespace: &NamespaceRef, request: StartWorkflowExecutionRequest) -> Self {
+        Self::try_start_in(namespace, request).expect("the start request is valid")
+    }
+
+    fn try_start_in(
+        namespace: &NamespaceRef,
+        request: StartWorkflowExecutionRequest,
+    ) -> Result<Self> {
         let now = Self::epoch();
         let ids = Arc::new(TestIds::default());
         let limits = Limits::default();
         limits::check_start(&request, &limits)?;
-        let new_run = NewRun::from_request(&namespace(), request, now)?;
+        let new_run = NewRun::from_request(namespace, request, now)?;
         let ctx = Context::new(now, ids.clone());
         Ok(Self::created(new_run.into_change(ctx, None), ids, limits))
     }
@@ -518,7 +531,8 @@ impl TestEnv {
             Timer::StartChild { .. }
             | Timer::RecordChildClosed
             | Timer::ParentClosePolicy { .. }
-            | Timer::ExternalRequest { .. } => {
+            | Timer::ExternalRequest { .. }
+            | Timer::DeleteRun => {
                 self.cross_run.push(timer);
                 Ok(())
             }
