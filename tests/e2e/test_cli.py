@@ -25,6 +25,7 @@ from helpers import (
     SA_KEYWORD,
     SA_KEYWORD_LIST,
     SA_TEXT,
+    VISIBILITY_TIMEOUT_S,
     eventually,
     history_event_types,
     new_worker,
@@ -103,12 +104,15 @@ def payload_value(p):
     return p
 
 
-async def list_by_query(cli: Cli, query: str, expected_rows: int, **kw) -> list[dict]:
+async def list_by_query(
+    cli: Cli, query: str, expected_rows: int, timeout: float = VISIBILITY_TIMEOUT_S, **kw
+) -> list[dict]:
     """`workflow list --query` (JSON), polled until it has `expected_rows` rows."""
     return await eventually(
         lambda: cli.json("workflow", "list", "--query", query, **kw),
         lambda rows: len(rows) == expected_rows,
         what=f"`workflow list --query {query!r}` to return {expected_rows} rows",
+        timeout=timeout,
     )
 
 
@@ -461,6 +465,32 @@ async def test_batch_terminate_by_query(cli: Cli, client):
     assert job["reason"] == "batch bye"
     assert job["query"] == query
     assert await cli.json("workflow", "count", "--query", f"{query} AND ExecutionStatus = 'Running'") == {}
+
+
+async def test_workflow_delete_one_then_the_rest_by_query(cli: Cli):
+    tq = unique("cli-delete")
+    ids = [unique("cli-delete-wf") for _ in range(3)]
+    for wid in ids:
+        await cli.json("workflow", "start", "--type", "CliWaiter", "--task-queue", tq, "--workflow-id", wid)
+    query = f"TaskQueue = '{tq}'"
+    await list_by_query(cli, query, 3)
+
+    # A running workflow is terminated, then deleted (the reference takes up to a minute).
+    await cli.run("workflow", "delete", "--workflow-id", ids[0], "--yes")
+    rows = await list_by_query(cli, query, 2, timeout=120)
+    assert sorted(r["execution"]["workflowId"] for r in rows) == sorted(ids[1:])
+    failed = await cli.fail("workflow", "describe", "--workflow-id", ids[0])
+    assert "not found" in failed.stderr.lower()
+
+    out = await cli.json("workflow", "delete", "--query", query, "--reason", "clean up", "--yes")
+    job = await eventually(
+        lambda: cli.json("batch", "describe", "--job-id", out["batchJobId"]),
+        lambda j: j.get("state") == "BATCH_OPERATION_STATE_COMPLETED",
+        what="the deletion batch to complete",
+    )
+    assert job["operationType"] == "BATCH_OPERATION_TYPE_DELETE_WORKFLOW"
+    assert job["completeOperationCount"] == "2"
+    await list_by_query(cli, query, 0, timeout=120)
 
 
 # -- operator namespace -----------------------------------------------------------

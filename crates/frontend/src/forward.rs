@@ -13,8 +13,8 @@ use chronicle_api::internal::{
 };
 use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
 use chronicle_api::workflowservice::{
-    RequestCancelWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
-    TerminateWorkflowExecutionRequest,
+    DeleteWorkflowExecutionRequest, RequestCancelWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::DispatchTask;
 use chronicle_history::NamespaceRef;
@@ -119,6 +119,11 @@ impl chronicle_worker::Workflows for Handler {
 
     async fn signal(&self, r: SignalWorkflowExecutionRequest) -> Result<(), Status> {
         WorkflowService::signal_workflow_execution(self, Request::new(r)).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, r: DeleteWorkflowExecutionRequest) -> Result<(), Status> {
+        WorkflowService::delete_workflow_execution(self, Request::new(r)).await?;
         Ok(())
     }
 }

@@ -9,8 +9,9 @@ use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::enums::v1::{BatchOperationState, BatchOperationType};
 use chronicle_api::workflowservice::start_batch_operation_request::Operation;
 use chronicle_api::workflowservice::{
-    DescribeBatchOperationResponse, RequestCancelWorkflowExecutionRequest,
-    SignalWorkflowExecutionRequest, StartBatchOperationRequest, TerminateWorkflowExecutionRequest,
+    DeleteWorkflowExecutionRequest, DescribeBatchOperationResponse,
+    RequestCancelWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
+    StartBatchOperationRequest, TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::supervisor::CancellationToken;
 use chronicle_common::time;
@@ -56,6 +57,7 @@ pub(crate) fn operation_type(operation: Option<&Operation>) -> Result<BatchOpera
         Some(Operation::TerminationOperation(_)) => Ok(BatchOperationType::TerminateWorkflow),
         Some(Operation::CancellationOperation(_)) => Ok(BatchOperationType::CancelWorkflow),
         Some(Operation::SignalOperation(_)) => Ok(BatchOperationType::SignalWorkflow),
+        Some(Operation::DeletionOperation(_)) => Ok(BatchOperationType::DeleteWorkflow),
         Some(_) => Err(WorkerError::InvalidArgument(
             "This batch operation is not supported by Chronicle yet.".into(),
         )),
@@ -254,6 +256,13 @@ impl Runner {
                     ..Default::default()
                 };
                 self.workflows.signal(r).await
+            }
+            Some(Operation::DeletionOperation(_)) => {
+                let r = DeleteWorkflowExecutionRequest {
+                    namespace,
+                    workflow_execution: target,
+                };
+                self.workflows.delete(r).await
             }
             _ => Err(tonic::Status::invalid_argument(
                 "This batch operation is not supported by Chronicle yet.",

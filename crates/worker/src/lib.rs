@@ -12,7 +12,7 @@ use batch::{BatchJob, operation_type};
 use chronicle_api::batch::v1::BatchOperationInfo;
 use chronicle_api::enums::v1::BatchOperationState;
 use chronicle_api::workflowservice::{
-    DescribeBatchOperationResponse, ListBatchOperationsResponse,
+    DeleteWorkflowExecutionRequest, DescribeBatchOperationResponse, ListBatchOperationsResponse,
     RequestCancelWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
     StartBatchOperationRequest, TerminateWorkflowExecutionRequest,
 };
@@ -41,6 +41,10 @@ pub trait Workflows: Send + Sync + 'static {
     async fn signal(
         &self,
         r: SignalWorkflowExecutionRequest,
+    ) -> std::result::Result<(), tonic::Status>;
+    async fn delete(
+        &self,
+        r: DeleteWorkflowExecutionRequest,
     ) -> std::result::Result<(), tonic::Status>;
 }
 
