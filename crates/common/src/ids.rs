@@ -41,9 +41,10 @@ impl fmt::Display for ExecutionKey {
     }
 }
 
-/// A fresh run id, formatted the way Temporal formats them (a v4 UUID).
+/// A fresh run id as Temporal 1.32 issues them: a UUIDv7, so ids sort by creation time
+/// (which UIs and tools that page by run id rely on).
 pub fn new_run_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// The history shard that owns a workflow id. FNV-1a is used because its output must never
@@ -71,6 +72,16 @@ pub fn stable_hash(parts: &[&[u8]]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn run_ids_are_version_7_and_later_ones_sort_after() {
+        let first = super::new_run_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = super::new_run_id();
+        let parsed = uuid::Uuid::parse_str(&first).unwrap();
+        assert_eq!(parsed.get_version_num(), 7);
+        assert!(second > first);
+    }
+
     use super::*;
 
     #[test]
