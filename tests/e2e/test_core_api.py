@@ -1,9 +1,12 @@
 """Core API the SDKs rely on beside running workflows: zero-length timers, the capabilities
-GetSystemInfo advertises, history read newest first, and deleting one workflow run."""
+GetSystemInfo advertises, history read newest first, deleting one workflow run, run ids, and
+the worker build recorded on each workflow task."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+import warnings
 from datetime import timedelta
 
 import pytest
@@ -171,3 +174,40 @@ async def test_deleting_an_unknown_workflow_is_not_found(client) -> None:
         await _delete(client, unique("never"))
     assert failure.value.status == RPCStatusCode.NOT_FOUND
 
+
+
+async def test_run_ids_are_uuid_v7_in_creation_order(client) -> None:
+    queue = unique("run-ids")
+    first = await client.start_workflow(Waiting.run, id=unique("v7"), task_queue=queue)
+    await asyncio.sleep(0.01)
+    second = await client.start_workflow(Waiting.run, id=unique("v7"), task_queue=queue)
+    ids = [first.result_run_id or "", second.result_run_id or ""]
+    assert [uuid.UUID(i).version for i in ids] == [7, 7]
+    assert ids[0] < ids[1]
+    for handle in (first, second):
+        await handle.terminate()
+
+
+@workflow.defn
+class BuildReporter:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(0.05)  # the second task reads back what the first recorded
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return workflow.info().get_current_build_id()
+
+
+async def test_the_workers_build_id_is_recorded_and_read_back(client) -> None:
+    queue = unique("build")
+    async with new_worker(client, queue, workflows=[BuildReporter], build_id="build-42"):
+        handle = await client.start_workflow(BuildReporter.run, id=unique("build"), task_queue=queue)
+        assert await handle.result() == "build-42"
+    completed = [
+        e.workflow_task_completed_event_attributes
+        for e in await history_events(handle)
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    ]
+    assert [c.worker_version.build_id for c in completed] == ["build-42", "build-42"]
+    described = (await handle.describe()).raw_description.workflow_execution_info
+    assert described.most_recent_worker_version_stamp.build_id == "build-42"

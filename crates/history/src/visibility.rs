@@ -46,7 +46,9 @@ pub(crate) fn execution_info(
         _ => None,
     };
     let parent = info.parent.as_ref();
-    WorkflowExecutionInfo {
+    // Deprecated for worker deployments; what describe shows of a run's build on the reference.
+    #[allow(deprecated)]
+    let described = WorkflowExecutionInfo {
         execution: Some(key.execution()),
         r#type: Some(WorkflowType {
             name: info.workflow_type.clone(),
@@ -69,8 +71,10 @@ pub(crate) fn execution_info(
         }),
         root_execution: Some(key.execution()),
         first_run_id: info.first_execution_run_id.clone(),
+        most_recent_worker_version_stamp: info.worker_version.clone(),
         ..Default::default()
-    }
+    };
+    described
 }
 
 fn nanos(t: &Option<chronicle_api::wkt::Timestamp>) -> Option<i64> {

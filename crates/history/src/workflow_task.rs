@@ -8,7 +8,7 @@ use crate::engine::commands::{Commands, Inputs};
 use crate::engine::state::WorkflowTaskInfo;
 use crate::engine::timer::Attempt;
 use crate::engine::updates::request_messages;
-use crate::engine::workflow_task::WorkflowTaskEnding;
+use crate::engine::workflow_task::{SuggestAt, WorkflowTaskEnding};
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::enums::v1::WorkflowTaskFailedCause;
 use chronicle_api::failure::v1::{Failure, ServerFailureInfo, failure::FailureInfo};
@@ -74,7 +74,8 @@ impl History {
                 else {
                     return Err(HistoryError::StaleTask);
                 };
-                let wft = change.start_workflow_task(scheduled, identity, request_id);
+                let suggest = SuggestAt::of(self.limits(&change.info().namespace_name));
+                let wft = change.start_workflow_task(scheduled, identity, request_id, suggest);
                 let response = workflow_task_response(change, &wft, self);
                 // A sticky worker has the workflow cached: it needs only what is new.
                 let sticky = wft.task_queue != change.info().task_queue;

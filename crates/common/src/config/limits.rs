@@ -46,6 +46,11 @@ pub struct Limits {
     pub query_length: usize,
     /// Nesting of parentheses and NOT in a visibility query.
     pub query_depth: usize,
+    /// A workflow task's started event suggests continue-as-new once the history has more
+    /// events or bytes than these (Temporal's `limit.historyCount.suggestContinueAsNew` and
+    /// `limit.historySize.suggestContinueAsNew`).
+    pub suggest_continue_as_new_events: u64,
+    pub suggest_continue_as_new_bytes: u64,
     /// The shortest retention a namespace may have, in seconds (Temporal: an hour; lower it
     /// only to watch retention work in a test).
     pub min_retention_secs: u64,
@@ -76,6 +81,8 @@ impl Default for Limits {
             long_polls_per_namespace: 1_200,
             query_length: 32 * KIB as usize,
             query_depth: 64,
+            suggest_continue_as_new_events: 4 * KIB,
+            suggest_continue_as_new_bytes: 4 * MIB,
             min_retention_secs: 3600,
         }
     }

@@ -130,6 +130,10 @@ pub struct ExecutionInfo {
     /// (none: kept until deleted).
     #[prost(message, optional, tag = "30")]
     pub retention: Option<wkt::Duration>,
+    /// The build of the worker that completed the last workflow task (describe's
+    /// most_recent_worker_version_stamp).
+    #[prost(message, optional, tag = "31")]
+    pub worker_version: Option<common::WorkerVersionStamp>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

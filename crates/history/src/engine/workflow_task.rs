@@ -7,6 +7,7 @@ use crate::engine::commands::{Commands, Inputs};
 use crate::engine::state::WorkflowTaskInfo;
 use crate::engine::timer::{Attempt, Timer};
 use crate::{HistoryError, Result};
+use chronicle_api::common::v1::WorkerVersionStamp;
 use chronicle_api::enums::v1::{TimeoutType, WorkflowTaskFailedCause};
 use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::{
@@ -18,10 +19,46 @@ use chronicle_api::workflowservice::RespondWorkflowTaskCompletedRequest;
 use chronicle_common::time;
 use chronicle_common::token::TaskToken;
 
-/// Temporal suggests continue-as-new past these sizes (reference-notes.md).
-pub(crate) const SUGGEST_CONTINUE_AS_NEW_EVENTS: i64 = 4096;
+/// Past which a started workflow task suggests continue-as-new (`limits.suggest_*`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SuggestAt {
+    pub events: u64,
+    pub bytes: u64,
+}
 
-pub(crate) const SUGGEST_CONTINUE_AS_NEW_BYTES: i64 = 4 * 1024 * 1024;
+impl SuggestAt {
+    pub fn of(limits: &chronicle_common::config::Limits) -> Self {
+        Self {
+            events: limits.suggest_continue_as_new_events,
+            bytes: limits.suggest_continue_as_new_bytes,
+        }
+    }
+
+    fn reached(self, next_event_id: i64, size: i64) -> bool {
+        let past = |value: i64, limit: u64| u64::try_from(value).is_ok_and(|v| v > limit);
+        past(next_event_id, self.events) || past(size, self.bytes)
+    }
+}
+
+/// The build of the worker completing a task, as the reference records it: the version stamp
+/// if the worker sent one, else the build id of its deployment options, else its binary
+/// checksum (where the SDKs put their build id when versioning is off).
+fn worker_stamp(r: &RespondWorkflowTaskCompletedRequest) -> Option<WorkerVersionStamp> {
+    // Deprecated in the API for worker deployments, but what SDKs send and read back as the
+    // current build id.
+    #[allow(deprecated)]
+    let (stamp, checksum) = (r.worker_version_stamp.clone(), &r.binary_checksum);
+    let deployed = r.deployment_options.as_ref().map(|o| o.build_id.as_str());
+    let build_id = deployed
+        .filter(|b| !b.is_empty())
+        .or((!checksum.is_empty()).then_some(checksum.as_str()));
+    stamp.or_else(|| {
+        build_id.map(|b| WorkerVersionStamp {
+            build_id: b.to_owned(),
+            use_versioning: false,
+        })
+    })
+}
 
 /// A completed workflow task's result beyond its own events.
 pub(crate) struct Completed {
@@ -52,14 +89,21 @@ impl Change {
             });
         }
         self.materialize(wft);
-        let completed_event_id = self.append(WorkflowTaskCompletedEventAttributes {
+        let stamp = worker_stamp(&r);
+        #[allow(deprecated)]
+        let completed = WorkflowTaskCompletedEventAttributes {
             scheduled_event_id: wft.scheduled_event_id,
             started_event_id: wft.started_event_id,
             identity: r.identity.clone(),
             sdk_metadata: r.sdk_metadata,
             metering_metadata: r.metering_metadata,
+            worker_version: stamp.clone(),
             ..Default::default()
-        });
+        };
+        let completed_event_id = self.append(completed);
+        if let Some(stamp) = stamp {
+            self.state.info_mut().worker_version = Some(stamp);
+        }
         self.state.workflow_task = None;
         self.state.last_completed_wft_started_event_id = wft.started_event_id;
         self.set_sticky(r.sticky_attributes);
@@ -78,7 +122,9 @@ impl Change {
                 // Workflow task heartbeat: the worker gets the next task in this response.
                 let scheduled = scheduled.clone();
                 let request_id = self.ctx.request_id();
-                inline = Some(self.start_workflow_task(scheduled, &r.identity, &request_id));
+                let suggest = SuggestAt::of(&inputs.limits);
+                inline =
+                    Some(self.start_workflow_task(scheduled, &r.identity, &request_id, suggest));
             }
         }
         Ok(Completed {
@@ -108,14 +154,14 @@ impl Change {
         mut wft: WorkflowTaskInfo,
         identity: &str,
         request_id: &str,
+        suggest: SuggestAt,
     ) -> WorkflowTaskInfo {
         let size = self.state.history_size_bytes;
         let started = WorkflowTaskStartedEventAttributes {
             scheduled_event_id: wft.scheduled_event_id,
             identity: identity.to_owned(),
             request_id: request_id.to_owned(),
-            suggest_continue_as_new: self.state.next_event_id > SUGGEST_CONTINUE_AS_NEW_EVENTS
-                || size > SUGGEST_CONTINUE_AS_NEW_BYTES,
+            suggest_continue_as_new: suggest.reached(self.state.next_event_id, size),
             history_size_bytes: size,
             ..Default::default()
         };

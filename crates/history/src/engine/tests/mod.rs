@@ -341,11 +341,12 @@ impl TestEnv {
         let waiting = self.queued(QueueKind::Workflow);
         assert_eq!(waiting.len(), 1, "one workflow task waits for a poller");
         let task_id = waiting[0].task_id;
+        let suggest = crate::engine::workflow_task::SuggestAt::of(&self.limits);
         self.change(|change| {
             let scheduled = change.state.workflow_task.clone();
             let scheduled = scheduled.filter(|w| w.task_id == task_id && !w.is_started());
             let scheduled = scheduled.expect("the queued task is the scheduled one");
-            Ok(change.start_workflow_task(scheduled, WORKER, "poll-request"))
+            Ok(change.start_workflow_task(scheduled, WORKER, "poll-request", suggest))
         })
         .expect("the workflow task starts")
     }

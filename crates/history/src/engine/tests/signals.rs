@@ -137,3 +137,24 @@ fn a_closed_run_takes_no_signal() {
         Err(crate::HistoryError::WorkflowCompleted)
     ));
 }
+
+fn suggests_continue_as_new(env: &TestEnv) -> bool {
+    let started = env.history.iter().rev().find_map(|e| match &e.attributes {
+        Some(A::WorkflowTaskStartedEventAttributes(a)) => Some(a.suggest_continue_as_new),
+        _ => None,
+    });
+    started.expect("a started workflow task")
+}
+
+#[test]
+fn a_workflow_task_suggests_continue_as_new_past_the_configured_history_length() {
+    for (limit, suggested) in [(4, true), (4096, false)] {
+        let mut env = TestEnv::start(start_request("order-1"));
+        env.limits.suggest_continue_as_new_events = limit;
+        for i in 0..3 {
+            env.signal("ping", &format!("ping-{i}")).unwrap();
+        }
+        env.poll_workflow_task();
+        assert_eq!(suggests_continue_as_new(&env), suggested, "limit {limit}");
+    }
+}
