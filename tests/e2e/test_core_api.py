@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import (
     GetWorkflowExecutionHistoryReverseRequest,
 )
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from helpers import eventually, history_events, new_worker, unique
@@ -211,3 +212,32 @@ async def test_the_workers_build_id_is_recorded_and_read_back(client) -> None:
     assert [c.worker_version.build_id for c in completed] == ["build-42", "build-42"]
     described = (await handle.describe()).raw_description.workflow_execution_info
     assert described.most_recent_worker_version_stamp.build_id == "build-42"
+
+
+async def test_signal_with_start_honours_the_workflow_id_conflict_policy(client) -> None:
+    queue, workflow_id = unique("sws"), unique("sws")
+
+    async def signal_with_start(policy: WorkflowIDConflictPolicy):
+        return await client.start_workflow(
+            Waiting.run, id=workflow_id, task_queue=queue, start_signal="poke", id_conflict_policy=policy
+        )
+
+    first = await client.start_workflow(Waiting.run, id=workflow_id, task_queue=queue)
+    same = await signal_with_start(WorkflowIDConflictPolicy.USE_EXISTING)
+    assert same.result_run_id == first.result_run_id
+    with pytest.raises(RPCError) as refused:
+        await signal_with_start(WorkflowIDConflictPolicy.FAIL)
+    assert refused.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert refused.value.message == (
+        "Invalid WorkflowIDConflictPolicy: WORKFLOW_ID_CONFLICT_POLICY_FAIL is not supported for this operation."
+    )
+    replaced = await signal_with_start(WorkflowIDConflictPolicy.TERMINATE_EXISTING)
+    assert replaced.result_run_id != first.result_run_id
+    old = client.get_workflow_handle(workflow_id, run_id=first.result_run_id)
+    assert (await old.describe()).status == WorkflowExecutionStatus.TERMINATED
+    signals = [
+        e for e in await history_events(client.get_workflow_handle(workflow_id))
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    assert len(signals) == 1, "the new run starts with its signal"
+    await client.get_workflow_handle(workflow_id).terminate()

@@ -4,6 +4,7 @@ use crate::deadline::long_poll_deadline;
 use crate::error::{Result, invalid};
 use crate::handler::Handler;
 use crate::validate::{self, Blobs};
+use chronicle_api::enums::v1::WorkflowIdConflictPolicy;
 use chronicle_api::workflowservice::*;
 use chronicle_common::limits;
 use std::time::Duration;
@@ -96,6 +97,12 @@ impl Handler {
             &r.request_id,
         )?;
         validate::id(&r.signal_name, "SignalName")?;
+        // A signal-with-start is for a workflow that may be running: refusing one would defeat it.
+        if r.workflow_id_conflict_policy == WorkflowIdConflictPolicy::Fail as i32 {
+            return Err(invalid(
+                "Invalid WorkflowIDConflictPolicy: WORKFLOW_ID_CONFLICT_POLICY_FAIL is not supported for this operation.",
+            ));
+        }
         let blobs = self.blobs(&r.namespace);
         blobs.check(r.input.as_ref(), "Input")?;
         blobs.check(r.header.as_ref(), "Header")?;

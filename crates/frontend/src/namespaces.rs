@@ -23,6 +23,8 @@ use std::time::Duration;
 /// The only cluster of a Chronicle deployment, as replication configs name it.
 pub const CLUSTER_NAME: &str = "active";
 const DEFAULT_PAGE_SIZE: usize = 100;
+/// Temporal's shortest retention, and Chronicle's unless `limits.min_retention_secs` lowers it.
+const HOUR: Duration = Duration::from_secs(3600);
 
 #[derive(Clone)]
 pub struct Namespaces {
@@ -89,8 +91,6 @@ fn validate_retention(
         other => Ok(other),
     }
 }
-
-const HOUR: Duration = Duration::from_secs(3600);
 
 impl Namespaces {
     pub fn new(store: Arc<dyn NamespaceStore>) -> Self {

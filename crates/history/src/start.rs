@@ -72,11 +72,16 @@ impl History {
         };
         limits::check_start(&start, self.limits(&namespace.name))?;
         let new_run = NewRun::from_request(namespace, start, time::now())?;
-        // Signal-with-start never fails on a running workflow: it signals it.
+        // Signal-with-start signals a running workflow unless asked to replace it (the
+        // frontend refuses FAIL, as Temporal does).
+        let conflict = match Conflict::try_from(r.workflow_id_conflict_policy) {
+            Ok(Conflict::TerminateExisting) => Conflict::TerminateExisting,
+            _ => Conflict::UseExisting,
+        };
         self.start_run(
             new_run,
             r.workflow_id_reuse_policy,
-            Conflict::UseExisting as i32,
+            conflict as i32,
             Some(signal),
         )
         .await
