@@ -119,7 +119,49 @@ class AbandoningParentWorkflow:
         return child.first_execution_run_id or ""
 
 
-CHILD_WORKFLOWS = [ChildWorkflow, ParentWorkflow, CancellingParentWorkflow, AbandoningParentWorkflow]
+@workflow.defn
+class TreeWorkflow:
+    """Starts a child of itself `depth` times and returns the deepest child's workflow id."""
+
+    @workflow.run
+    async def run(self, depth: int) -> str:
+        if depth == 0:
+            return workflow.info().workflow_id
+        return await workflow.execute_child_workflow(
+            TreeWorkflow.run, depth - 1, id=f"{workflow.info().workflow_id}-child"
+        )
+
+
+CHILD_WORKFLOWS = [
+    ChildWorkflow,
+    ParentWorkflow,
+    CancellingParentWorkflow,
+    AbandoningParentWorkflow,
+    TreeWorkflow,
+]
+
+
+async def test_every_descendant_names_the_top_of_its_tree_as_its_root(client):
+    """Temporal's root execution: a grandchild's root is its grandparent, not its parent;
+    a workflow without a parent is its own root (describe and the started event)."""
+    tq, top_id = unique("tq"), unique("wf-tree")
+    async with new_worker(client, tq, workflows=CHILD_WORKFLOWS):
+        top = await client.start_workflow(TreeWorkflow.run, 2, id=top_id, task_queue=tq)
+        grandchild_id = await top.result()
+    assert grandchild_id == f"{top_id}-child-child"
+    top_desc = await top.describe()
+    root = top_desc.raw_description.workflow_execution_info.root_execution
+    assert (root.workflow_id, root.run_id) == (top_id, top.result_run_id)
+    for child_id in (f"{top_id}-child", grandchild_id):
+        handle = client.get_workflow_handle(child_id)
+        info = (await handle.describe()).raw_description.workflow_execution_info
+        assert (info.root_execution.workflow_id, info.root_execution.run_id) == (
+            top_id,
+            top.result_run_id,
+        ), child_id
+        started = (await history_events(handle))[0].workflow_execution_started_event_attributes
+        assert started.root_workflow_execution.workflow_id == top_id, child_id
+        assert started.root_workflow_execution.run_id == top.result_run_id, child_id
 
 
 async def test_child_workflow_result_and_history(client):

@@ -29,11 +29,9 @@ impl History {
         if !state.is_running() || !pending {
             return Err(HistoryError::StaleTask);
         }
-        let initiated = match self
-            .read_event(&parent_key, initiated_event_id)
-            .await?
-            .attributes
-        {
+        let event = self.read_event(&parent_key, initiated_event_id).await?;
+        let user_metadata = event.user_metadata;
+        let initiated = match event.attributes {
             Some(A::StartChildWorkflowExecutionInitiatedEventAttributes(a)) => a,
             _ => {
                 return Err(HistoryError::Corrupt(format!(
@@ -53,7 +51,9 @@ impl History {
             workflow_task_completed_event_id: initiated.workflow_task_completed_event_id,
             ..Default::default()
         };
-        let run = NewRun::child(state.info(), initiated_event_id, initiated, time::now())?;
+        let mut run = NewRun::child(state.info(), initiated_event_id, initiated, time::now())?;
+        // The child is started with the summary its parent's command gave it.
+        run.user_metadata = user_metadata;
         match self
             .start_run(run, reuse, WorkflowIdConflictPolicy::Fail as i32, None)
             .await

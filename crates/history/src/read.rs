@@ -317,7 +317,7 @@ fn describe_response(
             workflow_execution_timeout: info.execution_timeout,
             workflow_run_timeout: info.run_timeout,
             default_workflow_task_timeout: info.workflow_task_timeout,
-            ..Default::default()
+            user_metadata: info.user_metadata.clone(),
         }),
         workflow_execution_info: Some(execution_info),
         pending_activities: state.activities.values().map(pending_activity).collect(),

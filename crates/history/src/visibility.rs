@@ -69,7 +69,7 @@ pub(crate) fn execution_info(
             workflow_id: p.workflow_id.clone(),
             run_id: p.run_id.clone(),
         }),
-        root_execution: Some(key.execution()),
+        root_execution: Some(info.root.clone().unwrap_or_else(|| key.execution())),
         first_run_id: info.first_execution_run_id.clone(),
         most_recent_worker_version_stamp: info.worker_version.clone(),
         ..Default::default()
@@ -133,8 +133,18 @@ pub(crate) fn record(
         state_transition_count: Some(version),
         parent_workflow_id: info.parent.as_ref().map(|p| p.workflow_id.clone()),
         parent_run_id: info.parent.as_ref().map(|p| p.run_id.clone()),
-        root_workflow_id: Some(key.workflow_id.clone()),
-        root_run_id: Some(key.run_id.clone()),
+        root_workflow_id: Some(
+            info.root
+                .as_ref()
+                .map_or(&key.workflow_id, |r| &r.workflow_id)
+                .clone(),
+        ),
+        root_run_id: Some(
+            info.root
+                .as_ref()
+                .map_or(&key.run_id, |r| &r.run_id)
+                .clone(),
+        ),
         attributes,
         data: listed.encode_to_vec(),
     }

@@ -37,6 +37,9 @@ pub(crate) struct Change {
     visibility_changed: bool,
     /// The change sets search attributes (a new run always does).
     search_attributes_changed: bool,
+    /// The summary and details the next appended event carries: those of the command or
+    /// start request that causes it.
+    pub event_metadata: Option<chronicle_api::sdk::v1::UserMetadata>,
 }
 
 impl Change {
@@ -72,6 +75,7 @@ impl Change {
             update_effects: Vec::new(),
             visibility_changed: expected_version.is_none(),
             search_attributes_changed: expected_version.is_none(),
+            event_metadata: None,
         }
     }
 
@@ -102,6 +106,7 @@ impl Change {
     /// Appends an event now, assigning it the next id.
     pub fn append(&mut self, attributes: impl Into<Attributes>) -> i64 {
         let mut event = events::event(attributes, self.now);
+        event.user_metadata = self.event_metadata.take();
         let id = self.state.next_event_id;
         event.event_id = id;
         event.task_id = self.ctx.task_id();

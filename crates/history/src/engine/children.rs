@@ -336,7 +336,11 @@ impl NewRun {
             run_id: parent.run_id.clone(),
         });
         run.started.parent_initiated_event_id = initiated_event_id;
-        run.started.root_workflow_execution = run.started.parent_workflow_execution.clone();
+        // A child's root is its parent's: the top of the tree, however deep the child.
+        run.started.root_workflow_execution = parent
+            .root
+            .clone()
+            .or_else(|| run.started.parent_workflow_execution.clone());
         Ok(run)
     }
 }

@@ -301,6 +301,7 @@ impl Change {
             started,
             backoff: (!backoff.is_zero()).then_some(backoff),
             signal: None,
+            user_metadata: None,
         };
         new_run.into_change(change.ctx.clone(), Some(info.run_id.clone()))
     }

@@ -152,6 +152,10 @@ impl Commands {
                 return Err(HistoryError::HistoryLimitExceeded(limit));
             }
             limits::check_command(&attributes, &change.state, limits)?;
+            // The event a command writes first carries its summary; a close carries none.
+            change.event_metadata = (!closes(&attributes))
+                .then_some(command.user_metadata)
+                .flatten();
             let closing = match attributes {
                 C::ScheduleActivityTaskCommandAttributes(a) => {
                     change.schedule_activity(a, completed_event_id)?;
@@ -251,6 +255,7 @@ impl Commands {
                 }
                 other => return Err(unsupported(&other)),
             };
+            change.event_metadata = None;
             if let Some(closing) = closing {
                 // Messages no command points at (rejections) are applied before the close.
                 self.apply_messages(change, &inputs.updates)?;

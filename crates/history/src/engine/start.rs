@@ -30,6 +30,8 @@ pub(crate) struct NewRun {
     pub backoff: Option<Duration>,
     /// Signal-with-start: recorded right after the started event, before the first task.
     pub signal: Option<WorkflowExecutionSignaledEventAttributes>,
+    /// The run's summary and details, on its started event and in describe.
+    pub user_metadata: Option<chronicle_api::sdk::v1::UserMetadata>,
 }
 
 /// What the current run of a workflow id means for a new start.
@@ -212,6 +214,7 @@ impl NewRun {
             started,
             backoff,
             signal: None,
+            user_metadata: r.user_metadata,
         })
     }
 
@@ -257,6 +260,8 @@ impl NewRun {
             search_attributes: s.search_attributes.clone(),
             header: s.header.clone(),
             parent: parent_of(s),
+            root: s.root_workflow_execution.clone(),
+            user_metadata: self.user_metadata.clone(),
             cron_schedule: s.cron_schedule.clone(),
             retention: self.namespace.retention.map(time::duration),
             ..Default::default()
@@ -279,6 +284,7 @@ impl NewRun {
         };
         let run_timeout = s.workflow_run_timeout;
         let expiration = s.workflow_execution_expiration_time;
+        change.event_metadata = self.user_metadata;
         change.append(self.started);
         if let Some(signal) = self.signal {
             change.apply_signal(signal);

@@ -134,6 +134,13 @@ pub struct ExecutionInfo {
     /// most_recent_worker_version_stamp).
     #[prost(message, optional, tag = "31")]
     pub worker_version: Option<common::WorkerVersionStamp>,
+    /// The run at the top of this run's tree of children, as its started event names it
+    /// (none: this run is the top).
+    #[prost(message, optional, tag = "32")]
+    pub root: Option<common::WorkflowExecution>,
+    /// The summary and details the run was started with.
+    #[prost(message, optional, tag = "33")]
+    pub user_metadata: Option<chronicle_api::sdk::v1::UserMetadata>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
