@@ -1,6 +1,6 @@
 """Core API the SDKs rely on beside running workflows: zero-length timers, the capabilities
-GetSystemInfo advertises, history read newest first, deleting one workflow run, run ids, and
-the worker build recorded on each workflow task."""
+GetSystemInfo advertises, history read newest first, deleting one workflow run, run ids, the
+worker build recorded on each workflow task, and user metadata (summaries and details)."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ async def test_zero_length_timers_fire_at_once(client) -> None:
 
 async def test_system_info_advertises_the_capabilities_the_sdks_check(client) -> None:
     """The flags the reference sets and Chronicle honours (the reference also sets
-    eager_workflow_start, supports_schedules and nexus: claimed here once they work, since
-    SDKs change behaviour on them)."""
+    eager_workflow_start and nexus: claimed here once they work, since SDKs change
+    behaviour on them)."""
     info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
     capabilities = info.capabilities
     assert capabilities.signal_and_query_header
@@ -62,6 +62,7 @@ async def test_system_info_advertises_the_capabilities_the_sdks_check(client) ->
     assert capabilities.upsert_memo
     assert capabilities.sdk_metadata
     assert capabilities.count_group_by_execution_status
+    assert capabilities.supports_schedules
 
 
 @workflow.defn
@@ -241,3 +242,75 @@ async def test_signal_with_start_honours_the_workflow_id_conflict_policy(client)
     ]
     assert len(signals) == 1, "the new run starts with its signal"
     await client.get_workflow_handle(workflow_id).terminate()
+
+
+@workflow.defn
+class Summarised:
+    """Gives a summary to each thing it starts: an activity, a timer and a child."""
+
+    @workflow.run
+    async def run(self, child: bool) -> str:
+        if child:
+            return "child"
+        await workflow.execute_activity(
+            "noop", start_to_close_timeout=timedelta(seconds=10), summary="the activity"
+        )
+        await workflow.sleep(0.01, summary="the timer")
+        return await workflow.execute_child_workflow(
+            Summarised.run,
+            True,
+            id=f"{workflow.info().workflow_id}-child",
+            static_summary="the child",
+            static_details="the child's details",
+        )
+
+
+async def test_user_metadata_is_stored_on_events_and_returned_by_describe(client) -> None:
+    """Temporal's user metadata: a workflow's static summary and details come back from
+    describe and on its started event; the summary an activity, a timer or a child is given
+    is on the event its command wrote, and a child gets its summary and details as its own."""
+    from temporalio import activity
+
+    @activity.defn(name="noop")
+    async def noop() -> None:
+        return None
+
+    tq, wf_id = unique("tq"), unique("wf-meta")
+    async with new_worker(client, tq, workflows=[Summarised], activities=[noop]):
+        handle = await client.start_workflow(
+            Summarised.run,
+            False,
+            id=wf_id,
+            task_queue=tq,
+            static_summary="the workflow",
+            static_details="the details",
+        )
+        assert await handle.result() == "child"
+
+    converter = client.data_converter.payload_converter
+
+    def text(payload) -> str:
+        return converter.from_payload(payload, str)
+
+    desc = await handle.describe()
+    metadata = desc.raw_description.execution_config.user_metadata
+    assert (text(metadata.summary), text(metadata.details)) == ("the workflow", "the details")
+    events = await history_events(handle)
+    assert text(events[0].user_metadata.summary) == "the workflow"
+    by_type = {e.event_type: e for e in events}
+    summaries = {
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "the activity",
+        EventType.EVENT_TYPE_TIMER_STARTED: "the timer",
+        EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: "the child",
+    }
+    for event_type, summary in summaries.items():
+        assert text(by_type[event_type].user_metadata.summary) == summary, event_type
+    completed = by_type[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+    assert not completed.HasField("user_metadata")
+
+    child = client.get_workflow_handle(f"{wf_id}-child")
+    child_metadata = (await child.describe()).raw_description.execution_config.user_metadata
+    assert (text(child_metadata.summary), text(child_metadata.details)) == (
+        "the child",
+        "the child's details",
+    )

@@ -5,7 +5,7 @@ use crate::{ClusterError, Membership};
 use chronicle_api::internal::node_service_client::NodeServiceClient;
 use chronicle_api::internal::task_service_client::TaskServiceClient;
 use chronicle_api::internal::{AddTasksRequest, StartTaskRequest};
-use chronicle_common::cluster::{Member, Members, queue_owner};
+use chronicle_common::cluster::{Member, Members, job_owner, queue_owner};
 use chronicle_common::limits::MAX_GRPC_MESSAGE;
 use chronicle_common::{DispatchTask, QueueKind};
 use prost::Message;
@@ -46,6 +46,11 @@ impl Nodes {
         kind: QueueKind,
     ) -> Option<Member> {
         self.remote(|live| queue_owner(live.list(), namespace_id, queue, kind))
+    }
+
+    /// The member running an internal worker job (a schedule), when it is another node.
+    pub fn remote_job_owner(&self, namespace_id: &str, job_id: &str) -> Option<Member> {
+        self.remote(|live| job_owner(live.list(), namespace_id, job_id))
     }
 
     fn remote(&self, owner: impl FnOnce(&Members) -> Option<&Member>) -> Option<Member> {

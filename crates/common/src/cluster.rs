@@ -68,7 +68,8 @@ pub fn queue_owner<'m>(
     owner(members, Role::Matching, &key)
 }
 
-/// The member that runs an internal worker job (a batch operation, a namespace deletion).
+/// The member that runs an internal worker job (a batch operation, a namespace deletion, a
+/// schedule).
 pub fn job_owner<'m>(
     members: &'m [Member],
     namespace_id: &str,

@@ -142,6 +142,12 @@ fn worker_status(e: WorkerError) -> Status {
         WorkerError::InvalidArgument(m) => Status::invalid_argument(m),
         WorkerError::NotFound(m) => not_found(m),
         WorkerError::AlreadyExists(m) => Status::already_exists(m),
+        WorkerError::Unavailable(m) => Status::unavailable(m),
+        e @ WorkerError::ScheduleExists(_) => with_details(
+            Code::AlreadyExists,
+            e.to_string(),
+            &details::WorkflowExecutionAlreadyStartedFailure::default(),
+        ),
         WorkerError::History(e) => history_status(e),
     }
 }

@@ -13,8 +13,10 @@ use chronicle_api::internal::{
 };
 use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
 use chronicle_api::workflowservice::{
-    DeleteWorkflowExecutionRequest, RequestCancelWorkflowExecutionRequest,
-    SignalWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
+    DeleteWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryResponse, RequestCancelWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
+    TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::DispatchTask;
 use chronicle_history::NamespaceRef;
@@ -125,5 +127,19 @@ impl chronicle_worker::Workflows for Handler {
     async fn delete(&self, r: DeleteWorkflowExecutionRequest) -> Result<(), Status> {
         WorkflowService::delete_workflow_execution(self, Request::new(r)).await?;
         Ok(())
+    }
+
+    async fn start(&self, r: StartWorkflowExecutionRequest) -> Result<String, Status> {
+        let response = WorkflowService::start_workflow_execution(self, Request::new(r)).await?;
+        Ok(response.into_inner().run_id)
+    }
+
+    async fn history(
+        &self,
+        r: GetWorkflowExecutionHistoryRequest,
+    ) -> Result<GetWorkflowExecutionHistoryResponse, Status> {
+        let response =
+            WorkflowService::get_workflow_execution_history(self, Request::new(r)).await?;
+        Ok(response.into_inner())
     }
 }

@@ -68,6 +68,7 @@ impl Handler {
                 upsert_memo: true,
                 sdk_metadata: true,
                 count_group_by_execution_status: true,
+                supports_schedules: true,
                 ..Default::default()
             }),
         }

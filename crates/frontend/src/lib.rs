@@ -13,6 +13,7 @@ mod message_size;
 mod namespaces;
 mod operator;
 mod routing;
+mod schedules;
 mod service;
 mod task_queues;
 mod tasks;

@@ -35,6 +35,11 @@ pub(crate) enum Target<'a> {
         queue: &'a str,
         kind: QueueKind,
     },
+    /// A schedule: its calls run where its actor runs, on the owner of its job.
+    Schedule {
+        namespace: &'a str,
+        schedule_id: &'a str,
+    },
     /// Not about one workflow: served here.
     Here,
 }
@@ -139,6 +144,16 @@ routed! {
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
     RespondActivityTaskCanceledByIdRequest => "RespondActivityTaskCanceledById", respond_activity_task_canceled_by_id,
         |r| Target::Named { namespace: &r.namespace, workflow_id: &r.workflow_id };
+    CreateScheduleRequest => "CreateSchedule", create_schedule,
+        |r| Target::Schedule { namespace: &r.namespace, schedule_id: &r.schedule_id };
+    DescribeScheduleRequest => "DescribeSchedule", describe_schedule,
+        |r| Target::Schedule { namespace: &r.namespace, schedule_id: &r.schedule_id };
+    UpdateScheduleRequest => "UpdateSchedule", update_schedule,
+        |r| Target::Schedule { namespace: &r.namespace, schedule_id: &r.schedule_id };
+    PatchScheduleRequest => "PatchSchedule", patch_schedule,
+        |r| Target::Schedule { namespace: &r.namespace, schedule_id: &r.schedule_id };
+    DeleteScheduleRequest => "DeleteSchedule", delete_schedule,
+        |r| Target::Schedule { namespace: &r.namespace, schedule_id: &r.schedule_id };
     PollWorkflowTaskQueueRequest => "PollWorkflowTaskQueue", poll_workflow_task_queue,
         |r| Target::Queue {
             namespace: &r.namespace,
@@ -180,6 +195,13 @@ impl Handler {
             } => {
                 let namespace = self.namespaces.resolve(namespace).await.ok()?;
                 return self.nodes.remote_queue_owner(&namespace.id, queue, kind);
+            }
+            Target::Schedule {
+                namespace,
+                schedule_id,
+            } => {
+                let namespace = self.namespaces.resolve(namespace).await.ok()?;
+                return self.nodes.remote_job_owner(&namespace.id, schedule_id);
             }
             Target::Here => return None,
         };

@@ -456,6 +456,67 @@ impl WorkflowService for Handler {
         reply(self.get_search_attributes().await)
     }
 
+    async fn create_schedule(
+        &self,
+        request: Request<CreateScheduleRequest>,
+    ) -> Reply<CreateScheduleResponse> {
+        on_owner!(self, request);
+        reply(Handler::create_schedule(self, request.into_inner()).await)
+    }
+
+    async fn describe_schedule(
+        &self,
+        request: Request<DescribeScheduleRequest>,
+    ) -> Reply<DescribeScheduleResponse> {
+        on_owner!(self, request);
+        reply(Handler::describe_schedule(self, request.into_inner()).await)
+    }
+
+    async fn update_schedule(
+        &self,
+        request: Request<UpdateScheduleRequest>,
+    ) -> Reply<UpdateScheduleResponse> {
+        on_owner!(self, request);
+        done(Handler::update_schedule(self, request.into_inner()).await)
+    }
+
+    async fn patch_schedule(
+        &self,
+        request: Request<PatchScheduleRequest>,
+    ) -> Reply<PatchScheduleResponse> {
+        on_owner!(self, request);
+        done(Handler::patch_schedule(self, request.into_inner()).await)
+    }
+
+    async fn delete_schedule(
+        &self,
+        request: Request<DeleteScheduleRequest>,
+    ) -> Reply<DeleteScheduleResponse> {
+        on_owner!(self, request);
+        done(Handler::delete_schedule(self, request.into_inner()).await)
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<ListSchedulesRequest>,
+    ) -> Reply<ListSchedulesResponse> {
+        reply(Handler::list_schedules(self, request.into_inner()).await)
+    }
+
+    async fn count_schedules(
+        &self,
+        request: Request<CountSchedulesRequest>,
+    ) -> Reply<CountSchedulesResponse> {
+        reply(Handler::count_schedules(self, request.into_inner()).await)
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        request: Request<ListScheduleMatchingTimesRequest>,
+    ) -> Reply<ListScheduleMatchingTimesResponse> {
+        reply(self.schedule_matching_times(request.into_inner()).await)
+    }
+
     async fn start_batch_operation(
         &self,
         request: Request<StartBatchOperationRequest>,

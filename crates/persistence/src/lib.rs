@@ -270,23 +270,25 @@ pub trait VisibilityStore: Send + Sync + 'static {
     async fn remove_search_attributes(&self, namespace_id: &str, names: &[String]) -> Result<()>;
 }
 
-/// System jobs (batch operations) of the internal worker.
+/// System jobs of the internal worker: batch operations, namespace deletions, schedules.
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
-    /// Creates or replaces a system job (a batch operation) with its progress. Replacing a
-    /// job (stopping it, say) ends whatever claim is held on it.
+    /// Creates or replaces a system job with its progress. Replacing a job (stopping it,
+    /// say) ends whatever claim is held on it.
     async fn put_job(&self, job: &JobRow) -> Result<()>;
     /// Claims a running job for one runner, ending any earlier claim on it; None when the
     /// job is not running, or another claim or a replacement came first.
-    async fn claim_job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobClaim>>;
+    async fn claim_job(&self, key: &JobKey) -> Result<Option<JobClaim>>;
     /// Writes a claimed job's progress; false, and nothing written, once the claim no longer
     /// holds.
     async fn save_claimed_job(&self, job: &JobRow, epoch: i64) -> Result<bool>;
-    async fn job(&self, namespace_id: &str, job_id: &str) -> Result<Option<JobRow>>;
-    /// A namespace's jobs, newest first.
-    async fn jobs(&self, namespace_id: &str) -> Result<Vec<JobRow>>;
-    /// Jobs of every namespace still running (for their runners to claim).
-    async fn running_jobs(&self) -> Result<Vec<JobRow>>;
+    /// Deletes a claimed job; false, and nothing deleted, once the claim no longer holds.
+    async fn delete_claimed_job(&self, key: &JobKey, epoch: i64) -> Result<bool>;
+    async fn job(&self, key: &JobKey) -> Result<Option<JobRow>>;
+    /// A namespace's jobs of one kind, newest first.
+    async fn jobs(&self, namespace_id: &str, kind: JobKind) -> Result<Vec<JobRow>>;
+    /// The jobs of every namespace still running (for their runners to claim).
+    async fn running_jobs(&self) -> Result<Vec<JobKey>>;
 }
 
 /// One node of the cluster as its membership row records it. Roles are stored comma-joined
@@ -336,10 +338,42 @@ pub trait Store: HistoryStore + WorkerStore + MembershipStore {}
 
 impl<T: HistoryStore + WorkerStore + MembershipStore> Store for T {}
 
+/// What a job does; each kind has its own ids (a schedule may share its id with a batch job).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobKind {
+    Batch,
+    NamespaceDeletion,
+    Schedule,
+}
+
+impl JobKind {
+    /// The kind as the `kind` column stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Batch => "batch",
+            Self::NamespaceDeletion => "namespace_deletion",
+            Self::Schedule => "schedule",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        [Self::Batch, Self::NamespaceDeletion, Self::Schedule]
+            .into_iter()
+            .find(|kind| kind.as_str() == stored)
+    }
+}
+
+/// Names one job.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    pub namespace_id: String,
+    pub kind: JobKind,
+    pub job_id: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRow {
-    pub namespace_id: String,
-    pub job_id: String,
+    pub key: JobKey,
     pub running: bool,
     pub data: Vec<u8>,
 }

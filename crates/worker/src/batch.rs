@@ -16,7 +16,7 @@ use chronicle_api::workflowservice::{
 use chronicle_common::supervisor::CancellationToken;
 use chronicle_common::time;
 use chronicle_history::History;
-use chronicle_persistence::{JobRow, JobStore};
+use chronicle_persistence::{JobKey, JobKind, JobRow, JobStore};
 use prost::Message;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,10 +88,17 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// The stored row of a batch job.
+pub(crate) fn key(namespace_id: &str, job_id: &str) -> JobKey {
+    JobKey {
+        namespace_id: namespace_id.to_owned(),
+        kind: JobKind::Batch,
+        job_id: job_id.to_owned(),
+    }
+}
+
 pub(crate) fn row(namespace_id: &str, job: &BatchJob) -> JobRow {
     JobRow {
-        namespace_id: namespace_id.to_owned(),
-        job_id: job.status().job_id.clone(),
+        key: key(namespace_id, &job.status().job_id),
         running: job.running(),
         data: job.encode_to_vec(),
     }

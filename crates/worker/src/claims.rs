@@ -6,33 +6,17 @@
 //! goes on from the progress stored last (what it repeats, each run applies once).
 
 use crate::batch::Runner;
-use crate::deletion::{Deletion, NamespaceDeletion, SYSTEM_NAMESPACE_ID};
+use crate::deletion::{Deletion, NamespaceDeletion};
 use crate::{Result, Worker, WorkerError, Workflows};
 use chronicle_cluster::Membership;
 use chronicle_common::cluster::job_owner;
 use chronicle_common::supervisor::CancellationToken;
-use chronicle_persistence::{JobClaim, JobRow, PersistenceError};
+use chronicle_persistence::{JobClaim, JobKey, JobKind, JobRow, PersistenceError};
 use prost::Message;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// Names one job.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct JobKey {
-    pub namespace_id: String,
-    pub job_id: String,
-}
-
-impl JobKey {
-    fn of(row: &JobRow) -> Self {
-        Self {
-            namespace_id: row.namespace_id.clone(),
-            job_id: row.job_id.clone(),
-        }
-    }
-}
 
 /// The jobs this node runs, each with the token that stops it.
 pub(crate) type Local = Arc<Mutex<HashMap<JobKey, CancellationToken>>>;
@@ -63,7 +47,7 @@ pub(crate) fn plan(
         .filter(|key| !mine(key) || !running.contains(key))
         .cloned()
         .collect();
-    stop.sort_by(|a, b| (&a.namespace_id, &a.job_id).cmp(&(&b.namespace_id, &b.job_id)));
+    stop.sort();
     Plan { claim, stop }
 }
 
@@ -108,13 +92,7 @@ impl Worker {
     /// Claims the running jobs this node owns and does not run yet, and stops the ones it
     /// runs but no longer owns; answers how many it started.
     async fn settle(&self, membership: &Membership) -> Result<usize> {
-        let running: Vec<JobKey> = self
-            .store
-            .running_jobs()
-            .await?
-            .iter()
-            .map(JobKey::of)
-            .collect();
+        let running = self.store.running_jobs().await?;
         let me = &membership.me().id;
         let holds = membership.holds_lease();
         let plan = membership.with_live(|live| {
@@ -133,11 +111,28 @@ impl Worker {
         }
         let mut started = 0;
         for key in plan.claim {
-            if let Some(claim) = self.store.claim_job(&key.namespace_id, &key.job_id).await? {
-                started += usize::from(self.run_claimed(key, claim).await?);
-            }
+            started += usize::from(self.claim_and_run(&key).await?);
         }
         Ok(started)
+    }
+
+    /// Claims a job and runs it here, unless it runs here already: the follower and a
+    /// schedule's first RPC may both come to claim it, and one claim must not end the
+    /// other's. Answers whether it started.
+    pub(crate) async fn claim_and_run(&self, key: &JobKey) -> Result<bool> {
+        if self.workflows.get().is_none() {
+            return Err(WorkerError::Unavailable(
+                "this node does not run the internal worker's jobs".into(),
+            ));
+        }
+        let _one_at_a_time = self.claiming.lock().await;
+        if self.local().contains_key(key) {
+            return Ok(false);
+        }
+        match self.store.claim_job(key).await? {
+            Some(claim) => self.run_claimed(key.clone(), claim).await,
+            None => Ok(false),
+        }
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, HashMap<JobKey, CancellationToken>> {
@@ -180,7 +175,11 @@ impl Worker {
 
     fn job(&self, claim: &JobClaim, shutdown: CancellationToken) -> Result<(String, Job)> {
         let row = &claim.job;
-        if row.namespace_id == SYSTEM_NAMESPACE_ID {
+        if row.key.kind == JobKind::Schedule {
+            let (name, actor) = self.schedule_actor(claim, shutdown)?;
+            return Ok((name, Box::pin(actor)));
+        }
+        if row.key.kind == JobKind::NamespaceDeletion {
             let job = NamespaceDeletion::decode(row.data.as_slice())
                 .map_err(|e| PersistenceError::Corrupt(format!("namespace deletion job: {e}")))?;
             let deletion = Deletion {
@@ -200,7 +199,7 @@ impl Worker {
             history: self.history.clone(),
             workflows,
             store: self.store.clone(),
-            namespace_id: row.namespace_id.clone(),
+            namespace_id: row.key.namespace_id.clone(),
             epoch: claim.epoch,
             shutdown,
         };
@@ -216,6 +215,7 @@ mod tests {
     fn key(id: &str) -> JobKey {
         JobKey {
             namespace_id: "ns".into(),
+            kind: JobKind::Batch,
             job_id: id.into(),
         }
     }

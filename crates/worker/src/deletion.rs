@@ -13,7 +13,7 @@ use chronicle_api::workflowservice::DescribeNamespaceResponse;
 use chronicle_common::supervisor::CancellationToken;
 use chronicle_common::time;
 use chronicle_history::History;
-use chronicle_persistence::{JobRow, NamespaceRow, PersistenceError, WorkerStore};
+use chronicle_persistence::{JobKey, JobKind, JobRow, NamespaceRow, PersistenceError, WorkerStore};
 use prost::Message;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,8 +80,11 @@ pub(crate) fn step(stored: Option<&NamespaceRow>, age: Duration) -> Result<Step>
 /// The stored row of a deletion.
 pub(crate) fn row(job: &NamespaceDeletion) -> JobRow {
     JobRow {
-        namespace_id: SYSTEM_NAMESPACE_ID.into(),
-        job_id: job_id(&job.namespace_id),
+        key: JobKey {
+            namespace_id: SYSTEM_NAMESPACE_ID.into(),
+            kind: JobKind::NamespaceDeletion,
+            job_id: job_id(&job.namespace_id),
+        },
         running: job.finished == 0,
         data: job.encode_to_vec(),
     }

@@ -1,25 +1,28 @@
 //! The internal worker: system jobs that run inside the server, beside the services that
-//! serve clients: batch operations (what `temporal workflow terminate --query` uses) and
-//! namespace deletions. Each job is stored before it starts, and runs on one member at a
+//! serve clients: batch operations (what `temporal workflow terminate --query` uses),
+//! namespace deletions and schedules. Each job is stored before it starts, and runs on one member at a
 //! time, claimed by the member that owns it (`claims`): after a restart or a member's loss,
 //! the job's owner goes on from its stored progress.
 
 mod batch;
 mod claims;
 mod deletion;
+mod schedules;
 
 use batch::{BatchJob, operation_type};
 use chronicle_api::batch::v1::BatchOperationInfo;
 use chronicle_api::enums::v1::BatchOperationState;
 use chronicle_api::workflowservice::{
-    DeleteWorkflowExecutionRequest, DescribeBatchOperationResponse, ListBatchOperationsResponse,
-    RequestCancelWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
-    StartBatchOperationRequest, TerminateWorkflowExecutionRequest,
+    DeleteWorkflowExecutionRequest, DescribeBatchOperationResponse,
+    GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryResponse,
+    ListBatchOperationsResponse, RequestCancelWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest, StartBatchOperationRequest, StartWorkflowExecutionRequest,
+    TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::Supervisor;
 use chronicle_common::time;
 use chronicle_history::{History, HistoryError};
-use chronicle_persistence::{PersistenceError, WorkerStore};
+use chronicle_persistence::{JobKind, PersistenceError, WorkerStore};
 use deletion::NamespaceDeletion;
 use prost::Message;
 use std::sync::Arc;
@@ -46,6 +49,15 @@ pub trait Workflows: Send + Sync + 'static {
         &self,
         r: DeleteWorkflowExecutionRequest,
     ) -> std::result::Result<(), tonic::Status>;
+    /// Answers the run id.
+    async fn start(
+        &self,
+        r: StartWorkflowExecutionRequest,
+    ) -> std::result::Result<String, tonic::Status>;
+    async fn history(
+        &self,
+        r: GetWorkflowExecutionHistoryRequest,
+    ) -> std::result::Result<GetWorkflowExecutionHistoryResponse, tonic::Status>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +68,12 @@ pub enum WorkerError {
     NotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
+    /// As Temporal's, whose schedules are workflows: the SDKs read the error's details.
+    #[error("schedule {0:?} is already registered")]
+    ScheduleExists(String),
+    /// The job is on its way between members, or the cluster could not take a step now.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     History(#[from] HistoryError),
 }
@@ -77,6 +95,9 @@ pub struct Worker {
     workflows: Arc<std::sync::OnceLock<Arc<dyn Workflows>>>,
     /// Tells the follower a job was stored here, to claim it without waiting.
     wake: Arc<tokio::sync::Notify>,
+    actors: schedules::Actors,
+    /// Claims are made one at a time on a node (`claims::claim_and_run`).
+    claiming: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A job row that does not decode, or has no status, is corrupt stored data, the same kind
@@ -101,6 +122,8 @@ impl Worker {
             local: claims::Local::default(),
             workflows: Arc::default(),
             wake: Arc::default(),
+            actors: Arc::default(),
+            claiming: Arc::default(),
         }
     }
 
@@ -146,7 +169,12 @@ impl Worker {
                 "VisibilityQuery is not set on request.".into(),
             ));
         }
-        if self.store.job(namespace_id, &r.job_id).await?.is_some() {
+        if self
+            .store
+            .job(&batch::key(namespace_id, &r.job_id))
+            .await?
+            .is_some()
+        {
             return Err(WorkerError::AlreadyExists(format!(
                 "Batch job {} already exists.",
                 r.job_id
@@ -187,7 +215,7 @@ impl Worker {
         namespace_id: &str,
         job_id: &str,
     ) -> Result<DescribeBatchOperationResponse> {
-        let row = self.store.job(namespace_id, job_id).await?;
+        let row = self.store.job(&batch::key(namespace_id, job_id)).await?;
         let row =
             row.ok_or_else(|| WorkerError::NotFound(format!("Batch job {job_id} not found.")))?;
         Ok(decode(&row.data)?.status().clone())
@@ -195,7 +223,7 @@ impl Worker {
 
     pub async fn list_batches(&self, namespace_id: &str) -> Result<ListBatchOperationsResponse> {
         let mut operation_info = Vec::new();
-        for row in self.store.jobs(namespace_id).await? {
+        for row in self.store.jobs(namespace_id, JobKind::Batch).await? {
             let status = decode(&row.data)?.status().clone();
             operation_info.push(BatchOperationInfo {
                 job_id: status.job_id,
@@ -213,7 +241,7 @@ impl Worker {
 
     /// Stops a running job: no further run is touched after its current one.
     pub async fn stop_batch(&self, namespace_id: &str, job_id: &str, reason: &str) -> Result<()> {
-        let row = self.store.job(namespace_id, job_id).await?;
+        let row = self.store.job(&batch::key(namespace_id, job_id)).await?;
         let row =
             row.ok_or_else(|| WorkerError::NotFound(format!("Batch job {job_id} not found.")))?;
         let mut job = decode(&row.data)?;

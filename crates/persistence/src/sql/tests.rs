@@ -671,14 +671,13 @@ async fn search_attributes_and_jobs_round_trip(s: SqlStore) {
     assert_eq!(s.search_attributes("ns").await.unwrap().len(), 1);
 
     let job = JobRow {
-        namespace_id: "ns".into(),
-        job_id: "j1".into(),
+        key: job_key(JobKind::Batch, "j1"),
         running: true,
         data: vec![1],
     };
     s.put_job(&job).await.unwrap();
     s.put_job(&JobRow {
-        job_id: "j2".into(),
+        key: job_key(JobKind::Batch, "j2"),
         ..job.clone()
     })
     .await
@@ -690,35 +689,47 @@ async fn search_attributes_and_jobs_round_trip(s: SqlStore) {
     })
     .await
     .unwrap();
+    // Another kind has its own ids.
+    s.put_job(&JobRow {
+        key: job_key(JobKind::Schedule, "j1"),
+        ..job.clone()
+    })
+    .await
+    .unwrap();
     assert_eq!(
-        s.job("ns", "j1")
-            .await
-            .unwrap()
-            .map(|j| (j.running, j.data)),
+        s.job(&job.key).await.unwrap().map(|j| (j.running, j.data)),
         Some((false, vec![2]))
     );
+    let mut running = s.running_jobs().await.unwrap();
+    running.sort();
     assert_eq!(
-        s.running_jobs()
-            .await
-            .unwrap()
-            .iter()
-            .map(|j| j.job_id.as_str())
-            .collect::<Vec<_>>(),
-        vec!["j2"]
+        running,
+        vec![
+            job_key(JobKind::Batch, "j2"),
+            job_key(JobKind::Schedule, "j1")
+        ]
     );
-    assert_eq!(s.jobs("ns").await.unwrap().len(), 2);
+    assert_eq!(s.jobs("ns", JobKind::Batch).await.unwrap().len(), 2);
+    assert_eq!(s.jobs("ns", JobKind::Schedule).await.unwrap().len(), 1);
+}
+
+fn job_key(kind: JobKind, id: &str) -> JobKey {
+    JobKey {
+        namespace_id: "ns".into(),
+        kind,
+        job_id: id.into(),
+    }
 }
 
 async fn a_job_is_written_only_under_its_latest_claim(s: SqlStore) {
     let job = JobRow {
-        namespace_id: "ns".into(),
-        job_id: "j1".into(),
+        key: job_key(JobKind::Batch, "j1"),
         running: true,
         data: vec![1],
     };
-    assert_eq!(s.claim_job("ns", "j1").await.unwrap(), None, "no such job");
+    assert_eq!(s.claim_job(&job.key).await.unwrap(), None, "no such job");
     s.put_job(&job).await.unwrap();
-    let first = s.claim_job("ns", "j1").await.unwrap().unwrap();
+    let first = s.claim_job(&job.key).await.unwrap().unwrap();
     assert_eq!(first.job, job);
     let progress = JobRow {
         data: vec![2],
@@ -728,7 +739,7 @@ async fn a_job_is_written_only_under_its_latest_claim(s: SqlStore) {
     // The same progress again still counts as written (MySQL counts matched rows).
     assert!(s.save_claimed_job(&progress, first.epoch).await.unwrap());
 
-    let second = s.claim_job("ns", "j1").await.unwrap().unwrap();
+    let second = s.claim_job(&job.key).await.unwrap().unwrap();
     assert!(second.epoch > first.epoch);
     assert_eq!(
         second.job.data,
@@ -740,7 +751,8 @@ async fn a_job_is_written_only_under_its_latest_claim(s: SqlStore) {
         ..job.clone()
     };
     assert!(!s.save_claimed_job(&stale, first.epoch).await.unwrap());
-    assert_eq!(s.job("ns", "j1").await.unwrap().unwrap().data, vec![2]);
+    assert!(!s.delete_claimed_job(&job.key, first.epoch).await.unwrap());
+    assert_eq!(s.job(&job.key).await.unwrap().unwrap().data, vec![2]);
 
     // Replacing the job (a stop) ends the claim, and a stopped job cannot be claimed.
     let stopped = JobRow {
@@ -750,8 +762,14 @@ async fn a_job_is_written_only_under_its_latest_claim(s: SqlStore) {
     };
     s.put_job(&stopped).await.unwrap();
     assert!(!s.save_claimed_job(&stale, second.epoch).await.unwrap());
-    assert_eq!(s.job("ns", "j1").await.unwrap().unwrap(), stopped);
-    assert_eq!(s.claim_job("ns", "j1").await.unwrap(), None);
+    assert_eq!(s.job(&job.key).await.unwrap().unwrap(), stopped);
+    assert_eq!(s.claim_job(&job.key).await.unwrap(), None);
+
+    // A job is deleted only under its latest claim.
+    s.put_job(&job).await.unwrap();
+    let third = s.claim_job(&job.key).await.unwrap().unwrap();
+    assert!(s.delete_claimed_job(&job.key, third.epoch).await.unwrap());
+    assert_eq!(s.job(&job.key).await.unwrap(), None);
 }
 
 async fn a_deleted_namespace_leaves_nothing(s: SqlStore) {
