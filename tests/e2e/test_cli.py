@@ -386,6 +386,46 @@ async def test_reset_completed_to_first_workflow_task(cli: Cli, client):
     }
 
 
+async def test_reset_by_query_resets_each_selected_run_once(cli: Cli, client):
+    """`temporal workflow reset --query ... --type FirstWorkflowTask` is a batch: each run the
+    query selects is reset to its first workflow task once (the runs the reset starts, which
+    the query selects too, are not reset again)."""
+    tq = unique("cli-reset-batch")
+    ids = [unique("cli-reset-batch-wf") for _ in range(2)]
+    async with worker_for(client, tq):
+        firsts = {}
+        for wid in ids:
+            handle = await client.start_workflow(CliEcho.run, "batch", id=wid, task_queue=tq)
+            assert await handle.result() == "HELLO BATCH"
+            firsts[wid] = handle.first_execution_run_id
+        query = f"TaskQueue = '{tq}'"
+        out = await cli.json(
+            "workflow", "reset", "--query", query, "--type", "FirstWorkflowTask",
+            "--reason", "batch reset", "--yes",
+        )
+        job = await eventually(
+            lambda: cli.json("batch", "describe", "--job-id", out["batchJobId"]),
+            lambda j: j.get("state") == "BATCH_OPERATION_STATE_COMPLETED",
+            what="the reset batch to complete",
+        )
+        assert job["operationType"] == "BATCH_OPERATION_TYPE_RESET_WORKFLOW"
+        assert job["completeOperationCount"] == "2"
+        for wid in ids:
+            desc = await eventually(
+                lambda: cli.json("workflow", "describe", "-w", wid),
+                lambda d: d["workflowExecutionInfo"]["status"] == COMPLETED
+                and d["workflowExecutionInfo"]["execution"]["runId"] != firsts[wid],
+                what="the reset run to complete",
+            )
+            new_run = desc["workflowExecutionInfo"]["execution"]["runId"]
+            events = (await cli.json("workflow", "show", "-w", wid, "-r", new_run))["events"]
+            failed = events[3]["workflowTaskFailedEventAttributes"]
+            assert failed["cause"] == "WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW"
+            assert failed["baseRunId"] == firsts[wid]
+        rows = await list_by_query(cli, query, 4)
+        assert sorted(r["status"] for r in rows) == [COMPLETED] * 4
+
+
 async def test_reset_running_to_event_id_reapplies_signals(cli: Cli, client):
     tq, wid = unique("cli-reset2"), unique("cli-reset2-wf")
     async with worker_for(client, tq):

@@ -15,7 +15,7 @@ use chronicle_api::workflowservice::workflow_service_server::WorkflowService;
 use chronicle_api::workflowservice::{
     DeleteWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
     GetWorkflowExecutionHistoryResponse, RequestCancelWorkflowExecutionRequest,
-    SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
+    ResetWorkflowExecutionRequest, SignalWorkflowExecutionRequest, StartWorkflowExecutionRequest,
     TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::DispatchTask;
@@ -126,6 +126,11 @@ impl chronicle_worker::Workflows for Handler {
 
     async fn delete(&self, r: DeleteWorkflowExecutionRequest) -> Result<(), Status> {
         WorkflowService::delete_workflow_execution(self, Request::new(r)).await?;
+        Ok(())
+    }
+
+    async fn reset(&self, r: ResetWorkflowExecutionRequest) -> Result<(), Status> {
+        WorkflowService::reset_workflow_execution(self, Request::new(r)).await?;
         Ok(())
     }
 

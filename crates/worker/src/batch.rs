@@ -4,14 +4,14 @@
 //! which closing them does not change. A shutdown
 //! stops a job between pages, still running in the store, for the next start to resume.
 
-use crate::{Result, WorkerError, Workflows};
+use crate::{Result, WorkerError, Workflows, reset};
 use chronicle_api::common::v1::WorkflowExecution;
 use chronicle_api::enums::v1::{BatchOperationState, BatchOperationType};
 use chronicle_api::workflowservice::start_batch_operation_request::Operation;
 use chronicle_api::workflowservice::{
     DeleteWorkflowExecutionRequest, DescribeBatchOperationResponse,
-    RequestCancelWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
-    StartBatchOperationRequest, TerminateWorkflowExecutionRequest,
+    RequestCancelWorkflowExecutionRequest, ResetWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest, StartBatchOperationRequest, TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::supervisor::CancellationToken;
 use chronicle_common::time;
@@ -58,6 +58,10 @@ pub(crate) fn operation_type(operation: Option<&Operation>) -> Result<BatchOpera
         Some(Operation::CancellationOperation(_)) => Ok(BatchOperationType::CancelWorkflow),
         Some(Operation::SignalOperation(_)) => Ok(BatchOperationType::SignalWorkflow),
         Some(Operation::DeletionOperation(_)) => Ok(BatchOperationType::DeleteWorkflow),
+        Some(Operation::ResetOperation(op)) => {
+            reset::point(op).map_err(WorkerError::InvalidArgument)?;
+            Ok(BatchOperationType::ResetWorkflow)
+        }
         Some(_) => Err(WorkerError::InvalidArgument(
             "This batch operation is not supported by Chronicle yet.".into(),
         )),
@@ -159,6 +163,7 @@ impl Runner {
         let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
         // A page a second: what a job's next runner repeats is at most a second's work.
         let page_size = rate.ceil() as usize;
+        let resets = matches!(request.operation, Some(Operation::ResetOperation(_)));
         loop {
             let page = self
                 .history
@@ -170,6 +175,13 @@ impl Runner {
                 )
                 .await?;
             for info in &page.executions {
+                // A reset starts new runs, which the query may select too: only the runs
+                // that started before the job are its to reset.
+                if resets
+                    && started_after(info.start_time.as_ref(), job.status().start_time.as_ref())
+                {
+                    continue;
+                }
                 // Whoever runs the job next repeats this page: each operation is one a run
                 // applies once (by request id), or refuses once it is closed.
                 tokio::select! {
@@ -227,7 +239,7 @@ impl Runner {
         let job_id = &job.status().job_id;
         let namespace = request.namespace;
         let request_id = format!("{job_id}:{}", execution.run_id);
-        let target = Some(execution);
+        let target = Some(execution.clone());
         match request.operation {
             Some(Operation::TerminationOperation(op)) => {
                 let r = TerminateWorkflowExecutionRequest {
@@ -271,10 +283,29 @@ impl Runner {
                 };
                 self.workflows.delete(r).await
             }
+            Some(Operation::ResetOperation(op)) => {
+                let r = reset::request(self.workflows.as_ref(), &namespace, execution, op).await?;
+                let r = ResetWorkflowExecutionRequest {
+                    reason: request.reason,
+                    request_id,
+                    ..r
+                };
+                self.workflows.reset(r).await
+            }
             _ => Err(tonic::Status::invalid_argument(
                 "This batch operation is not supported by Chronicle yet.",
             )),
         }
+    }
+}
+
+fn started_after(
+    run: Option<&chronicle_api::wkt::Timestamp>,
+    job: Option<&chronicle_api::wkt::Timestamp>,
+) -> bool {
+    match (run, job) {
+        (Some(run), Some(job)) => time::from_timestamp(run) > time::from_timestamp(job),
+        _ => false,
     }
 }
 

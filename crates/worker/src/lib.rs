@@ -7,6 +7,7 @@
 mod batch;
 mod claims;
 mod deletion;
+mod reset;
 mod schedules;
 
 use batch::{BatchJob, operation_type};
@@ -16,8 +17,8 @@ use chronicle_api::workflowservice::{
     DeleteWorkflowExecutionRequest, DescribeBatchOperationResponse,
     GetWorkflowExecutionHistoryRequest, GetWorkflowExecutionHistoryResponse,
     ListBatchOperationsResponse, RequestCancelWorkflowExecutionRequest,
-    SignalWorkflowExecutionRequest, StartBatchOperationRequest, StartWorkflowExecutionRequest,
-    TerminateWorkflowExecutionRequest,
+    ResetWorkflowExecutionRequest, SignalWorkflowExecutionRequest, StartBatchOperationRequest,
+    StartWorkflowExecutionRequest, TerminateWorkflowExecutionRequest,
 };
 use chronicle_common::Supervisor;
 use chronicle_common::time;
@@ -48,6 +49,10 @@ pub trait Workflows: Send + Sync + 'static {
     async fn delete(
         &self,
         r: DeleteWorkflowExecutionRequest,
+    ) -> std::result::Result<(), tonic::Status>;
+    async fn reset(
+        &self,
+        r: ResetWorkflowExecutionRequest,
     ) -> std::result::Result<(), tonic::Status>;
     /// Answers the run id.
     async fn start(
