@@ -2,6 +2,7 @@
 //! heartbeats and results. How an attempt ends (retry or final event) is in `activity_end`.
 
 use crate::engine::activity::{ActivityResponse, ActivityTarget};
+use crate::engine::state::ActivityInfo;
 use crate::engine::timer::Attempt;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::common::v1::{ActivityType, Payloads, WorkflowType};
@@ -61,8 +62,20 @@ impl History {
                 Ok((ai, change.info().workflow_type.clone()))
             })
             .await?;
+        self.activity_task(&namespace.name, &key, ai, workflow_type)
+            .await
+    }
+
+    /// What a worker gets to run one started attempt.
+    pub(crate) async fn activity_task(
+        &self,
+        namespace_name: &str,
+        key: &ExecutionKey,
+        ai: ActivityInfo,
+        workflow_type: String,
+    ) -> Result<PollActivityTaskQueueResponse> {
         let scheduled = self
-            .activity_scheduled_event(&key, ai.scheduled_event_id)
+            .activity_scheduled_event(key, ai.scheduled_event_id)
             .await?;
         let token = TaskToken {
             namespace_id: key.namespace_id.clone(),
@@ -77,7 +90,7 @@ impl History {
         };
         Ok(PollActivityTaskQueueResponse {
             task_token: token.to_bytes(),
-            workflow_namespace: namespace.name.clone(),
+            workflow_namespace: namespace_name.to_owned(),
             workflow_type: Some(WorkflowType {
                 name: workflow_type,
             }),

@@ -156,9 +156,20 @@ impl History {
                 change.state.next_event_id,
             )
         });
+        let info = change.info();
+        let (namespace_name, workflow_type) =
+            (info.namespace_name.clone(), info.workflow_type.clone());
         let mut changes = vec![change];
         changes.extend(completed.successor);
         self.commit_all(changes).await?;
+        // Eager activities, started by the commit: the worker that asked runs them.
+        let mut activity_tasks = Vec::with_capacity(completed.eager_activities.len());
+        for ai in completed.eager_activities {
+            let task = self
+                .activity_task(&namespace_name, &key, ai, workflow_type.clone())
+                .await?;
+            activity_tasks.push(task);
+        }
         let workflow_task = match inline {
             Some((task, next_event_id)) => Some(
                 self.with_history(task, &key, (1, next_event_id, Vec::new()))
@@ -168,6 +179,7 @@ impl History {
         };
         Ok(RespondWorkflowTaskCompletedResponse {
             workflow_task,
+            activity_tasks,
             ..Default::default()
         })
     }

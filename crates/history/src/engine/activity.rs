@@ -139,11 +139,12 @@ pub(crate) fn check_id(value: &str, what: &str) -> Result<()> {
 
 impl Change {
     /// The ScheduleActivityTask command: event, state, first dispatch and its timeout timers.
+    /// Answers the activity's scheduled event id.
     pub fn schedule_activity(
         &mut self,
         a: ScheduleActivityTaskCommandAttributes,
         completed_event_id: i64,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         check_id(&a.activity_id, "ActivityId")?;
         let activity_type = a.activity_type.clone().map(|t| t.name).unwrap_or_default();
         check_id(&activity_type, "ActivityType")?;
@@ -209,7 +210,7 @@ impl Change {
                 Timer::ActivityScheduleToClose { scheduled_event_id },
             );
         }
-        Ok(())
+        Ok(scheduled_event_id)
     }
 
     /// Puts the activity's current attempt on its task queue, with its schedule-to-start timer.

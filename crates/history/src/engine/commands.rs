@@ -43,7 +43,13 @@ pub(crate) struct Outcome {
     pub needs_workflow_task: bool,
     /// The run that a retry of this one starts, to commit with it.
     pub successor: Option<Change>,
+    /// Activities the worker asked to run itself (eager execution), by scheduled event id.
+    pub eager_activities: Vec<i64>,
 }
+
+/// Most activities one workflow task completion hands back to its worker, so that its
+/// response stays small (the SDKs ask only for what they have slots for).
+const MAX_EAGER_ACTIVITIES: usize = 8;
 
 fn closes(attributes: &C) -> bool {
     matches!(
@@ -158,7 +164,17 @@ impl Commands {
                 .flatten();
             let closing = match attributes {
                 C::ScheduleActivityTaskCommandAttributes(a) => {
-                    change.schedule_activity(a, completed_event_id)?;
+                    let eager = a.request_eager_execution;
+                    let scheduled = change.schedule_activity(a, completed_event_id)?;
+                    // Only the worker's own queue: it polls that one, and may run the task.
+                    let own_queue = change
+                        .state
+                        .activities
+                        .get(&scheduled)
+                        .is_some_and(|ai| ai.task_queue == change.info().task_queue);
+                    if eager && own_queue && outcome.eager_activities.len() < MAX_EAGER_ACTIVITIES {
+                        outcome.eager_activities.push(scheduled);
+                    }
                     None
                 }
                 C::RequestCancelActivityTaskCommandAttributes(a) => {

@@ -4,7 +4,7 @@
 
 use crate::engine::change::Change;
 use crate::engine::commands::{Commands, Inputs};
-use crate::engine::state::WorkflowTaskInfo;
+use crate::engine::state::{ActivityInfo, WorkflowTaskInfo};
 use crate::engine::timer::{Attempt, Timer};
 use crate::{HistoryError, Result};
 use chronicle_api::common::v1::WorkerVersionStamp;
@@ -67,6 +67,8 @@ pub(crate) struct Completed {
     /// The next workflow task, started already: a workflow-task heartbeat's worker gets it in
     /// the response.
     pub inline: Option<WorkflowTaskInfo>,
+    /// Activities started for the worker that asked to run them (eager execution).
+    pub eager_activities: Vec<ActivityInfo>,
 }
 
 impl Change {
@@ -86,6 +88,7 @@ impl Change {
             return Ok(Completed {
                 successor: None,
                 inline: None,
+                eager_activities: Vec::new(),
             });
         }
         self.materialize(wft);
@@ -127,9 +130,21 @@ impl Change {
                     Some(self.start_workflow_task(scheduled, &r.identity, &request_id, suggest));
             }
         }
+        // A run the commands closed runs no activity.
+        let eager_activities = if self.is_running() {
+            let request_id = self.ctx.request_id();
+            outcome
+                .eager_activities
+                .iter()
+                .filter_map(|id| self.start_activity(*id, &r.identity, &request_id))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Completed {
             successor: outcome.successor,
             inline,
+            eager_activities,
         })
     }
 

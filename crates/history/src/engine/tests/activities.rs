@@ -277,3 +277,50 @@ fn a_report_for_an_attempt_that_is_over_is_refused() {
     let late = env.respond_activity(&first, ActivityResponse::Completed(None));
     assert!(matches!(late, Err(crate::HistoryError::TaskNotFound(_))));
 }
+
+fn eager(activity_id: &str, queue: &str) -> C {
+    let C::ScheduleActivityTaskCommandAttributes(mut a) = schedule(activity_id, None) else {
+        unreachable!("schedule builds a ScheduleActivityTask command")
+    };
+    a.request_eager_execution = true;
+    a.task_queue = Some(TaskQueue {
+        name: queue.into(),
+        ..Default::default()
+    });
+    C::ScheduleActivityTaskCommandAttributes(a)
+}
+
+#[test]
+fn an_activity_asked_for_eagerly_on_the_workers_queue_starts_in_the_completion() {
+    let mut env = TestEnv::start(start_request("order-1"));
+    let wft = env.poll_workflow_task();
+    let started = env
+        .complete(
+            &wft,
+            vec![
+                command(eager("mine", QUEUE)),
+                command(eager("elsewhere", "other")),
+            ],
+        )
+        .unwrap();
+    assert_eq!(started.len(), 1, "only the worker's own queue runs eagerly");
+    assert_eq!(started[0].activity_id, "mine");
+    assert!(started[0].is_started());
+    let queued = env.queued(QueueKind::Activity);
+    assert_eq!(queued.len(), 1, "the other goes to its queue: {queued:?}");
+    assert_eq!(queued[0].task_queue, "other");
+}
+
+#[test]
+fn a_completion_that_closes_the_run_starts_no_eager_activity() {
+    use chronicle_api::command::v1::CompleteWorkflowExecutionCommandAttributes;
+    let mut env = TestEnv::start(start_request("order-1"));
+    let wft = env.poll_workflow_task();
+    let complete = C::CompleteWorkflowExecutionCommandAttributes(
+        CompleteWorkflowExecutionCommandAttributes::default(),
+    );
+    let started = env
+        .complete(&wft, vec![command(eager("mine", QUEUE)), command(complete)])
+        .unwrap();
+    assert!(started.is_empty());
+}

@@ -351,7 +351,12 @@ impl TestEnv {
         .expect("the workflow task starts")
     }
 
-    pub fn complete(&mut self, wft: &WorkflowTaskInfo, commands: Vec<Command>) -> Result<()> {
+    /// Answers the activities started for the worker (eager execution).
+    pub fn complete(
+        &mut self,
+        wft: &WorkflowTaskInfo,
+        commands: Vec<Command>,
+    ) -> Result<Vec<ActivityInfo>> {
         self.complete_with(
             wft,
             commands,
@@ -367,7 +372,7 @@ impl TestEnv {
         commands: Vec<Command>,
         messages: Vec<Message>,
         mut request: RespondWorkflowTaskCompletedRequest,
-    ) -> Result<()> {
+    ) -> Result<Vec<ActivityInfo>> {
         request.identity = WORKER.into();
         let commands = Commands::new(commands, messages);
         let mut change = self.load();
@@ -384,7 +389,7 @@ impl TestEnv {
         let completed = change.complete_workflow_task(wft, commands, request, &inputs)?;
         self.absorb(change);
         self.follow(completed.successor);
-        Ok(())
+        Ok(completed.eager_activities)
     }
 
     fn started_event(&self) -> crate::engine::close::Started {
