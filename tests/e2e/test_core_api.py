@@ -50,9 +50,8 @@ async def test_zero_length_timers_fire_at_once(client) -> None:
 
 
 async def test_system_info_advertises_the_capabilities_the_sdks_check(client) -> None:
-    """The flags the reference sets and Chronicle honours (the reference also sets
-    eager_workflow_start and nexus: claimed here once they work, since SDKs change
-    behaviour on them)."""
+    """The flags the reference sets and Chronicle honours (the reference also sets nexus:
+    claimed here once it works, since SDKs change behaviour on these flags)."""
     info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
     capabilities = info.capabilities
     assert capabilities.signal_and_query_header
@@ -63,6 +62,7 @@ async def test_system_info_advertises_the_capabilities_the_sdks_check(client) ->
     assert capabilities.sdk_metadata
     assert capabilities.count_group_by_execution_status
     assert capabilities.supports_schedules
+    assert capabilities.eager_workflow_start
 
 
 @workflow.defn

@@ -69,6 +69,7 @@ impl Handler {
                 sdk_metadata: true,
                 count_group_by_execution_status: true,
                 supports_schedules: true,
+                eager_workflow_start: true,
                 ..Default::default()
             }),
         }

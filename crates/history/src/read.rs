@@ -371,7 +371,12 @@ fn pending_activity(ai: &crate::engine::state::ActivityInfo) -> PendingActivityI
         scheduled_time: ai.current_attempt_scheduled_time,
         expiration_time,
         last_failure: ai.last_failure.clone(),
-        last_worker_identity: ai.last_worker_identity.clone(),
+        // The worker running the attempt, else the one that ran the last.
+        last_worker_identity: if ai.is_started() {
+            ai.started_identity.clone()
+        } else {
+            ai.last_worker_identity.clone()
+        },
         ..Default::default()
     }
 }

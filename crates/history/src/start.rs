@@ -4,6 +4,8 @@
 use crate::engine::effects::Progress;
 use crate::engine::limits;
 use crate::engine::start::{Decision, NewRun, decide, response};
+use crate::engine::workflow_task::SuggestAt;
+use crate::workflow_task::workflow_task_response;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::common::v1::{Payloads, SearchAttributes};
 use chronicle_api::enums::v1::WorkflowIdConflictPolicy as Conflict;
@@ -147,12 +149,34 @@ impl History {
                 if signal.is_some() {
                     limits::may_signal(&change.state, self.limits(&change.info().namespace_name))?;
                 }
+                // A retried eager start gets the first workflow task again while its
+                // worker has not finished it.
+                let again = change
+                    .state
+                    .workflow_task
+                    .clone()
+                    .filter(|w| {
+                        new_run.eager && w.is_started() && w.request_id == new_run.request_id
+                    })
+                    .map(|w| {
+                        (
+                            workflow_task_response(&change, &w, self),
+                            change.state.next_event_id,
+                        )
+                    });
                 if let Some(signal) = signal
                     && change.apply_signal(signal)
                 {
                     self.commit(change).await?;
                 }
-                return Ok((response(run_id, first, started), None));
+                let mut existing = response(run_id, first, started);
+                if let Some((task, next_event_id)) = again {
+                    existing.eager_workflow_task = Some(
+                        self.with_history(task, &key, (1, next_event_id, Vec::new()))
+                            .await?,
+                    );
+                }
+                return Ok((existing, None));
             }
             Decision::Create { previous } => (Vec::new(), previous),
             Decision::TerminateAndCreate { previous } => {
@@ -160,7 +184,15 @@ impl History {
                 (vec![self.load_running(&key).await?], Some(previous))
             }
         };
-        let change =
+        // Eager start: the starting worker runs the first workflow task, started in the
+        // run's first write, unless the task waits (a start delay, a cron schedule) or the
+        // start also signals.
+        let eager = new_run.eager && new_run.backoff.is_none() && signal.is_none();
+        let (identity, start_request_id) =
+            (new_run.started.identity.clone(), new_run.request_id.clone());
+        let mut new_run = new_run;
+        new_run.started.eager_execution_accepted = eager;
+        let mut change =
             NewRun { signal, ..new_run }.into_change(self.context(&ns_id, &workflow_id)?, previous);
         let run_id = change.key.run_id.clone();
         if let Some(old) = changes.first_mut() {
@@ -176,6 +208,18 @@ impl History {
         }
         let first = change.info().first_execution_run_id.clone();
         let limits = self.limits(&change.info().namespace_name);
+        let eager_task = match change.state.workflow_task.clone() {
+            Some(scheduled) if eager && update.is_none() && !scheduled.is_started() => {
+                let suggest = SuggestAt::of(limits);
+                let wft =
+                    change.start_workflow_task(scheduled, &identity, &start_request_id, suggest);
+                Some((
+                    workflow_task_response(&change, &wft, self),
+                    change.state.next_event_id,
+                ))
+            }
+            _ => None,
+        };
         let admitted = update
             .map(|u| {
                 self.inner
@@ -184,8 +228,16 @@ impl History {
             })
             .transpose()?
             .map(|(receiver, _)| receiver);
+        let key = change.key.clone();
         changes.push(change);
         self.commit_all(changes).await?;
-        Ok((response(run_id, first, true), admitted))
+        let mut started = response(run_id, first, true);
+        if let Some((task, next_event_id)) = eager_task {
+            started.eager_workflow_task = Some(
+                self.with_history(task, &key, (1, next_event_id, Vec::new()))
+                    .await?,
+            );
+        }
+        Ok((started, admitted))
     }
 }

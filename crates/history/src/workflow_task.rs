@@ -302,7 +302,7 @@ impl History {
 
 /// Everything of the poll response but the history; the run's buffered queries and
 /// undecided updates ride along.
-fn workflow_task_response(
+pub(crate) fn workflow_task_response(
     change: &Change,
     wft: &WorkflowTaskInfo,
     history: &History,

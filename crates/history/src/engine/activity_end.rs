@@ -253,7 +253,7 @@ impl Change {
     }
 
     /// Writes the activity's final events and forgets it. The started event is written now,
-    /// just before the end event that names it.
+    /// just before the end event that names it, stamped with when the attempt started.
     fn finish_activity(
         &mut self,
         ai: &ActivityInfo,
@@ -264,11 +264,13 @@ impl Change {
         if !ai.is_started() {
             self.finish_dispatch(ai.task_id);
         }
+        let now = self.now;
+        let started_at = ai.started_time.as_ref().map_or(now, time::from_timestamp);
         let mut events = Vec::with_capacity(2);
         let started_event_id = if !started {
             0
         } else {
-            events.push(
+            events.push((
                 ActivityTaskStartedEventAttributes {
                     scheduled_event_id: ai.scheduled_event_id,
                     identity: if ai.is_started() {
@@ -282,16 +284,17 @@ impl Change {
                     ..Default::default()
                 }
                 .into(),
-            );
+                started_at,
+            ));
             if self.state.wft_in_flight() {
                 BUFFERED_EVENT_ID
             } else {
                 self.state.next_event_id
             }
         };
-        events.push(end(started_event_id));
+        events.push((end(started_event_id), now));
         self.state.activities.remove(&ai.scheduled_event_id);
-        self.append_external_all(events);
+        self.append_external_timed(events);
     }
 }
 

@@ -105,7 +105,12 @@ impl Change {
 
     /// Appends an event now, assigning it the next id.
     pub fn append(&mut self, attributes: impl Into<Attributes>) -> i64 {
-        let mut event = events::event(attributes, self.now);
+        self.append_at(attributes, self.now)
+    }
+
+    /// Appends an event that records something which happened at `at`, earlier than now.
+    fn append_at(&mut self, attributes: impl Into<Attributes>, at: SystemTime) -> i64 {
+        let mut event = events::event(attributes, at);
         event.user_metadata = self.event_metadata.take();
         let id = self.state.next_event_id;
         event.event_id = id;
@@ -130,15 +135,25 @@ impl Change {
     /// workflow task runs they wait in the buffer; a transient workflow task that is scheduled
     /// but not started becomes an ordinary one behind them.
     pub fn append_external_all(&mut self, batch: impl IntoIterator<Item = Attributes>) {
+        let now = self.now;
+        self.append_external_timed(batch.into_iter().map(|a| (a, now)));
+    }
+
+    /// `append_external_all` of events each stamped with when it happened (an activity's
+    /// start is written when the attempt ends, at the time it started).
+    pub fn append_external_timed(
+        &mut self,
+        batch: impl IntoIterator<Item = (Attributes, SystemTime)>,
+    ) {
         if self.state.wft_in_flight() {
-            for attributes in batch {
-                self.buffer.push(events::event(attributes, self.now));
+            for (attributes, at) in batch {
+                self.buffer.push(events::event(attributes, at));
                 self.state.buffered_count += 1;
             }
             return;
         }
-        for attributes in batch {
-            self.append(attributes);
+        for (attributes, at) in batch {
+            self.append_at(attributes, at);
         }
         if self
             .state

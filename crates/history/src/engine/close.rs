@@ -302,6 +302,7 @@ impl Change {
             backoff: (!backoff.is_zero()).then_some(backoff),
             signal: None,
             user_metadata: None,
+            eager: false,
         };
         new_run.into_change(change.ctx.clone(), Some(info.run_id.clone()))
     }

@@ -32,6 +32,8 @@ pub(crate) struct NewRun {
     pub signal: Option<WorkflowExecutionSignaledEventAttributes>,
     /// The run's summary and details, on its started event and in describe.
     pub user_metadata: Option<chronicle_api::sdk::v1::UserMetadata>,
+    /// The starting worker asked to run the first workflow task itself (eager start).
+    pub eager: bool,
 }
 
 /// What the current run of a workflow id means for a new start.
@@ -215,6 +217,7 @@ impl NewRun {
             backoff,
             signal: None,
             user_metadata: r.user_metadata,
+            eager: r.request_eager_execution,
         })
     }
 
