@@ -195,6 +195,14 @@ pub fn decode(ty: ValueType, payload: &Payload) -> Result<Option<Value>, String>
         return Ok(None);
     }
     let shown = || json.to_string();
+    // The SDKs' untyped form sends every value as a list (`[1]`), which Temporal accepts for
+    // one value of any type, the payload kept as sent.
+    let json = match &json {
+        serde_json::Value::Array(items) if items.len() == 1 && ty != ValueType::KeywordList => {
+            items[0].clone()
+        }
+        _ => json.clone(),
+    };
     let value = match ty {
         ValueType::Keyword => json.as_str().map(|s| Value::Keyword(s.to_owned())),
         ValueType::Text => json.as_str().map(|s| Value::Text(s.to_owned())),
@@ -264,6 +272,24 @@ mod tests {
             decode(ValueType::Int, &json("\"abc\"")),
             Err("\"abc\"".into())
         );
+    }
+
+    #[test]
+    fn one_value_in_a_list_is_that_value_and_an_empty_list_unsets() {
+        assert_eq!(
+            decode(ValueType::Int, &json("[1]")),
+            Ok(Some(Value::Int(1)))
+        );
+        assert_eq!(
+            decode(ValueType::Bool, &json("[true]")),
+            Ok(Some(Value::Bool(true)))
+        );
+        assert_eq!(
+            decode(ValueType::Keyword, &json("[\"k\"]")),
+            Ok(Some(Value::Keyword("k".into())))
+        );
+        assert_eq!(decode(ValueType::Int, &json("[]")), Ok(None));
+        assert_eq!(decode(ValueType::Int, &json("[1,2]")), Err("[1,2]".into()));
     }
 
     #[test]
