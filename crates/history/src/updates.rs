@@ -7,10 +7,11 @@ use crate::engine::effects::{Progress, UpdateEffect};
 use crate::engine::limits;
 use crate::engine::start::NewRun;
 use crate::engine::state::UpdateRecord;
-use crate::engine::updates::{PendingUpdates, failed, registry_full, response, update_id};
+use crate::engine::updates::{
+    PendingUpdates, aborted_by_close, registry_full, response, update_id,
+};
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
-use chronicle_api::failure::v1::Failure;
 use chronicle_api::history::v1::history_event::Attributes as A;
 use chronicle_api::update::v1::Request;
 use chronicle_api::workflowservice::{
@@ -151,7 +152,8 @@ impl Updates {
         }
     }
 
-    /// The run closed: every update still in flight fails, as in Temporal.
+    /// The run closed: every update still in flight ends, as in Temporal: an accepted one
+    /// fails, one no worker accepted is aborted.
     pub fn fail_all(&self, key: &ExecutionKey) {
         let mut registry = self.lock();
         let Some(run) = registry.runs.remove(key) else {
@@ -161,16 +163,13 @@ impl Updates {
             registry.forget(pending);
         }
         drop(registry);
-        let failure = Failure {
-            message:
-                "Workflow Update failed because the Workflow completed before the Update completed."
-                    .into(),
-            ..Default::default()
-        };
         for pending in run.into_values() {
-            pending
-                .progress
-                .send_replace(Progress::Completed(Box::new(failed(failure.clone()))));
+            let accepted = *pending.progress.borrow() == Progress::Accepted;
+            pending.progress.send_replace(if accepted {
+                Progress::Completed(Box::new(aborted_by_close()))
+            } else {
+                Progress::Aborted
+            });
         }
     }
 }
@@ -184,6 +183,16 @@ async fn wait(
     let reached = |p: &Progress| p.stage() as i32 >= wanted as i32;
     let _ = tokio::time::timeout_at(deadline, receiver.wait_for(reached)).await;
     receiver.borrow().clone()
+}
+
+/// An update that died with its run before a worker saw it is gone, as Temporal says.
+fn unless_aborted(progress: Progress) -> Result<Progress> {
+    match progress {
+        Progress::Aborted => Err(HistoryError::WorkflowNotFound(
+            "workflow update was aborted by closing workflow".into(),
+        )),
+        progress => Ok(progress),
+    }
 }
 
 impl History {
@@ -204,8 +213,16 @@ impl History {
         if let Some(progress) = self.recorded_progress(&key, &id).await? {
             return Ok(response(&key, id, progress));
         }
+        let first_run_id = r.first_execution_run_id;
         let receiver = self
             .update(&key, |change| {
+                // An update names its chain by the first run: another chain's is not this.
+                if !first_run_id.is_empty() && change.info().first_execution_run_id != first_run_id
+                {
+                    return Err(HistoryError::WorkflowNotFound(
+                        "workflow execution not found".into(),
+                    ));
+                }
                 let limits = self.limits(&change.info().namespace_name);
                 let (receiver, admitted) = self.inner.updates.admit(
                     &change.key,
@@ -221,7 +238,8 @@ impl History {
                 Ok(receiver)
             })
             .await?;
-        Ok(response(&key, id, wait(receiver, wanted, deadline).await))
+        let progress = unless_aborted(wait(receiver, wanted, deadline).await)?;
+        Ok(response(&key, id, progress))
     }
 
     /// Update-with-start: the update rides with the first workflow task of the run the start
@@ -260,7 +278,11 @@ impl History {
         let updated = match admitted {
             Some(receiver) => {
                 let key = ExecutionKey::new(&namespace.id, &execution.workflow_id, &started.run_id);
-                response(&key, id, wait(receiver, wanted, deadline).await)
+                response(
+                    &key,
+                    id,
+                    unless_aborted(wait(receiver, wanted, deadline).await)?,
+                )
             }
             None => {
                 self.update_workflow(&namespace.id, update, deadline)
@@ -284,13 +306,13 @@ impl History {
         let wanted = Stage::try_from(r.wait_policy.map_or(0, |w| w.lifecycle_stage))
             .unwrap_or(Stage::Admitted);
         let progress = match self.inner.updates.subscribe(&key, &update_ref.update_id) {
-            Some(receiver) => wait(receiver, wanted, deadline).await,
+            Some(receiver) => unless_aborted(wait(receiver, wanted, deadline).await)?,
             None => self
                 .recorded_progress(&key, &update_ref.update_id)
                 .await?
                 .ok_or_else(|| {
                     HistoryError::WorkflowNotFound(format!(
-                        "update {} not found",
+                        "update {:?} not found",
                         update_ref.update_id
                     ))
                 })?,
@@ -314,7 +336,13 @@ impl History {
             return Ok(None);
         };
         if record.completed_event_id == 0 {
-            return Ok((record.accepted_event_id != 0).then_some(Progress::Accepted));
+            // Accepted, and the run closed without completing it: it failed with the close.
+            let progress = if state.is_running() {
+                Progress::Accepted
+            } else {
+                Progress::Completed(Box::new(aborted_by_close()))
+            };
+            return Ok((record.accepted_event_id != 0).then_some(progress));
         }
         match self
             .read_event(key, record.completed_event_id)

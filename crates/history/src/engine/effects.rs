@@ -32,6 +32,8 @@ pub(crate) enum Progress {
     Admitted,
     Accepted,
     Completed(Box<Outcome>),
+    /// The run closed before any worker saw the update: its caller is told it is gone.
+    Aborted,
 }
 
 impl Progress {
@@ -39,7 +41,7 @@ impl Progress {
         match self {
             Self::Admitted => Stage::Admitted,
             Self::Accepted => Stage::Accepted,
-            Self::Completed(_) => Stage::Completed,
+            Self::Completed(_) | Self::Aborted => Stage::Completed,
         }
     }
 }

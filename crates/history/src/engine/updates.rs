@@ -4,7 +4,8 @@
 use crate::engine::change::Change;
 use crate::engine::effects::{Progress, UpdateEffect};
 use crate::{HistoryError, Result};
-use chronicle_api::failure::v1::Failure;
+use chronicle_api::failure::v1::failure::FailureInfo;
+use chronicle_api::failure::v1::{ApplicationFailureInfo, Failure};
 use chronicle_api::history::v1::{
     WorkflowExecutionUpdateAcceptedEventAttributes, WorkflowExecutionUpdateCompletedEventAttributes,
 };
@@ -31,6 +32,24 @@ pub(crate) fn update_id(request: &Request) -> String {
         .as_ref()
         .map(|m| m.update_id.clone())
         .unwrap_or_default()
+}
+
+/// An accepted update whose run closed before the update completed, as Temporal fails it.
+pub(crate) fn aborted_by_close() -> Outcome {
+    failed(Failure {
+        message:
+            "Workflow Update failed because the Workflow completed before the Update completed."
+                .into(),
+        source: "Server".into(),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo {
+                r#type: "AcceptedUpdateCompletedWorkflow".into(),
+                non_retryable: true,
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    })
 }
 
 pub(crate) fn failed(failure: Failure) -> Outcome {
