@@ -314,3 +314,77 @@ async def test_user_metadata_is_stored_on_events_and_returned_by_describe(client
         "the child",
         "the child's details",
     )
+
+
+@workflow.defn
+class Prioritised:
+    """Runs one activity with its own priority; the rest of its priority is the run's."""
+
+    @workflow.run
+    async def run(self) -> str:
+        from temporalio.common import Priority
+
+        return await workflow.execute_activity(
+            "echo_priority",
+            start_to_close_timeout=timedelta(seconds=10),
+            priority=Priority(priority_key=1),
+        )
+
+
+async def test_priority_and_fairness_are_stored_and_returned(client) -> None:
+    """Temporal's priority: a run's priority key, fairness key and weight are on its started
+    event and in describe; an activity's own priority is on its scheduled event, and the
+    activity runs with it."""
+    from temporalio import activity
+    from temporalio.common import Priority
+
+    @activity.defn(name="echo_priority")
+    async def echo_priority() -> str:
+        return str(activity.info().priority.priority_key)
+
+    tq, wf_id = unique("tq"), unique("wf-priority")
+    priority = Priority(priority_key=4, fairness_key="tenant-a", fairness_weight=2.5)
+    async with new_worker(client, tq, workflows=[Prioritised], activities=[echo_priority]):
+        handle = await client.start_workflow(
+            Prioritised.run, id=wf_id, task_queue=tq, priority=priority
+        )
+        assert await handle.result() == "1"
+    desc = await handle.describe()
+    described = desc.raw_description.workflow_execution_info.priority
+    assert (described.priority_key, described.fairness_key, described.fairness_weight) == (
+        4,
+        "tenant-a",
+        2.5,
+    )
+    events = await history_events(handle)
+    started = events[0].workflow_execution_started_event_attributes.priority
+    assert (started.priority_key, started.fairness_key) == (4, "tenant-a")
+    (scheduled,) = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert scheduled.activity_task_scheduled_event_attributes.priority.priority_key == 1
+
+
+async def test_matching_hands_out_higher_priority_tasks_first(client) -> None:
+    """Tasks waiting on a queue go to pollers by priority level (1 first, unset is 3),
+    first in first out within a level."""
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest
+    from temporalio.common import Priority
+
+    tq = unique("tq-priority-order")
+    ids = []
+    for n, key in enumerate([5, 0, 1, 3, 1]):
+        wf_id = unique(f"wf-prio-{n}")
+        ids.append(wf_id)
+        priority = Priority(priority_key=key) if key else Priority.default
+        await client.start_workflow("Quick", id=wf_id, task_queue=tq, priority=priority)
+    polled = []
+    for _ in ids:
+        task = await client.workflow_service.poll_workflow_task_queue(
+            PollWorkflowTaskQueueRequest(
+                namespace="default", task_queue=TaskQueue(name=tq), identity="prio-poller"
+            ),
+            timeout=timedelta(seconds=20),
+        )
+        polled.append(ids.index(task.workflow_execution.workflow_id))
+    # Priority 1 (starts 2 and 4, in start order), then unset and 3 (1 and 3), then 5.
+    assert polled == [2, 4, 1, 3, 0]

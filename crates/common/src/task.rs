@@ -20,7 +20,7 @@ impl QueueKind {
 
 /// A reference to scheduled work; the poller asks history to start it. Protobuf-encoded in the
 /// backlog so new fields can be added without a migration.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct DispatchTask {
     /// Unique per shard lease; also the backlog row's key.
     #[prost(int64, tag = "1")]
@@ -43,6 +43,14 @@ pub struct DispatchTask {
     /// Set for a query task, which exists in memory only (no backlog row, no history).
     #[prost(string, tag = "9")]
     pub query_id: String,
+    /// Temporal's priority level, 1 first; 0 is the default level.
+    #[prost(int32, tag = "10")]
+    pub priority: i32,
+    /// Tasks of one fairness key take turns with the other keys' of their level.
+    #[prost(string, tag = "11")]
+    pub fairness_key: String,
+    #[prost(float, tag = "12")]
+    pub fairness_weight: f32,
 }
 
 impl DispatchTask {

@@ -72,6 +72,7 @@ pub(crate) fn execution_info(
         root_execution: Some(info.root.clone().unwrap_or_else(|| key.execution())),
         first_run_id: info.first_execution_run_id.clone(),
         most_recent_worker_version_stamp: info.worker_version.clone(),
+        priority: info.priority.clone(),
         ..Default::default()
     };
     described

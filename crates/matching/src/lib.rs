@@ -10,6 +10,7 @@
 //! backlog row and read back when its queue drains, see `refill`), poller records per queue,
 //! and queues nobody used for a while are forgotten.
 
+mod order;
 mod queue;
 mod queues;
 mod refill;

@@ -2,6 +2,7 @@
 //! and whether some of its tasks wait in the backlog table only.
 
 use crate::Matching;
+use crate::order::Ordered;
 use chronicle_common::DispatchTask;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
@@ -157,7 +158,7 @@ impl Spill {
 }
 
 pub(crate) struct TaskQueue {
-    tasks: VecDeque<DispatchTask>,
+    tasks: Ordered,
     waiters: VecDeque<Waiter>,
     next_waiter_id: u64,
     pollers: HashMap<String, SystemTime>,
@@ -169,7 +170,7 @@ pub(crate) struct TaskQueue {
 impl TaskQueue {
     pub(crate) fn new(now: Instant) -> Self {
         Self {
-            tasks: VecDeque::new(),
+            tasks: Ordered::default(),
             waiters: VecDeque::new(),
             next_waiter_id: 0,
             pollers: HashMap::new(),
@@ -183,11 +184,11 @@ impl TaskQueue {
     }
 
     pub(crate) fn push(&mut self, task: DispatchTask) {
-        self.tasks.push_back(task);
+        self.tasks.push(task);
     }
 
     pub(crate) fn pop(&mut self) -> Option<DispatchTask> {
-        self.tasks.pop_front()
+        self.tasks.pop()
     }
 
     pub(crate) fn task_ids(&self) -> impl Iterator<Item = i64> + '_ {
@@ -195,7 +196,7 @@ impl TaskQueue {
     }
 
     pub(crate) fn into_tasks(self) -> Vec<DispatchTask> {
-        self.tasks.into()
+        self.tasks.into_tasks()
     }
 
     pub(crate) fn has_poller(&self, window: Duration) -> bool {

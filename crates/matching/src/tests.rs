@@ -12,7 +12,7 @@ fn task(id: i64) -> DispatchTask {
         attempt: 1,
         task_queue: "q".into(),
         kind: QueueKind::Workflow as i32,
-        query_id: String::new(),
+        ..Default::default()
     }
 }
 

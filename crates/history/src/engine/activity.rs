@@ -180,9 +180,10 @@ impl Change {
             heartbeat_timeout: unlimited(timeouts.heartbeat),
             workflow_task_completed_event_id: completed_event_id,
             retry_policy: Some(retry_policy.clone()),
-            priority: a.priority,
+            priority: a.priority.clone(),
             ..Default::default()
         });
+        let priority = a.priority;
         let now = Some(time::timestamp(self.now));
         let info = ActivityInfo {
             scheduled_event_id,
@@ -197,6 +198,7 @@ impl Change {
             attempt: 1,
             scheduled_time: now,
             current_attempt_scheduled_time: now,
+            priority,
             ..Default::default()
         };
         self.state.activities.insert(scheduled_event_id, info);

@@ -8,6 +8,7 @@ use crate::engine::effects::{Effects, UpdateEffect, VisibilityChange};
 use crate::engine::events;
 use crate::engine::state::{MutableState, WorkflowTaskInfo};
 use crate::engine::timer::Timer;
+use chronicle_api::common::v1::Priority;
 use chronicle_api::enums::v1::WorkflowExecutionStatus;
 use chronicle_api::history::v1::{
     HistoryEvent, WorkflowTaskScheduledEventAttributes, history_event::Attributes,
@@ -275,6 +276,7 @@ impl Change {
         attempt: i32,
     ) -> i64 {
         let task_id = self.ctx.task_id();
+        let priority = self.task_priority(kind, scheduled_event_id);
         self.queue_tasks.push(DispatchTask {
             task_id,
             namespace_id: self.key.namespace_id.clone(),
@@ -285,8 +287,44 @@ impl Change {
             task_queue: task_queue.to_owned(),
             kind: kind as i32,
             query_id: String::new(),
+            priority: priority.priority_key,
+            fairness_key: priority.fairness_key,
+            fairness_weight: priority.fairness_weight,
         });
         task_id
+    }
+
+    /// A task's priority: an activity's own, each unset field the run's (as in Temporal).
+    fn task_priority(&self, kind: QueueKind, scheduled_event_id: i64) -> Priority {
+        let run = self.info().priority.clone().unwrap_or_default();
+        let own = match kind {
+            QueueKind::Activity => self
+                .state
+                .activities
+                .get(&scheduled_event_id)
+                .and_then(|a| a.priority.clone()),
+            QueueKind::Workflow => None,
+        };
+        let Some(own) = own else {
+            return run;
+        };
+        Priority {
+            priority_key: if own.priority_key > 0 {
+                own.priority_key
+            } else {
+                run.priority_key
+            },
+            fairness_key: if own.fairness_key.is_empty() {
+                run.fairness_key
+            } else {
+                own.fairness_key
+            },
+            fairness_weight: if own.fairness_weight > 0.0 {
+                own.fairness_weight
+            } else {
+                run.fairness_weight
+            },
+        }
     }
 
     /// The task's dispatch is over (it started, or will never start): dropped from this

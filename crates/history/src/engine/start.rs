@@ -201,6 +201,7 @@ impl NewRun {
             workflow_id: r.workflow_id.clone(),
             continued_failure: r.continued_failure,
             last_completion_result: r.last_completion_result,
+            priority: r.priority,
             // A cron workflow's runs, the first included, are started by its schedule.
             initiator: if cron {
                 ContinueAsNewInitiator::CronSchedule as i32
@@ -265,6 +266,7 @@ impl NewRun {
             parent: parent_of(s),
             root: s.root_workflow_execution.clone(),
             user_metadata: self.user_metadata.clone(),
+            priority: s.priority.clone(),
             cron_schedule: s.cron_schedule.clone(),
             retention: self.namespace.retention.map(time::duration),
             ..Default::default()

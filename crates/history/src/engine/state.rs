@@ -141,6 +141,9 @@ pub struct ExecutionInfo {
     /// The summary and details the run was started with.
     #[prost(message, optional, tag = "33")]
     pub user_metadata: Option<chronicle_api::sdk::v1::UserMetadata>,
+    /// The run's priority and fairness, which its tasks are matched by.
+    #[prost(message, optional, tag = "34")]
+    pub priority: Option<common::Priority>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -289,6 +292,9 @@ pub struct ActivityInfo {
     pub task_id: i64,
     #[prost(string, tag = "24")]
     pub last_worker_identity: String,
+    /// As the command set it; unset fields are the run's.
+    #[prost(message, optional, tag = "25")]
+    pub priority: Option<common::Priority>,
 }
 
 impl ActivityInfo {
