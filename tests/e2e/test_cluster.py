@@ -24,7 +24,16 @@ from temporalio.api.workflowservice.v1 import (
     DescribeBatchOperationRequest,
     StartBatchOperationRequest,
 )
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
 import backends
 from conftest import _chronicle_bin, _free_port, _target
@@ -451,6 +460,53 @@ async def test_a_batch_job_runs_on_one_node_and_moves_when_it_dies(cluster) -> N
             await client.get_workflow_handle(wid).signal(Gate.close)
         for wid in ids:
             assert await asyncio.wait_for(client.get_workflow_handle(wid).result(), 30) == 1, wid
+
+
+async def test_a_schedule_runs_on_one_node_and_moves_when_it_dies(cluster) -> None:
+    """A schedule created through one node and read through the others runs on one node;
+    killed, one survivor takes it on from its stored state and its actions go on, each
+    action one workflow (a start repeated by the new owner finds the run it made)."""
+    clients = [await node.client() for node in cluster]
+    await asyncio.sleep(1.0)
+    schedule_id, queue = unique("sched"), unique("sched-queue")
+    await clients[0].create_schedule(
+        schedule_id,
+        Schedule(
+            action=ScheduleActionStartWorkflow("Gate", id=f"wf-{schedule_id}", task_queue=queue),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=1))]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
+        ),
+    )
+    owner = await _claimer(cluster, schedule_id)
+
+    async def actions(client: Client) -> int:
+        """Its action count; -1 while its calls reach a dead owner (until its lease lapses)."""
+        try:
+            return (await client.get_schedule_handle(schedule_id).describe()).info.num_actions
+        except RPCError as e:
+            if e.status != RPCStatusCode.UNAVAILABLE:
+                raise
+            return -1
+
+    before = await eventually(lambda: actions(clients[1]), lambda n: n >= 3, what="three actions")
+    owner.kill9()
+    survivors = [node for node in cluster if node is not owner]
+    client = await survivors[0].client()
+    await eventually(
+        lambda: actions(client), lambda n: n >= before + 3, timeout=60,
+        what="actions going on after the owner died",
+    )
+    assert sum(node.claimed(schedule_id) for node in survivors) == 1, "claimed again by one survivor"
+    handle = client.get_schedule_handle(schedule_id)
+    await handle.pause()
+    total = await actions(client)
+    query = f"TemporalScheduledById = '{schedule_id}'"
+
+    async def started() -> int:
+        return (await client.count_workflows(query)).count
+
+    await eventually(started, lambda n: n == total, what="one workflow per action")
+    await handle.delete()
 
 
 async def _claimer(cluster, job_id: str) -> Node:
