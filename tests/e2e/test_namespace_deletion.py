@@ -106,8 +106,8 @@ async def test_a_deletion_stored_before_a_crash_is_resumed_at_start(fresh_server
             (namespace_id, namespace_id),
         )
         conn.execute(
-            "INSERT INTO system_jobs (namespace_id, job_id, running, created, data) "
-            "SELECT namespace_id, job_id, 1, created, data FROM deleted.system_jobs WHERE job_id = ?",
+            "INSERT INTO system_jobs (namespace_id, kind, job_id, running, created, data) "
+            "SELECT namespace_id, kind, job_id, 1, created, data FROM deleted.system_jobs WHERE job_id = ?",
             (f"delete-namespace/{namespace_id}",),
         )
         conn.commit()

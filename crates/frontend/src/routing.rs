@@ -112,6 +112,14 @@ routed! {
         |r| named(&r.namespace, r.update_ref.as_ref().and_then(|u| u.workflow_execution.as_ref()));
     ResetWorkflowExecutionRequest => "ResetWorkflowExecution", reset_workflow_execution,
         |r| named(&r.namespace, r.workflow_execution.as_ref());
+    PauseActivityRequest => "PauseActivity", pause_activity,
+        |r| named(&r.namespace, r.execution.as_ref());
+    UnpauseActivityRequest => "UnpauseActivity", unpause_activity,
+        |r| named(&r.namespace, r.execution.as_ref());
+    ResetActivityRequest => "ResetActivity", reset_activity,
+        |r| named(&r.namespace, r.execution.as_ref());
+    UpdateActivityOptionsRequest => "UpdateActivityOptions", update_activity_options,
+        |r| named(&r.namespace, r.execution.as_ref());
     ResetStickyTaskQueueRequest => "ResetStickyTaskQueue", reset_sticky_task_queue,
         |r| named(&r.namespace, r.execution.as_ref());
     ExecuteMultiOperationRequest => "ExecuteMultiOperation", execute_multi_operation,

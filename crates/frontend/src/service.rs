@@ -207,15 +207,14 @@ impl WorkflowService for Handler {
     ) -> Reply<RecordActivityTaskHeartbeatResponse> {
         on_owner!(self, request);
         let r = request.into_inner();
-        let cancel_requested = self
+        let answer = self
             .heartbeat(&r.namespace, ActivityCall::Token(&r.task_token), r.details)
             .await;
-        reply(
-            cancel_requested.map(|cancel_requested| RecordActivityTaskHeartbeatResponse {
-                cancel_requested,
-                ..Default::default()
-            }),
-        )
+        reply(answer.map(|a| RecordActivityTaskHeartbeatResponse {
+            cancel_requested: a.cancel_requested,
+            activity_paused: a.paused,
+            activity_reset: a.reset,
+        }))
     }
 
     async fn record_activity_task_heartbeat_by_id(
@@ -224,19 +223,50 @@ impl WorkflowService for Handler {
     ) -> Reply<RecordActivityTaskHeartbeatByIdResponse> {
         on_owner!(self, request);
         let r = request.into_inner();
-        let cancel_requested = self
+        let answer = self
             .heartbeat(
                 &r.namespace,
                 by_id(r.workflow_id, r.run_id, r.activity_id),
                 r.details,
             )
             .await;
-        reply(
-            cancel_requested.map(|cancel_requested| RecordActivityTaskHeartbeatByIdResponse {
-                cancel_requested,
-                ..Default::default()
-            }),
-        )
+        reply(answer.map(|a| RecordActivityTaskHeartbeatByIdResponse {
+            cancel_requested: a.cancel_requested,
+            activity_paused: a.paused,
+            activity_reset: a.reset,
+        }))
+    }
+
+    async fn pause_activity(
+        &self,
+        request: Request<PauseActivityRequest>,
+    ) -> Reply<PauseActivityResponse> {
+        on_owner!(self, request);
+        done(Handler::pause_activity(self, request.into_inner()).await)
+    }
+
+    async fn unpause_activity(
+        &self,
+        request: Request<UnpauseActivityRequest>,
+    ) -> Reply<UnpauseActivityResponse> {
+        on_owner!(self, request);
+        done(Handler::unpause_activity(self, request.into_inner()).await)
+    }
+
+    async fn reset_activity(
+        &self,
+        request: Request<ResetActivityRequest>,
+    ) -> Reply<ResetActivityResponse> {
+        on_owner!(self, request);
+        done(Handler::reset_activity(self, request.into_inner()).await)
+    }
+
+    async fn update_activity_options(
+        &self,
+        request: Request<UpdateActivityOptionsRequest>,
+    ) -> Reply<UpdateActivityOptionsResponse> {
+        on_owner!(self, request);
+        reply(Handler::update_activity_options(self, request.into_inner()).await)
     }
 
     async fn respond_activity_task_completed(

@@ -168,13 +168,13 @@ impl Handler {
             .await?)
     }
 
-    /// Answers whether the activity was asked to cancel.
+    /// Answers whether the activity was asked to cancel, paused or reset.
     pub async fn heartbeat(
         &self,
         namespace: &str,
         call: ActivityCall<'_>,
         details: Option<chronicle_api::common::v1::Payloads>,
-    ) -> Result<bool> {
+    ) -> Result<chronicle_history::HeartbeatAnswer> {
         if !self.blobs(namespace).fits(details.as_ref(), "Details") {
             // As in Temporal: the attempt fails, and the worker is told to stop it.
             let response = failed_attempt("Heartbeat details exceed size limit.");
@@ -182,13 +182,49 @@ impl Handler {
             self.history
                 .respond_activity(&namespace.id, target, response, String::new())
                 .await?;
-            return Ok(true);
+            return Ok(chronicle_history::HeartbeatAnswer {
+                cancel_requested: true,
+                ..Default::default()
+            });
         }
         let (namespace, target) = self.target(namespace, call).await?;
         Ok(self
             .history
             .heartbeat_activity(&namespace.id, target, details)
             .await?)
+    }
+
+    pub async fn pause_activity(&self, r: PauseActivityRequest) -> Result<()> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.execution.as_ref())?;
+        Ok(self.history.pause_activity(&namespace.id, r).await?)
+    }
+
+    pub async fn unpause_activity(&self, r: UnpauseActivityRequest) -> Result<()> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.execution.as_ref())?;
+        Ok(self.history.unpause_activity(&namespace.id, r).await?)
+    }
+
+    pub async fn update_activity_options(
+        &self,
+        r: UpdateActivityOptionsRequest,
+    ) -> Result<UpdateActivityOptionsResponse> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.execution.as_ref())?;
+        let activity_options = self
+            .history
+            .update_activity_options(&namespace.id, r)
+            .await?;
+        Ok(UpdateActivityOptionsResponse {
+            activity_options: Some(activity_options),
+        })
+    }
+
+    pub async fn reset_activity(&self, r: ResetActivityRequest) -> Result<()> {
+        let namespace = self.namespaces.resolve(&r.namespace).await?;
+        validate::execution(r.execution.as_ref())?;
+        Ok(self.history.reset_activity(&namespace.id, r).await?)
     }
 
     async fn target(

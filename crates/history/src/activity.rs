@@ -145,17 +145,22 @@ impl History {
         .await
     }
 
-    /// Records progress; answers whether the workflow asked for the activity's cancellation.
+    /// Records progress; answers whether the workflow asked for the activity's cancellation
+    /// and whether an operator paused or reset it.
     pub async fn heartbeat_activity(
         &self,
         namespace_id: &str,
         target: ActivityTarget,
         details: Option<Payloads>,
-    ) -> Result<bool> {
+    ) -> Result<crate::HeartbeatAnswer> {
         self.append_named(namespace_id, &target.execution(), |change| {
             let ai = change.target_activity(&target)?;
             change.record_heartbeat(ai.scheduled_event_id, details);
-            Ok(ai.cancel_requested)
+            Ok(crate::HeartbeatAnswer {
+                cancel_requested: ai.cancel_requested,
+                paused: ai.paused.is_some(),
+                reset: ai.reset_requested,
+            })
         })
         .await
     }

@@ -5,6 +5,7 @@
 
 mod activity;
 mod activity_end;
+mod activity_ops;
 mod cache;
 mod children;
 mod close;
@@ -36,6 +37,7 @@ mod visibility;
 mod watch;
 mod workflow_task;
 
+pub use activity_ops::HeartbeatAnswer;
 pub use engine::activity::{ActivityResponse, ActivityTarget};
 pub use engine::limits::HistoryLimit;
 pub use error::{HistoryError, Result};

@@ -8,6 +8,8 @@ use chronicle_api::enums::v1::{
     HistoryEventFilterType, PendingActivityState, PendingWorkflowTaskState,
 };
 use chronicle_api::history::v1::{History as EventPage, HistoryEvent};
+use chronicle_api::workflow::v1::pending_activity_info::PauseInfo;
+use chronicle_api::workflow::v1::pending_activity_info::pause_info::{Manual, PausedBy};
 use chronicle_api::workflow::v1::{
     PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
 };
@@ -342,6 +344,11 @@ fn describe_response(
 fn pending_activity(ai: &crate::engine::state::ActivityInfo) -> PendingActivityInfo {
     let state = if ai.cancel_requested {
         PendingActivityState::CancelRequested
+    } else if ai.paused.is_some() && ai.is_started() {
+        // Paused, but the running attempt goes on until it ends.
+        PendingActivityState::PauseRequested
+    } else if ai.paused.is_some() {
+        PendingActivityState::Paused
     } else if ai.is_started() {
         PendingActivityState::Started
     } else {
@@ -371,6 +378,15 @@ fn pending_activity(ai: &crate::engine::state::ActivityInfo) -> PendingActivityI
         scheduled_time: ai.current_attempt_scheduled_time,
         expiration_time,
         last_failure: ai.last_failure.clone(),
+        paused: ai.paused.is_some(),
+        activity_options: Some(crate::engine::activity_ops::options_of(ai)),
+        pause_info: ai.paused.as_ref().map(|p| PauseInfo {
+            pause_time: p.time,
+            paused_by: Some(PausedBy::Manual(Manual {
+                identity: p.identity.clone(),
+                reason: p.reason.clone(),
+            })),
+        }),
         // The worker running the attempt, else the one that ran the last.
         last_worker_identity: if ai.is_started() {
             ai.started_identity.clone()

@@ -288,7 +288,15 @@ impl Change {
     /// A retry's backoff is over: the attempt it waited for is dispatched.
     pub fn end_activity_backoff(&mut self, attempt: Attempt) -> Result<()> {
         let waiting = self.state.activities.get(&attempt.scheduled_event_id);
-        if !waiting.is_some_and(|a| a.current_attempt() == attempt && !a.is_started()) {
+        // A paused activity waits for its unpause; one dispatched already (unpaused or reset
+        // during the backoff) is on its queue.
+        let due = |a: &ActivityInfo| {
+            a.current_attempt() == attempt
+                && !a.is_started()
+                && a.paused.is_none()
+                && a.task_id == 0
+        };
+        if !waiting.is_some_and(due) {
             return Err(HistoryError::StaleTask);
         }
         self.dispatch_activity(attempt.scheduled_event_id);

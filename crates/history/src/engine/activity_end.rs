@@ -233,7 +233,13 @@ impl Change {
         let Some(state) = self.state.activities.get_mut(&ai.scheduled_event_id) else {
             return;
         };
+        // Reset while it ran: this was the first attempt, whatever it counted.
+        if std::mem::take(&mut state.reset_requested) {
+            state.attempt = 1;
+        }
         state.attempt += 1;
+        // The ended attempt's task is done; the next one gets its own when dispatched.
+        state.task_id = 0;
         state.started_time = None;
         state.started_identity.clear();
         state.started_request_id.clear();
@@ -241,7 +247,9 @@ impl Change {
         state.last_worker_identity = identity.to_owned();
         state.current_attempt_scheduled_time = Some(next_attempt_at);
         let attempt = state.attempt;
-        if backoff.is_zero() {
+        if state.paused.is_some() {
+            // Paused: the next attempt waits for UnpauseActivity.
+        } else if backoff.is_zero() {
             self.dispatch_activity(ai.scheduled_event_id);
         } else {
             let attempt = Attempt {

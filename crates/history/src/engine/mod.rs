@@ -6,6 +6,7 @@
 
 pub(crate) mod activity;
 pub(crate) mod activity_end;
+pub(crate) mod activity_ops;
 pub(crate) mod attributes;
 pub(crate) mod buffer;
 pub(crate) mod change;

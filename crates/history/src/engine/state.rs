@@ -295,6 +295,25 @@ pub struct ActivityInfo {
     /// As the command set it; unset fields are the run's.
     #[prost(message, optional, tag = "25")]
     pub priority: Option<common::Priority>,
+    /// Paused by an operator (PauseActivity): no attempt is dispatched until unpaused; a
+    /// running attempt learns of it from its heartbeats.
+    #[prost(message, optional, tag = "26")]
+    pub paused: Option<ActivityPause>,
+    /// ResetActivity while an attempt runs: its heartbeats say so, and the attempts count
+    /// again from the first once it ends.
+    #[prost(bool, tag = "27")]
+    pub reset_requested: bool,
+}
+
+/// Who paused an activity, when and why.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActivityPause {
+    #[prost(message, optional, tag = "1")]
+    pub time: Option<wkt::Timestamp>,
+    #[prost(string, tag = "2")]
+    pub identity: String,
+    #[prost(string, tag = "3")]
+    pub reason: String,
 }
 
 impl ActivityInfo {

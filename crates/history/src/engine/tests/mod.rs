@@ -4,6 +4,7 @@
 //! signal, time passing — and checks the events and effects that come out.
 
 mod activities;
+mod activity_ops;
 mod children;
 mod closing;
 mod commands;
