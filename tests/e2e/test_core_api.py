@@ -388,3 +388,23 @@ async def test_matching_hands_out_higher_priority_tasks_first(client) -> None:
         polled.append(ids.index(task.workflow_execution.workflow_id))
     # Priority 1 (starts 2 and 4, in start order), then unset and 3 (1 and 3), then 5.
     assert polled == [2, 4, 1, 3, 0]
+
+
+@workflow.defn
+class ManySleeps:
+    @workflow.run
+    async def run(self, n: int) -> int:
+        await asyncio.gather(*(workflow.sleep(0.5) for _ in range(n)))
+        return n
+
+
+async def test_timers_due_together_wake_the_workflow_once(client) -> None:
+    """Timers of one run that fall due together fire in one go, as Temporal's timer queue
+    fires them: the workflow sees them all in one workflow task."""
+    tq, wf_id = unique("tq"), unique("wf-sleeps")
+    async with new_worker(client, tq, workflows=[ManySleeps]):
+        handle = await client.start_workflow(ManySleeps.run, 8, id=wf_id, task_queue=tq)
+        assert await handle.result() == 8
+    types = [e.event_type for e in await history_events(handle)]
+    assert types.count(EventType.EVENT_TYPE_TIMER_FIRED) == 8
+    assert types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 2, types

@@ -188,28 +188,71 @@ async fn fire_in_order(
     timers: Vec<(TimerKey, TimerTask)>,
 ) -> (Settled, Option<HistoryError>) {
     let mut settled = Settled::default();
-    for (key, task) in timers {
-        let Err(e) = fire(history, &task).await else {
-            settled.done.push(key);
+    for group in user_timers_together(timers) {
+        let result = match group.as_slice() {
+            [(_, task)] => fire(history, task).await,
+            many => fire_user_timers(history, many).await,
+        };
+        let Err(e) = result else {
+            settled.done.extend(group.iter().map(|(key, _)| *key));
             continue;
         };
-        match on_failure(&e, task.parked) {
+        match on_failure(&e, group[0].1.parked) {
             Failed::Outage => return (settled, Some(e)),
             Failed::Park(after) => {
-                tracing::error!(
-                    workflow_id = task.workflow_id,
-                    run_id = task.run_id,
-                    kind = task.kind(),
-                    fire_time = key.0,
-                    task_id = key.1,
-                    retry_in = ?after,
-                    "timer parked: {e}"
-                );
-                settled.parked.push((key, task, after));
+                for (key, task) in group {
+                    tracing::error!(
+                        workflow_id = task.workflow_id,
+                        run_id = task.run_id,
+                        kind = task.kind(),
+                        fire_time = key.0,
+                        task_id = key.1,
+                        retry_in = ?after,
+                        "timer parked: {e}"
+                    );
+                    settled.parked.push((key, task, after));
+                }
             }
         }
     }
     (settled, None)
+}
+
+/// Groups the timers in firing order: user timers of one run that follow each other fire
+/// together, every other timer alone.
+fn user_timers_together(timers: Vec<(TimerKey, TimerTask)>) -> Vec<Vec<(TimerKey, TimerTask)>> {
+    let user_of = |task: &TimerTask| match task.timer() {
+        Some(Timer::User { .. }) => Some(task.run_id.clone()),
+        _ => None,
+    };
+    let mut groups: Vec<Vec<(TimerKey, TimerTask)>> = Vec::new();
+    for timer in timers {
+        let run = user_of(&timer.1);
+        let joins = run.is_some()
+            && groups
+                .last()
+                .and_then(|g| g.last())
+                .is_some_and(|(_, last)| user_of(last) == run);
+        match groups.last_mut() {
+            Some(group) if joins => group.push(timer),
+            _ => groups.push(vec![timer]),
+        }
+    }
+    groups
+}
+
+async fn fire_user_timers(history: &History, group: &[(TimerKey, TimerTask)]) -> crate::Result<()> {
+    let ids: Vec<i64> = group
+        .iter()
+        .filter_map(|(_, task)| match task.timer() {
+            Some(Timer::User { started_event_id }) => Some(started_event_id),
+            _ => None,
+        })
+        .collect();
+    match history.fire_user_timers(&group[0].1.key(), &ids).await {
+        Err(e) if e.is_stale() => Ok(()),
+        other => other,
+    }
 }
 
 async fn fire(history: &History, task: &TimerTask) -> crate::Result<()> {
@@ -219,7 +262,9 @@ async fn fire(history: &History, task: &TimerTask) -> crate::Result<()> {
     };
     let key = task.key();
     let result = match timer {
-        Timer::User { started_event_id } => history.fire_user_timer(&key, started_event_id).await,
+        Timer::User { started_event_id } => {
+            history.fire_user_timers(&key, &[started_event_id]).await
+        }
         Timer::ActivityTimeout { attempt, timeout } => {
             history.fire_activity_timeout(&key, attempt, timeout).await
         }
@@ -265,7 +310,35 @@ async fn fire(history: &History, task: &TimerTask) -> crate::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chronicle_common::ExecutionKey;
     use chronicle_persistence::PersistenceError;
+
+    #[test]
+    fn a_runs_user_timers_due_together_fire_together_and_the_rest_alone() {
+        let a = ExecutionKey::new("ns", "wf", "run-a");
+        let b = ExecutionKey::new("ns", "wf", "run-b");
+        let user = |key: &ExecutionKey, id| {
+            TimerTask::new(
+                key,
+                Timer::User {
+                    started_event_id: id,
+                },
+            )
+        };
+        let timers: Vec<(TimerKey, TimerTask)> = [
+            user(&a, 5),
+            user(&a, 6),
+            TimerTask::new(&a, Timer::WorkflowRunTimeout),
+            user(&a, 7),
+            user(&b, 8),
+        ]
+        .into_iter()
+        .zip(1..)
+        .map(|(task, n)| ((n, n), task))
+        .collect();
+        let sizes: Vec<usize> = user_timers_together(timers).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [2, 1, 1, 1]);
+    }
 
     #[test]
     fn outages_hold_the_queue_and_refusals_park_the_timer() {

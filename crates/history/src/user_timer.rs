@@ -4,12 +4,13 @@ use crate::{History, Result};
 use chronicle_common::ExecutionKey;
 
 impl History {
-    pub(crate) async fn fire_user_timer(
+    /// The run's user timers due together, fired in one change.
+    pub(crate) async fn fire_user_timers(
         &self,
         key: &ExecutionKey,
-        started_event_id: i64,
+        started_event_ids: &[i64],
     ) -> Result<()> {
-        self.append_to(key, |change| change.fire_timer(started_event_id))
+        self.append_to(key, |change| change.fire_timers(started_event_ids))
             .await
     }
 }

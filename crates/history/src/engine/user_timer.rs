@@ -98,6 +98,24 @@ impl Change {
 
 impl Change {
     /// A workflow's timer is due: TimerFired, and a workflow task to see it.
+    /// Fires several of the run's timers due together in one change, so the workflow sees
+    /// them in one workflow task (as Temporal's timer queue does); stale ones are skipped.
+    pub fn fire_timers(&mut self, started_event_ids: &[i64]) -> Result<()> {
+        let mut fired = false;
+        for id in started_event_ids {
+            match self.fire_timer(*id) {
+                Ok(()) => fired = true,
+                Err(HistoryError::StaleTask) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if fired {
+            Ok(())
+        } else {
+            Err(HistoryError::StaleTask)
+        }
+    }
+
     pub fn fire_timer(&mut self, started_event_id: i64) -> Result<()> {
         let timer = self
             .state
