@@ -5,7 +5,7 @@ use crate::engine::effects::Progress;
 use crate::engine::limits;
 use crate::engine::start::{Decision, NewRun, decide, response};
 use crate::engine::workflow_task::SuggestAt;
-use crate::workflow_task::workflow_task_response;
+use crate::workflow_task::Handed;
 use crate::{History, HistoryError, NamespaceRef, Result};
 use chronicle_api::common::v1::{Payloads, SearchAttributes};
 use chronicle_api::enums::v1::WorkflowIdConflictPolicy as Conflict;
@@ -158,24 +158,14 @@ impl History {
                     .filter(|w| {
                         new_run.eager && w.is_started() && w.request_id == new_run.request_id
                     })
-                    .map(|w| {
-                        (
-                            workflow_task_response(&change, &w, self),
-                            change.state.next_event_id,
-                        )
-                    });
+                    .map(|w| Handed::of(&change, &w, self));
                 if let Some(signal) = signal
                     && change.apply_signal(signal)
                 {
                     self.commit(change).await?;
                 }
                 let mut existing = response(run_id, first, started);
-                if let Some((task, next_event_id)) = again {
-                    existing.eager_workflow_task = Some(
-                        self.with_history(task, &key, (1, next_event_id, Vec::new()))
-                            .await?,
-                    );
-                }
+                existing.eager_workflow_task = self.hand_over(again, &key).await?;
                 return Ok((existing, None));
             }
             Decision::Create { previous } => (Vec::new(), previous),
@@ -213,10 +203,7 @@ impl History {
                 let suggest = SuggestAt::of(limits);
                 let wft =
                     change.start_workflow_task(scheduled, &identity, &start_request_id, suggest);
-                Some((
-                    workflow_task_response(&change, &wft, self),
-                    change.state.next_event_id,
-                ))
+                Some(Handed::of(&change, &wft, self))
             }
             _ => None,
         };
@@ -232,12 +219,7 @@ impl History {
         changes.push(change);
         self.commit_all(changes).await?;
         let mut started = response(run_id, first, true);
-        if let Some((task, next_event_id)) = eager_task {
-            started.eager_workflow_task = Some(
-                self.with_history(task, &key, (1, next_event_id, Vec::new()))
-                    .await?,
-            );
-        }
+        started.eager_workflow_task = self.hand_over(eager_task, &key).await?;
         Ok((started, admitted))
     }
 }

@@ -112,6 +112,21 @@ impl History {
         Ok(response)
     }
 
+    /// A task handed out by a change, with its whole history, read once the change committed.
+    pub(crate) async fn hand_over(
+        &self,
+        handed: Option<Handed>,
+        key: &chronicle_common::ExecutionKey,
+    ) -> Result<Option<PollWorkflowTaskQueueResponse>> {
+        let Some(Handed(task, next_event_id)) = handed else {
+            return Ok(None);
+        };
+        let task = self
+            .with_history(task, key, (1, next_event_id, Vec::new()))
+            .await?;
+        Ok(Some(task))
+    }
+
     pub async fn complete_workflow_task(
         &self,
         token: TaskToken,
@@ -150,12 +165,7 @@ impl History {
             }
             Err(e) => return Err(e),
         };
-        let inline = completed.inline.map(|wft| {
-            (
-                workflow_task_response(&change, &wft, self),
-                change.state.next_event_id,
-            )
-        });
+        let inline = completed.inline.map(|wft| Handed::of(&change, &wft, self));
         let info = change.info();
         let (namespace_name, workflow_type) =
             (info.namespace_name.clone(), info.workflow_type.clone());
@@ -170,13 +180,7 @@ impl History {
                 .await?;
             activity_tasks.push(task);
         }
-        let workflow_task = match inline {
-            Some((task, next_event_id)) => Some(
-                self.with_history(task, &key, (1, next_event_id, Vec::new()))
-                    .await?,
-            ),
-            None => None,
-        };
+        let workflow_task = self.hand_over(inline, &key).await?;
         Ok(RespondWorkflowTaskCompletedResponse {
             workflow_task,
             activity_tasks,
@@ -300,9 +304,23 @@ impl History {
     }
 }
 
+/// A workflow task a change started for a worker that gets it in a response (a workflow task
+/// heartbeat, an eager start): the poll response without its history, and where the history
+/// ends.
+pub(crate) struct Handed(PollWorkflowTaskQueueResponse, i64);
+
+impl Handed {
+    pub(crate) fn of(change: &Change, wft: &WorkflowTaskInfo, history: &History) -> Self {
+        Self(
+            workflow_task_response(change, wft, history),
+            change.state.next_event_id,
+        )
+    }
+}
+
 /// Everything of the poll response but the history; the run's buffered queries and
 /// undecided updates ride along.
-pub(crate) fn workflow_task_response(
+fn workflow_task_response(
     change: &Change,
     wft: &WorkflowTaskInfo,
     history: &History,

@@ -22,7 +22,7 @@ use chronicle_api::workflowservice::{
 };
 use chronicle_common::time;
 use chronicle_persistence::{JobClaim, JobKey, JobKind, JobRow, PersistenceError};
-use chronicle_schedule_spec::{Spec, canonical};
+use chronicle_schedule_spec::Spec;
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -91,10 +91,8 @@ fn checked(mut schedule: Schedule) -> Result<(Schedule, Spec)> {
     policies.catchup_window = Some(time::duration(state::catchup_window(
         policies.catchup_window.as_ref(),
     )));
-    let spec = canonical(&schedule.spec.clone().unwrap_or_default())
-        .map_err(|e| WorkerError::InvalidArgument(e.to_string()))?;
-    schedule.spec = Some(spec);
     let compiled = compile(&schedule)?;
+    schedule.spec = Some(compiled.canonical_form().clone());
     Ok((schedule, compiled))
 }
 
