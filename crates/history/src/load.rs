@@ -9,6 +9,7 @@ use crate::{History, HistoryError, Result};
 use chronicle_api::history::v1::HistoryEvent;
 use chronicle_common::{ExecutionKey, time};
 use prost::Message;
+use std::time::Duration;
 
 impl History {
     /// Loads a run's state and buffered events for a change. The caller holds the
@@ -48,7 +49,9 @@ impl History {
     /// this node must own).
     pub(crate) fn context(&self, namespace_id: &str, workflow_id: &str) -> Result<Context> {
         let shard = self.shard_of(namespace_id, workflow_id)?;
-        Ok(Context::new(time::now(), shard))
+        let retry_max = self.inner.limits.node.workflow_task_retry_max_interval_secs;
+        Ok(Context::new(time::now(), shard)
+            .with_workflow_task_retry_max(Duration::from_secs(retry_max)))
     }
 
     async fn take_state(&self, key: &ExecutionKey) -> Result<(MutableState, i64)> {

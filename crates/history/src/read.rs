@@ -184,7 +184,18 @@ impl History {
                 .ok()
                 .filter(|s| *s > 0)
                 .unwrap_or(limits::DEFAULT_HISTORY_PAGE_SIZE);
-            let transient = token.map(|t| t.transient).unwrap_or_default();
+            let transient = match token {
+                Some(t) => t.transient,
+                // A retry in flight is shown as Temporal shows it, though not yet written; a
+                // follower (`wait_new_event`) reads it once written instead.
+                None if !r.wait_new_event && to == state.next_event_id => state
+                    .workflow_task
+                    .as_ref()
+                    .filter(|wft| wft.is_started())
+                    .map(|wft| state.transient_events(wft, time::now()))
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             let mut page = self.history_page(&key, from, to, transient, size).await?;
             if page.next_page_token.is_empty()
                 && r.wait_new_event

@@ -87,7 +87,7 @@ impl History {
                 let events = (
                     from,
                     change.state.next_event_id,
-                    change.transient_events(&wft),
+                    change.state.transient_events(&wft, change.now),
                 );
                 Ok((response, events))
             })
@@ -223,6 +223,9 @@ impl History {
     /// A bad command fails the workflow task instead of completing it: nothing the commands
     /// did is kept, and the worker is told why. A command over a limit that ends the run
     /// (`terminate`) also terminates it, the message as reason, as Temporal's history does.
+    /// A retry that fails again is only refused, as Temporal refuses it: the task stays
+    /// started until its (growing) timeout, so a workflow that cannot progress is retried
+    /// slowly instead of at once, and its history does not grow.
     async fn reject_commands(
         &self,
         key: &chronicle_common::ExecutionKey,
@@ -234,6 +237,9 @@ impl History {
     ) -> Result<RespondWorkflowTaskCompletedResponse> {
         let mut change = self.load_running(key).await?;
         let wft = change.started_workflow_task(token)?;
+        if wft.attempt > 1 {
+            return Err(HistoryError::BadCommand { cause, message });
+        }
         // The server found the fault, as Temporal marks it.
         let failure = Failure {
             message: message.clone(),
@@ -350,7 +356,7 @@ fn workflow_task_response(
         previous_started_event_id: change.state.last_completed_wft_started_event_id,
         started_event_id: wft.started_event_id,
         attempt: wft.attempt,
-        workflow_execution_task_queue: Some(change.task_queue_named(&info.task_queue)),
+        workflow_execution_task_queue: Some(change.state.task_queue_named(&info.task_queue)),
         scheduled_time: wft.scheduled_time,
         started_time: wft.started_time,
         messages: request_messages(inner.updates.undecided(&change.key), wft.started_event_id),

@@ -54,6 +54,10 @@ pub struct Limits {
     /// The shortest retention a namespace may have, in seconds (Temporal: an hour; lower it
     /// only to watch retention work in a test).
     pub min_retention_secs: u64,
+    /// A workflow task that keeps failing (timing out) gets a longer timeout from its fourth
+    /// attempt on, growing up to this much more (Temporal's
+    /// `history.workflowTaskRetryMaxInterval`), so a broken workflow is retried slowly.
+    pub workflow_task_retry_max_interval_secs: u64,
 }
 
 impl Default for Limits {
@@ -84,6 +88,7 @@ impl Default for Limits {
             suggest_continue_as_new_events: 4 * KIB,
             suggest_continue_as_new_bytes: 4 * MIB,
             min_retention_secs: 3600,
+            workflow_task_retry_max_interval_secs: 600,
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::engine::effects::{Effects, UpdateEffect, VisibilityChange};
 use crate::engine::events;
 use crate::engine::state::{MutableState, WorkflowTaskInfo};
 use crate::engine::timer::Timer;
+use crate::engine::workflow_task;
 use chronicle_api::common::v1::Priority;
 use chronicle_api::enums::v1::WorkflowExecutionStatus;
 use chronicle_api::history::v1::{
@@ -235,10 +236,13 @@ impl Change {
 
     /// Schedules a workflow task; returns it as the run now holds it.
     pub fn schedule_workflow_task(&mut self, attempt: i32) -> &WorkflowTaskInfo {
-        let info = self.info().clone();
-        let timeout = info
-            .workflow_task_timeout
-            .unwrap_or_else(|| time::duration(limits::DEFAULT_WORKFLOW_TASK_TIMEOUT));
+        let base = time::stored_duration(self.info().workflow_task_timeout.as_ref())
+            .unwrap_or(limits::DEFAULT_WORKFLOW_TASK_TIMEOUT);
+        let timeout = time::duration(workflow_task::attempt_timeout(
+            base,
+            attempt,
+            self.ctx.workflow_task_retry_max,
+        ));
         let queue = self.next_workflow_task_queue();
         let target = self.dispatch_queue(queue.clone());
         let mut task = WorkflowTaskInfo {

@@ -2,8 +2,9 @@
 //! matching knew of sticky pollers when the change began. The service fills it in; engine
 //! tests give fixed values, so a change is a function of its inputs.
 
+use chronicle_common::config::Limits;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Fresh ids for a change: task ids (events, tasks, timers) and run and request ids.
 pub(crate) trait Ids: Send + Sync {
@@ -19,6 +20,8 @@ pub(crate) struct Context {
     /// Sticky queues a worker polled lately. A workflow task for a sticky queue nobody polls
     /// goes to the normal queue at once, as Temporal's matching does.
     polled_sticky_queues: Vec<String>,
+    /// The most a failing workflow task's timeout grows by, attempt after attempt.
+    pub workflow_task_retry_max: Duration,
 }
 
 impl Context {
@@ -27,7 +30,15 @@ impl Context {
             now,
             ids,
             polled_sticky_queues: Vec::new(),
+            workflow_task_retry_max: Duration::from_secs(
+                Limits::default().workflow_task_retry_max_interval_secs,
+            ),
         }
+    }
+
+    pub fn with_workflow_task_retry_max(mut self, max: Duration) -> Self {
+        self.workflow_task_retry_max = max;
+        self
     }
 
     /// Records that `queue` has a live poller, as matching saw it before the change.

@@ -3,6 +3,7 @@
 
 use crate::engine::change::Change;
 use crate::engine::events::normal_queue;
+use crate::engine::state::MutableState;
 use crate::engine::timer::{Attempt, Timer};
 use crate::{HistoryError, Result};
 use chronicle_api::enums::v1::{TaskQueueKind, TimeoutType};
@@ -40,20 +41,6 @@ impl Change {
             queue
         } else {
             normal_queue(queue.normal_name)
-        }
-    }
-
-    /// The task queue as an event records it, for a task dispatched to `name`.
-    pub fn task_queue_named(&self, name: &str) -> TaskQueue {
-        let info = self.info();
-        if name == info.task_queue {
-            normal_queue(name)
-        } else {
-            TaskQueue {
-                name: name.to_owned(),
-                kind: TaskQueueKind::Sticky as i32,
-                normal_name: info.task_queue.clone(),
-            }
         }
     }
 
@@ -114,5 +101,21 @@ impl Change {
         }
         self.unstick(true);
         Ok(())
+    }
+}
+
+impl MutableState {
+    /// The task queue as an event records it, for a task dispatched to `name`.
+    pub fn task_queue_named(&self, name: &str) -> TaskQueue {
+        let info = self.info();
+        if name == info.task_queue {
+            normal_queue(name)
+        } else {
+            TaskQueue {
+                name: name.to_owned(),
+                kind: TaskQueueKind::Sticky as i32,
+                normal_name: info.task_queue.clone(),
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::engine::change::Change;
 use crate::engine::commands::{Commands, Inputs};
-use crate::engine::state::{ActivityInfo, WorkflowTaskInfo};
+use crate::engine::state::{ActivityInfo, MutableState, WorkflowTaskInfo};
 use crate::engine::timer::{Attempt, Timer};
 use crate::{HistoryError, Result};
 use chronicle_api::common::v1::WorkerVersionStamp;
@@ -18,6 +18,7 @@ use chronicle_api::history::v1::{
 use chronicle_api::workflowservice::RespondWorkflowTaskCompletedRequest;
 use chronicle_common::time;
 use chronicle_common::token::TaskToken;
+use std::time::Duration;
 
 /// Past which a started workflow task suggests continue-as-new (`limits.suggest_*`).
 #[derive(Clone, Copy, Debug)]
@@ -198,50 +199,11 @@ impl Change {
         wft
     }
 
-    /// The scheduled and started events of a transient task, as its poller sees them.
-    pub(crate) fn transient_events(&self, wft: &WorkflowTaskInfo) -> Vec<HistoryEvent> {
-        if !wft.is_transient() {
-            return Vec::new();
-        }
-        let (scheduled, started) = self.workflow_task_events(wft);
-        let at = |t: &Option<chronicle_api::wkt::Timestamp>| {
-            t.as_ref().map(time::from_timestamp).unwrap_or(self.now)
-        };
-        let mut scheduled = crate::engine::events::event(scheduled, at(&wft.scheduled_time));
-        scheduled.event_id = wft.scheduled_event_id;
-        let mut started = crate::engine::events::event(started, at(&wft.started_time));
-        started.event_id = wft.started_event_id;
-        vec![scheduled, started]
-    }
-
-    fn workflow_task_events(
-        &self,
-        wft: &WorkflowTaskInfo,
-    ) -> (
-        WorkflowTaskScheduledEventAttributes,
-        WorkflowTaskStartedEventAttributes,
-    ) {
-        (
-            WorkflowTaskScheduledEventAttributes {
-                task_queue: Some(self.task_queue_named(&wft.task_queue)),
-                start_to_close_timeout: wft.timeout,
-                attempt: wft.attempt,
-            },
-            WorkflowTaskStartedEventAttributes {
-                scheduled_event_id: wft.scheduled_event_id,
-                identity: wft.identity.clone(),
-                request_id: wft.request_id.clone(),
-                history_size_bytes: self.state.history_size_bytes,
-                ..Default::default()
-            },
-        )
-    }
-
     /// A transient task that ends (completes, or fails with new events behind it) is written
     /// to history after all, so the events that follow reference real ids.
     fn materialize(&mut self, wft: &WorkflowTaskInfo) {
         if wft.is_transient() {
-            let (scheduled, started) = self.workflow_task_events(wft);
+            let (scheduled, started) = self.state.workflow_task_events(wft);
             self.append(scheduled);
             self.append(started);
         }
@@ -316,6 +278,52 @@ impl Change {
     }
 }
 
+impl MutableState {
+    /// The scheduled and started events of a transient task, as its poller and history
+    /// readers see them (they are written only once the task ends).
+    pub(crate) fn transient_events(
+        &self,
+        wft: &WorkflowTaskInfo,
+        now: std::time::SystemTime,
+    ) -> Vec<HistoryEvent> {
+        if !wft.is_transient() {
+            return Vec::new();
+        }
+        let (scheduled, started) = self.workflow_task_events(wft);
+        let at = |t: &Option<chronicle_api::wkt::Timestamp>| {
+            t.as_ref().map(time::from_timestamp).unwrap_or(now)
+        };
+        let mut scheduled = crate::engine::events::event(scheduled, at(&wft.scheduled_time));
+        scheduled.event_id = wft.scheduled_event_id;
+        let mut started = crate::engine::events::event(started, at(&wft.started_time));
+        started.event_id = wft.started_event_id;
+        vec![scheduled, started]
+    }
+
+    fn workflow_task_events(
+        &self,
+        wft: &WorkflowTaskInfo,
+    ) -> (
+        WorkflowTaskScheduledEventAttributes,
+        WorkflowTaskStartedEventAttributes,
+    ) {
+        (
+            WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(self.task_queue_named(&wft.task_queue)),
+                start_to_close_timeout: wft.timeout,
+                attempt: wft.attempt,
+            },
+            WorkflowTaskStartedEventAttributes {
+                scheduled_event_id: wft.scheduled_event_id,
+                identity: wft.identity.clone(),
+                request_id: wft.request_id.clone(),
+                history_size_bytes: self.history_size_bytes,
+                ..Default::default()
+            },
+        )
+    }
+}
+
 pub(crate) enum WorkflowTaskEnding {
     Failed {
         cause: WorkflowTaskFailedCause,
@@ -345,6 +353,20 @@ impl Change {
     }
 }
 
+/// A workflow task's start-to-close timeout on its `attempt`. A task that keeps failing gets
+/// more time from its fourth attempt on (5 s, doubling, at most `max` more), so a workflow the
+/// worker cannot progress is retried slowly, as Temporal does (without its jitter).
+pub(crate) fn attempt_timeout(base: Duration, attempt: i32, max: Duration) -> Duration {
+    const FIRST_SLOWED: i32 = 4;
+    const FIRST_EXTRA: Duration = Duration::from_secs(5);
+    if attempt < FIRST_SLOWED {
+        return base;
+    }
+    let doublings = u32::try_from(attempt - FIRST_SLOWED).unwrap_or(u32::MAX);
+    let extra = FIRST_EXTRA.saturating_mul(2u32.saturating_pow(doublings));
+    base + extra.min(max)
+}
+
 pub(crate) fn unhandled_command(identity: &str) -> WorkflowTaskEnding {
     WorkflowTaskEnding::Failed {
         cause: WorkflowTaskFailedCause::UnhandledCommand,
@@ -353,5 +375,20 @@ pub(crate) fn unhandled_command(identity: &str) -> WorkflowTaskEnding {
             ..Default::default()
         })),
         identity: identity.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attempt_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn failing_tasks_get_longer_timeouts_from_the_fourth_attempt() {
+        let (base, max) = (Duration::from_secs(10), Duration::from_secs(60));
+        let secs = |attempt| attempt_timeout(base, attempt, max).as_secs();
+        assert_eq!([secs(1), secs(2), secs(3)], [10, 10, 10]);
+        assert_eq!([secs(4), secs(5), secs(6), secs(7)], [15, 20, 30, 50]);
+        assert_eq!([secs(8), secs(100), secs(i32::MAX)], [70, 70, 70]);
     }
 }
