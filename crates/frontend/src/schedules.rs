@@ -4,7 +4,11 @@
 use crate::error::Result;
 use crate::handler::Handler;
 use crate::validate;
+use chronicle_api::common::v1::{Memo, SearchAttributes};
+use chronicle_api::schedule::v1::Schedule;
+use chronicle_api::schedule::v1::schedule_action::Action;
 use chronicle_api::workflowservice::*;
+use chronicle_history::NamespaceRef;
 
 impl Handler {
     pub async fn create_schedule(
@@ -13,6 +17,13 @@ impl Handler {
     ) -> Result<CreateScheduleResponse> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
         validate::optional_id(&r.request_id, "RequestId")?;
+        self.check_schedule(
+            &namespace,
+            r.schedule.as_ref(),
+            r.memo.as_ref(),
+            r.search_attributes.as_ref(),
+        )
+        .await?;
         let conflict_token = self.worker.create_schedule(&namespace.id, r).await?;
         Ok(CreateScheduleResponse { conflict_token })
     }
@@ -30,6 +41,13 @@ impl Handler {
 
     pub async fn update_schedule(&self, r: UpdateScheduleRequest) -> Result<()> {
         let namespace = self.namespaces.resolve(&r.namespace).await?;
+        self.check_schedule(
+            &namespace,
+            r.schedule.as_ref(),
+            None,
+            r.search_attributes.as_ref(),
+        )
+        .await?;
         Ok(self.worker.update_schedule(&namespace.id, r).await?)
     }
 
@@ -77,6 +95,34 @@ impl Handler {
         Ok(self
             .worker
             .schedule_matching_times(&namespace.id, r)
+            .await?)
+    }
+
+    /// A schedule's memo and search attributes, and what its action will start each workflow
+    /// with, are checked as a start checks them, so a schedule that could never start its
+    /// workflows is refused when made rather than failing every action.
+    async fn check_schedule(
+        &self,
+        namespace: &NamespaceRef,
+        schedule: Option<&Schedule>,
+        memo: Option<&Memo>,
+        search_attributes: Option<&SearchAttributes>,
+    ) -> Result<()> {
+        let history = &self.history;
+        history
+            .check_memo_and_attributes(namespace, memo, search_attributes)
+            .await?;
+        let action = schedule.and_then(|s| s.action.as_ref());
+        let Some(Action::StartWorkflow(start)) = action.and_then(|a| a.action.as_ref()) else {
+            return Ok(());
+        };
+        let blobs = self.blobs(&namespace.name);
+        blobs.check(start.input.as_ref(), "Input")?;
+        blobs.check(start.header.as_ref(), "Header")?;
+        blobs.check(start.memo.as_ref(), "Memo")?;
+        let attributes = start.search_attributes.as_ref();
+        Ok(history
+            .check_memo_and_attributes(namespace, start.memo.as_ref(), attributes)
             .await?)
     }
 }

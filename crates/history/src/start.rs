@@ -7,7 +7,7 @@ use crate::engine::start::{Decision, NewRun, decide, response};
 use crate::engine::workflow_task::SuggestAt;
 use crate::workflow_task::Handed;
 use crate::{History, HistoryError, NamespaceRef, Result};
-use chronicle_api::common::v1::{Payloads, SearchAttributes};
+use chronicle_api::common::v1::{Memo, Payloads, SearchAttributes};
 use chronicle_api::enums::v1::WorkflowIdConflictPolicy as Conflict;
 use chronicle_api::history::v1::WorkflowExecutionSignaledEventAttributes;
 use chronicle_api::update::v1::Request;
@@ -87,6 +87,22 @@ impl History {
             Some(signal),
         )
         .await
+    }
+
+    /// Checks a memo and search attributes as a start checks them (the namespace's limits
+    /// and registry) without starting anything: a schedule's own, and those it will start
+    /// its workflows with, are refused when the schedule is made, as Temporal refuses them.
+    pub async fn check_memo_and_attributes(
+        &self,
+        namespace: &NamespaceRef,
+        memo: Option<&Memo>,
+        attributes: Option<&SearchAttributes>,
+    ) -> Result<()> {
+        let typed = self
+            .checked_search_attributes(&namespace.id, attributes.cloned())
+            .await?;
+        let limits = self.limits(&namespace.name);
+        limits::check_memo_and_attributes(memo, typed.as_ref(), limits)
     }
 
     /// Search attributes of a start request, typed; a bad one refuses the request.

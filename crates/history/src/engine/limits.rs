@@ -303,10 +303,22 @@ pub(crate) fn check_start(
     request: &StartWorkflowExecutionRequest,
     limits: &Limits,
 ) -> Result<(), HistoryError> {
-    if !memo_fits(request.memo.as_ref(), limits) {
+    check_memo_and_attributes(
+        request.memo.as_ref(),
+        request.search_attributes.as_ref(),
+        limits,
+    )
+}
+
+/// A memo and search attributes a run would start with, against the namespace's limits.
+pub(crate) fn check_memo_and_attributes(
+    memo: Option<&Memo>,
+    attributes: Option<&SearchAttributes>,
+    limits: &Limits,
+) -> Result<(), HistoryError> {
+    if !memo_fits(memo, limits) {
         return Err(HistoryError::InvalidArgument(MEMO_TOO_LARGE.into()));
     }
-    let attributes = request.search_attributes.as_ref();
     match attributes.map(|s| check_search_attributes(s, limits)) {
         Some(Err(message)) => Err(HistoryError::InvalidArgument(message)),
         _ => Ok(()),
