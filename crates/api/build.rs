@@ -18,13 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::var("DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH")?;
     println!("cargo:rerun-if-changed={path}");
     let mut set = FileDescriptorSet::decode(std::fs::read(&path)?.as_slice())?;
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out_dir.join("rpcs.rs"), rpc_table(&set)?)?;
     set.file
         .retain(|f| SERVICE_FILES.iter().any(|s| f.name().ends_with(s)));
     if set.file.len() != SERVICE_FILES.len() {
         let names: Vec<_> = set.file.iter().map(|f| f.name().to_owned()).collect();
         return Err(format!("service descriptors missing; found {names:?}").into());
     }
-    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .build_client(true)
         // The clients carry the protos' comments as docs, some of which clippy finds badly
@@ -59,6 +60,50 @@ fn compile_internal() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .compile_fds(set)?;
     Ok(())
+}
+
+/// The RPCs of the services we serve, each with the field number of its request's
+/// `namespace` (0 when it has none), so the frontend can find a call's namespace in its bytes
+/// before decoding it (rate limits, authorization) without a hand-kept list.
+fn rpc_table(set: &FileDescriptorSet) -> Result<String, Box<dyn std::error::Error>> {
+    let messages: std::collections::HashMap<String, &prost_types::DescriptorProto> = set
+        .file
+        .iter()
+        .flat_map(|f| {
+            f.message_type
+                .iter()
+                .map(move |m| (format!(".{}.{}", f.package(), m.name()), m))
+        })
+        .collect();
+    let mut table = String::from("&[\n");
+    for file in set
+        .file
+        .iter()
+        .filter(|f| SERVICE_FILES.iter().any(|s| f.name().ends_with(s)))
+    {
+        for service in &file.service {
+            for method in &service.method {
+                let input = messages
+                    .get(method.input_type())
+                    .ok_or_else(|| format!("no message {}", method.input_type()))?;
+                let namespace_field = input
+                    .field
+                    .iter()
+                    .find(|f| f.name() == "namespace")
+                    .map_or(0, |f| f.number());
+                table.push_str(&format!(
+                    "    Rpc {{ path: \"/{}.{}/{}\", method: \"{}\", namespace_field: {} }},\n",
+                    file.package(),
+                    service.name(),
+                    method.name(),
+                    method.name(),
+                    namespace_field
+                ));
+            }
+        }
+    }
+    table.push(']');
+    Ok(table)
 }
 
 /// tonic's default stubs all say "Not yet implemented"; a client deserves to know which RPC

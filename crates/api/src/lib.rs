@@ -24,3 +24,16 @@ pub mod internal {
 }
 
 pub use prost_wkt_types as wkt;
+
+/// One RPC of a service we serve, as its descriptor has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rpc {
+    /// The HTTP/2 `:path` of a call, `/package.Service/Method`.
+    pub path: &'static str,
+    pub method: &'static str,
+    /// The field number of the request's `namespace`; 0 when the request names none.
+    pub namespace_field: u32,
+}
+
+/// Every RPC of WorkflowService, OperatorService and gRPC health, from the descriptor.
+pub const RPCS: &[Rpc] = include!(concat!(env!("OUT_DIR"), "/rpcs.rs"));

@@ -33,6 +33,9 @@ pub enum FrontendError {
     /// Too many long polls of the namespace wait on this node.
     #[error("namespace concurrent poller limit exceeded")]
     ConcurrentPollLimit,
+    /// The namespace (scope Namespace) or the node (scope System) is over its rate.
+    #[error("{}", rate_limit_message(*.0))]
+    RateLimited(ResourceExhaustedScope),
     /// Update-with-start failed at its start; the update was not attempted.
     #[error("MultiOperation could not be executed.")]
     StartOfMultiOperation(Box<HistoryError>),
@@ -92,6 +95,14 @@ fn multi_operation_failure(message: String, start: Status) -> Status {
     )
 }
 
+/// Temporal's words for a refused call, by the limit that refused it.
+fn rate_limit_message(scope: ResourceExhaustedScope) -> &'static str {
+    match scope {
+        ResourceExhaustedScope::Namespace => "namespace rate limit exceeded",
+        _ => "service rate limit exceeded",
+    }
+}
+
 pub fn invalid(message: impl Into<String>) -> FrontendError {
     FrontendError::InvalidArgument(message.into())
 }
@@ -126,6 +137,14 @@ impl From<FrontendError> for Status {
                 &details::ResourceExhaustedFailure {
                     cause: ResourceExhaustedCause::ConcurrentLimit as i32,
                     scope: ResourceExhaustedScope::Namespace as i32,
+                },
+            ),
+            FrontendError::RateLimited(scope) => with_details(
+                Code::ResourceExhausted,
+                message,
+                &details::ResourceExhaustedFailure {
+                    cause: ResourceExhaustedCause::RpsLimit as i32,
+                    scope: scope as i32,
                 },
             ),
             FrontendError::History(e) => history_status(e),

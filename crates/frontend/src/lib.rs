@@ -1,6 +1,7 @@
 //! The frontend: the gRPC gateway SDKs and the CLI talk to. It validates requests, resolves
 //! namespaces and routes to history (which owns executions) and matching (task queues).
 
+mod admission;
 mod batch;
 mod deadline;
 mod error;
@@ -114,6 +115,7 @@ impl Frontend {
         // The SDKs compress requests with gzip; responses are compressed only for clients
         // that ask for it.
         let history = self.handler.history.clone();
+        let limits = self.handler.limits.clone();
         let public = self.public;
         let operator = OperatorServiceServer::new(operator::Operator(self.handler.clone()))
             .accept_compressed(CompressionEncoding::Gzip)
@@ -141,6 +143,7 @@ impl Frontend {
             .http2_keepalive_interval(Some(KEEPALIVE))
             .max_concurrent_streams(Some(self.memory.http2_streams_per_connection))
             .layer(tower::util::MapResponseLayer::new(message_size::rewrite))
+            .layer(admission::AdmissionLayer::new(admission::Gate::new(limits)))
             .add_service(health)
             .add_optional_service(public.then_some(workflow))
             .add_optional_service(public.then_some(operator))

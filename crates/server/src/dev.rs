@@ -3,7 +3,7 @@
 
 use crate::node::{self, Error, Extras};
 use chronicle_common::config::{
-    BackendKind, Config, HistoryConfig, PersistenceConfig, ServerConfig,
+    BackendKind, Config, HistoryConfig, LimitsTable, PersistenceConfig, ServerConfig, dynamic,
 };
 use chronicle_common::search_attributes::ValueType;
 use clap::Args;
@@ -31,9 +31,29 @@ pub struct DevArgs {
     /// TYPE is Keyword, Text, Int, Double, Bool, Datetime or KeywordList.
     #[arg(long = "search-attribute", value_parser = search_attribute)]
     search_attributes: Vec<(String, ValueType)>,
+    #[command(flatten)]
+    dynamic_config: DynamicConfigArgs,
     /// Log level: debug, info, warn, error or never.
     #[arg(long, default_value = "info", env = "CHRONICLE_LOG_LEVEL")]
     log_level: String,
+}
+
+/// `--dynamic-config-value`, as the `temporal` CLI takes it (both server commands).
+#[derive(Args, Debug)]
+pub struct DynamicConfigArgs {
+    /// A Temporal dynamic config value, as KEY=VALUE (repeatable), e.g.
+    /// `frontend.namespaceRPS=100`; unknown keys are refused with the list of known ones.
+    #[arg(long = "dynamic-config-value", value_parser = dynamic::parse)]
+    values: Vec<(String, String)>,
+}
+
+impl DynamicConfigArgs {
+    /// Lays the values over the limits the configuration gave.
+    pub fn apply(&self, limits: &mut LimitsTable) -> Result<(), String> {
+        self.values
+            .iter()
+            .try_for_each(|(key, value)| dynamic::apply(limits, key, value))
+    }
 }
 
 pub fn search_attribute(text: &str) -> Result<(String, ValueType), String> {
@@ -56,7 +76,8 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
         }
     };
     // Limits and memory bounds have no flags: CHRONICLE_LIMITS_* / CHRONICLE_MEMORY_* set them.
-    let (limits, memory) = Config::bounds_from_env(std::env::vars())?;
+    let (mut limits, memory) = Config::bounds_from_env(std::env::vars())?;
+    args.dynamic_config.apply(&mut limits)?;
     Ok(Config {
         server: ServerConfig {
             ip: args.ip,

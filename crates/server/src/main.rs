@@ -52,6 +52,8 @@ struct StartArgs {
     /// Custom search attribute to register in every configured namespace, as NAME=TYPE.
     #[arg(long = "search-attribute", value_parser = dev::search_attribute)]
     search_attributes: Vec<(String, chronicle_common::search_attributes::ValueType)>,
+    #[command(flatten)]
+    dynamic_config: dev::DynamicConfigArgs,
 }
 
 #[derive(clap::Args)]
@@ -70,7 +72,8 @@ async fn execute(command: Command) -> Result<(), node::Error> {
         Command::Server {
             command: ServerCommand::Start(args),
         } => {
-            let config = Config::load(&args.config.config)?;
+            let mut config = Config::load(&args.config.config)?;
+            args.dynamic_config.apply(&mut config.limits)?;
             node::init_logging(&config.server.log_level)?;
             let extras = node::Extras {
                 search_attributes: args.search_attributes,

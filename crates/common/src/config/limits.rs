@@ -42,6 +42,20 @@ pub struct Limits {
     pub updates_per_run: usize,
     /// Concurrent long polls (task queues and history) per namespace on this node.
     pub long_polls_per_namespace: usize,
+    /// Calls per second this node takes from clients, all namespaces together (Temporal's
+    /// `frontend.rps`); workers' calls and everyone else's have a bucket each, so a flood of
+    /// starts cannot starve the workers that would drain it.
+    pub node_rps: f64,
+    /// Calls per second one namespace may make of this node (`frontend.namespaceRPS`), workers'
+    /// calls (polls, responses, heartbeats) counted apart from the rest.
+    pub namespace_rps: f64,
+    pub namespace_worker_rps: f64,
+    /// List, scan and count calls per second of one namespace
+    /// (`frontend.namespaceRPS.visibility`).
+    pub namespace_visibility_rps: f64,
+    /// A bucket holds this many seconds' worth of calls, so short bursts pass
+    /// (`frontend.namespaceBurstRatio`).
+    pub burst_ratio: f64,
     /// Bytes of a visibility query's text.
     pub query_length: usize,
     /// Nesting of parentheses and NOT in a visibility query.
@@ -83,6 +97,11 @@ impl Default for Limits {
             updates_in_flight: 10,
             updates_per_run: 2_000,
             long_polls_per_namespace: 1_200,
+            node_rps: 2_400.0,
+            namespace_rps: 2_400.0,
+            namespace_worker_rps: 2_400.0,
+            namespace_visibility_rps: 10.0,
+            burst_ratio: 2.0,
             query_length: 32 * KIB as usize,
             query_depth: 64,
             suggest_continue_as_new_events: 4 * KIB,

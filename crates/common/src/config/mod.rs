@@ -6,6 +6,7 @@ mod cluster;
 mod limits;
 
 pub use cluster::ClusterConfig;
+pub mod dynamic;
 pub use limits::{Limits, LimitsTable, MemoryConfig};
 
 use serde::Deserialize;

@@ -1,0 +1,141 @@
+//! Admission: before a client's call reaches its handler, the frontend finds which RPC it is
+//! and which namespace it names (from the request's bytes, by the descriptor's field number),
+//! and refuses it if the namespace or the node is over its rate. One layer for every RPC, so
+//! no handler can forget it. Calls between nodes (not in the client services) pass untouched.
+
+mod namespace;
+mod rate;
+
+use crate::MAX_GRPC_MESSAGE;
+use crate::error::FrontendError;
+use chronicle_api::Rpc;
+use chronicle_api::enums::v1::ResourceExhaustedScope;
+use chronicle_common::config::LimitsTable;
+use http_body_util::{BodyExt, Full, Limited};
+use rate::{CallClass, RateLimits, Refused};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tonic::Status;
+use tonic::body::Body;
+
+/// The 5-byte prefix of a gRPC message.
+const FRAME_PREFIX: usize = 5;
+
+/// What admission knows of the client RPCs, and the limits it applies.
+pub(crate) struct Gate {
+    rpcs: HashMap<&'static str, (Rpc, CallClass)>,
+    rates: RateLimits,
+}
+
+impl Gate {
+    pub(crate) fn new(limits: Arc<LimitsTable>) -> Self {
+        let rpcs = chronicle_api::RPCS
+            .iter()
+            .map(|rpc| (rpc.path, (*rpc, CallClass::of(rpc.method))))
+            .collect();
+        Self {
+            rpcs,
+            rates: RateLimits::new(limits),
+        }
+    }
+
+    /// Admits one call of `rpc` in `namespace`, or says why not, as Temporal says it.
+    fn admit(&self, class: CallClass, namespace: &str) -> Result<(), Status> {
+        self.rates
+            .admit(class, namespace, Instant::now())
+            .map_err(|refused| {
+                let scope = match refused {
+                    Refused::Namespace => ResourceExhaustedScope::Namespace,
+                    Refused::Node => ResourceExhaustedScope::System,
+                };
+                Status::from(FrontendError::RateLimited(scope))
+            })
+    }
+}
+
+/// The tower layer that puts a [`Gate`] in front of the services.
+#[derive(Clone)]
+pub struct AdmissionLayer(Arc<Gate>);
+
+impl AdmissionLayer {
+    pub(crate) fn new(gate: Gate) -> Self {
+        Self(Arc::new(gate))
+    }
+}
+
+impl<S> tower::Layer<S> for AdmissionLayer {
+    type Service = Admission<S>;
+
+    fn layer(&self, inner: S) -> Admission<S> {
+        Admission {
+            gate: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Admission<S> {
+    gate: Arc<Gate>,
+    inner: S,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for Admission<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // The clone is ready only once polled; the one polled ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            let Some(&(rpc, class)) = gate.rpcs.get(request.uri().path()) else {
+                return inner.call(request).await;
+            };
+            if class == CallClass::Open {
+                return inner.call(request).await;
+            }
+            let (parts, body) = request.into_parts();
+            // Client calls are unary: the whole request is one message, bounded as tonic
+            // bounds it, read here once and handed on.
+            let bytes = match Limited::new(body, MAX_GRPC_MESSAGE + FRAME_PREFIX)
+                .collect()
+                .await
+            {
+                Ok(collected) => collected.to_bytes(),
+                // Over the limit (as grpc-go words it, see message_size.rs), or the client went.
+                Err(_) => {
+                    let status = Status::resource_exhausted(format!(
+                        "grpc: received message larger than max (more than {MAX_GRPC_MESSAGE} bytes)"
+                    ));
+                    return Ok(status.into_http());
+                }
+            };
+            let namespace = namespace::namespace_of(&bytes, rpc.namespace_field);
+            if let Err(status) = gate.admit(class, &namespace) {
+                return Ok(status.into_http());
+            }
+            let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
+            inner.call(request).await
+        })
+    }
+}
