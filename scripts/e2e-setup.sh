@@ -3,11 +3,21 @@
 # Reinstalls only when tests/e2e/requirements.txt changes (its hash is kept
 # in the venv). Needs python3 (>= 3.10) and PyPI.
 # Also installs the TypeScript smoke test's npm packages (scripts/ts-setup.sh,
-# likewise idempotent: `npm ci` only when tests/ts/package-lock.json changes).
+# likewise idempotent: `npm ci` only when tests/ts/package-lock.json changes), and
+# promtool from Debian's packages when it is missing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/ts-setup.sh"
+
+# promtool (Debian's prometheus package) checks the metrics endpoint's output.
+if ! command -v promtool >/dev/null; then
+    echo "e2e-setup: installing promtool (Debian package prometheus)" >&2
+    SUDO=""; [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null \
+        || { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive \
+             apt-get install -y --no-install-recommends prometheus >/dev/null; }
+fi
 
 VENV="$ROOT/.venv"
 REQ="$ROOT/tests/e2e/requirements.txt"

@@ -88,6 +88,13 @@ impl History {
             version: TOKEN_VERSION,
             query_id: String::new(),
         };
+        crate::poll::record_schedule_to_start(
+            namespace_name,
+            "Activity",
+            &ai.task_queue,
+            ai.current_attempt_scheduled_time.as_ref(),
+            ai.started_time.as_ref(),
+        );
         Ok(PollActivityTaskQueueResponse {
             task_token: token.to_bytes(),
             workflow_namespace: namespace_name.to_owned(),

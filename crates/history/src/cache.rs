@@ -50,7 +50,11 @@ impl StateCache {
 
     /// Takes the run's state out for a change under the workflow's lock.
     pub fn take(&self, key: &ExecutionKey) -> Option<(MutableState, i64)> {
-        let entry = self.lock().remove(key)?;
+        let entry = self.lock().remove(key);
+        // Hits over all lookups is the cache's hit rate.
+        let outcome = if entry.is_some() { "hit" } else { "miss" };
+        metrics::counter!("chronicle_state_cache_lookups_total", "outcome" => outcome).increment(1);
+        let entry = entry?;
         Some((entry.state, entry.version))
     }
 
@@ -78,6 +82,7 @@ impl StateCache {
         while entries.bytes + bytes > self.budget && entries.evict_oldest() {}
         let used_at = entries.tick();
         entries.bytes += bytes;
+        metrics::gauge!("chronicle_state_cache_bytes").set(entries.bytes as f64);
         entries.by_use.insert(used_at, key.clone());
         entries.runs.insert(
             key,

@@ -144,6 +144,13 @@ impl History {
             .queries
             .settle(&then.key, then.task, |task| self.dispatch(task));
         self.inner.watch.publish(&then.key, then.progress);
+        if let Some(name) = then.closed_as {
+            let info = then.state.info();
+            let namespace = info.namespace_name.clone();
+            let workflow_type = info.workflow_type.clone();
+            metrics::counter!(name, "namespace" => namespace, "workflow_type" => workflow_type)
+                .increment(1);
+        }
         self.inner
             .cache
             .put(then.key, then.state, then.version, then.encoded_len);
@@ -159,6 +166,8 @@ struct Durable {
     progress: Progress,
     updates: Vec<crate::engine::effects::UpdateEffect>,
     task: crate::engine::queries::TaskState,
+    /// The workflow-outcome counter this change moves, if it closed the run.
+    closed_as: Option<&'static str>,
     /// The state as written, its version and encoded size: the cache's entry once durable.
     state: MutableState,
     version: i64,
@@ -230,6 +239,10 @@ fn into_write(output: Output, shard: Arc<Shard>) -> (ExecutionWrite, Durable) {
             .map(|v| crate::visibility::record(&key, &state, version, v.search_attributes)),
     };
     let then = Durable {
+        closed_as: events
+            .iter()
+            .rev()
+            .find_map(|e| outcome_metric(e.event_type)),
         encoded_len: write.state.len(),
         task: crate::engine::queries::TaskState::of(&state),
         key,
@@ -242,4 +255,18 @@ fn into_write(output: Output, shard: Arc<Shard>) -> (ExecutionWrite, Durable) {
         version,
     };
     (write, then)
+}
+
+/// Temporal's counter for a run closed by an event of `event_type`.
+fn outcome_metric(event_type: i32) -> Option<&'static str> {
+    use chronicle_api::enums::v1::EventType as E;
+    Some(match E::try_from(event_type).ok()? {
+        E::WorkflowExecutionCompleted => "workflow_success",
+        E::WorkflowExecutionFailed => "workflow_failed",
+        E::WorkflowExecutionTimedOut => "workflow_timeout",
+        E::WorkflowExecutionTerminated => "workflow_terminate",
+        E::WorkflowExecutionCanceled => "workflow_cancel",
+        E::WorkflowExecutionContinuedAsNew => "workflow_continued_as_new",
+        _ => return None,
+    })
 }

@@ -35,6 +35,7 @@ impl History {
             // Tasks the previous owner wrote may wait in the backlog table: load them.
             self.reload_backlog();
         }
+        self.count_owned();
         Ok(())
     }
 
@@ -48,6 +49,12 @@ impl History {
             }
         }
         self.forget_cached(ids);
+        self.count_owned();
+    }
+
+    fn count_owned(&self) {
+        let owned = self.inner.shards.owned_ids().len();
+        metrics::gauge!("chronicle_shards_owned").set(owned as f64);
     }
 
     fn forget_cached(&self, ids: &[u32]) {

@@ -72,3 +72,26 @@ impl History {
         }
     }
 }
+
+/// Temporal's `task_schedule_to_start_latency`: how long a task waited for a worker.
+pub(crate) fn record_schedule_to_start(
+    namespace: &str,
+    task_type: &'static str,
+    task_queue: &str,
+    scheduled: Option<&chronicle_api::wkt::Timestamp>,
+    started: Option<&chronicle_api::wkt::Timestamp>,
+) {
+    let (Some(scheduled), Some(started)) = (scheduled, started) else {
+        return;
+    };
+    let waited = time::from_timestamp(started)
+        .duration_since(time::from_timestamp(scheduled))
+        .unwrap_or_default();
+    metrics::histogram!(
+        "task_schedule_to_start_latency",
+        "namespace" => namespace.to_owned(),
+        "task_type" => task_type,
+        "taskqueue" => task_queue.to_owned(),
+    )
+    .record(waited.as_secs_f64());
+}

@@ -86,6 +86,10 @@ async fn fire_due(
         let now = time::unix_nanos(time::now());
         let due = history.store().due_timers(shard.id, now, BATCH).await?;
         let full = due.len() == BATCH;
+        for row in &due {
+            let late = now.saturating_sub(row.fire_time) as f64 / 1e9;
+            metrics::histogram!("chronicle_timer_lateness").record(late);
+        }
         let (settled, failure) = fire_batch(history, due).await;
         let store = history.store();
         let deleted = store.delete_timers(shard.lease(), &settled.done).await;

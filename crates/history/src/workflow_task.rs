@@ -65,7 +65,7 @@ impl History {
             &task.workflow_id,
             &task.run_id,
         );
-        let (response, events) = self
+        let (response, events, namespace) = self
             .update(&key, |change| {
                 let scheduled = change.state.workflow_task.as_ref();
                 let Some(scheduled) = scheduled
@@ -89,9 +89,16 @@ impl History {
                     change.state.next_event_id,
                     change.state.transient_events(&wft, change.now),
                 );
-                Ok((response, events))
+                Ok((response, events, change.info().namespace_name.clone()))
             })
             .await?;
+        crate::poll::record_schedule_to_start(
+            &namespace,
+            "Workflow",
+            &task.task_queue,
+            response.scheduled_time.as_ref(),
+            response.started_time.as_ref(),
+        );
         self.with_history(response, &key, events).await
     }
 

@@ -31,6 +31,9 @@ pub struct DevArgs {
     /// TYPE is Keyword, Text, Int, Double, Bool, Datetime or KeywordList.
     #[arg(long = "search-attribute", value_parser = search_attribute)]
     search_attributes: Vec<(String, ValueType)>,
+    /// Port of the Prometheus endpoint (`/metrics`); unset: no metrics are served.
+    #[arg(long, env = "CHRONICLE_METRICS_PORT")]
+    metrics_port: Option<u16>,
     #[command(flatten)]
     dynamic_config: DynamicConfigArgs,
     /// Log level: debug, info, warn, error or never.
@@ -85,6 +88,7 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
             log_level: args.log_level.clone(),
             namespaces: args.namespace.clone(),
             namespace_retention_hours: DEV_RETENTION_HOURS,
+            metrics_port: args.metrics_port,
         },
         persistence: PersistenceConfig {
             backend: BackendKind::Sqlite,

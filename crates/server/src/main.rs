@@ -1,6 +1,7 @@
 //! `chronicle`: the command line. Every service runs in this one process.
 
 mod dev;
+mod metrics;
 mod node;
 
 use clap::{Parser, Subcommand};

@@ -146,6 +146,9 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    if let Some(port) = config.server.metrics_port {
+        crate::metrics::serve(config.server.ip, port)?;
+    }
     let backend = backend(&config.persistence);
     // The store's writer stops last, so the tasks that stop before it can still commit.
     let storage = Supervisor::new();

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub namespaces: Vec<String>,
     /// Retention of the namespaces created at start, in hours.
     pub namespace_retention_hours: u64,
+    /// Port of the Prometheus endpoint (`/metrics`, on `ip`); none: no metrics are served.
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +55,7 @@ impl Default for ServerConfig {
             log_level: "info".into(),
             namespaces: vec!["default".into()],
             namespace_retention_hours: 72,
+            metrics_port: None,
         }
     }
 }
