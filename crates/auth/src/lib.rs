@@ -24,6 +24,9 @@ mod jwt;
 mod keys;
 mod roles;
 
+#[cfg(test)]
+mod tests;
+
 pub use apis::{Requirement, Service, requirement};
 pub use config::AuthConfig;
 pub use roles::{Principal, PrincipalKind, Role};
