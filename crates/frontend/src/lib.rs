@@ -52,6 +52,7 @@ pub struct Frontend {
     /// Whether clients are served (WorkflowService, OperatorService), or only the other
     /// nodes (the internal services) and health probes.
     public: bool,
+    authorizer: chronicle_auth::Authorizer,
 }
 
 /// The services a frontend calls.
@@ -69,6 +70,7 @@ impl Frontend {
         facts: ClusterFacts,
         limits: Arc<LimitsTable>,
         memory: MemoryConfig,
+        authorizer: chronicle_auth::Authorizer,
     ) -> Self {
         let Services {
             namespaces,
@@ -90,6 +92,7 @@ impl Frontend {
             },
             memory,
             public: true,
+            authorizer,
         }
     }
 
@@ -116,6 +119,7 @@ impl Frontend {
         // that ask for it.
         let history = self.handler.history.clone();
         let limits = self.handler.limits.clone();
+        let authorizer = self.authorizer;
         let public = self.public;
         let operator = OperatorServiceServer::new(operator::Operator(self.handler.clone()))
             .accept_compressed(CompressionEncoding::Gzip)
@@ -143,7 +147,9 @@ impl Frontend {
             .http2_keepalive_interval(Some(KEEPALIVE))
             .max_concurrent_streams(Some(self.memory.http2_streams_per_connection))
             .layer(tower::util::MapResponseLayer::new(message_size::rewrite))
-            .layer(admission::AdmissionLayer::new(admission::Gate::new(limits)))
+            .layer(admission::AdmissionLayer::new(admission::Gate::new(
+                limits, authorizer,
+            )))
             .add_service(health)
             .add_optional_service(public.then_some(workflow))
             .add_optional_service(public.then_some(operator))

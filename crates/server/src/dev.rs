@@ -78,8 +78,14 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
                 .into_owned()
         }
     };
-    // Limits and memory bounds have no flags: CHRONICLE_LIMITS_* / CHRONICLE_MEMORY_* set them.
-    let (mut limits, memory) = Config::bounds_from_env(std::env::vars())?;
+    // Limits, memory bounds and authorization have no flags: CHRONICLE_LIMITS_* /
+    // CHRONICLE_MEMORY_* / CHRONICLE_AUTH_* set them.
+    let Config {
+        mut limits,
+        memory,
+        auth,
+        ..
+    } = Config::sections_from_env(std::env::vars())?;
     args.dynamic_config.apply(&mut limits)?;
     Ok(Config {
         server: ServerConfig {
@@ -101,6 +107,7 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
         // A single node on its SQLite file: the defaults, all services.
         cluster: Default::default(),
         limits,
+        auth,
     })
 }
 

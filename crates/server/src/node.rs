@@ -215,7 +215,18 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         worker: worker.clone(),
         nodes,
     };
-    let frontend = Frontend::new(services, facts, limits, config.memory);
+    let authorizer = chronicle_auth::Authorizer::new(&config.auth).map_err(|e| e.to_string())?;
+    if authorizer.is_enabled() {
+        let refresh = authorizer.clone();
+        let stop = supervisor.token();
+        supervisor.spawn("JWKS refresh", async move {
+            tokio::select! {
+                () = refresh.run_refresh() => {}
+                () = stop.cancelled() => {}
+            }
+        });
+    }
+    let frontend = Frontend::new(services, facts, limits, config.memory, authorizer);
     let resumed = if plays(Role::Worker) {
         worker
             .follow(membership.clone(), frontend.workflows())

@@ -25,6 +25,9 @@ pub struct Config {
     pub memory: MemoryConfig,
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// `[auth]`: who may call what; off unless `enabled`.
+    #[serde(default)]
+    pub auth: chronicle_auth::AuthConfig,
     /// `[limits]` and its per-namespace tables, resolved by `LimitsTable::from_toml`.
     #[serde(skip)]
     pub limits: LimitsTable,
@@ -107,6 +110,7 @@ const SECTIONS: &[&str] = &[
     "memory",
     "cluster",
     "limits",
+    "auth",
 ];
 const PREFIX: &str = "CHRONICLE_";
 
@@ -160,19 +164,20 @@ impl Config {
         Ok(config)
     }
 
-    /// The `[limits]` and `[memory]` sections from the environment alone, for nodes whose
-    /// other settings come from flags (`start-dev`).
-    pub fn bounds_from_env(
+    /// A configuration whose `[limits]`, `[memory]` and `[auth]` sections come from the
+    /// environment alone, the rest defaults, for nodes whose other settings come from flags
+    /// (`start-dev`).
+    pub fn sections_from_env(
         env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<(LimitsTable, MemoryConfig), ConfigError> {
-        let bounds = env.into_iter().filter(|(name, _)| {
-            name.starts_with("CHRONICLE_LIMITS_") || name.starts_with("CHRONICLE_MEMORY_")
-        });
-        let config = Self::parse(
+    ) -> Result<Self, ConfigError> {
+        const FROM_ENV: [&str; 3] = ["CHRONICLE_LIMITS_", "CHRONICLE_MEMORY_", "CHRONICLE_AUTH_"];
+        let sections = env
+            .into_iter()
+            .filter(|(name, _)| FROM_ENV.iter().any(|prefix| name.starts_with(prefix)));
+        Self::parse(
             "[persistence]\nbackend = \"sqlite\"\ndsn = \":memory:\"",
-            bounds,
-        )?;
-        Ok((config.limits, config.memory))
+            sections,
+        )
     }
 
     /// Reads the file and applies this process's environment.
@@ -228,7 +233,7 @@ mod tests {
             ),
             (9, 5, 3)
         );
-        let (limits, memory) = Config::bounds_from_env([
+        let config = Config::sections_from_env([
             (
                 "CHRONICLE_LIMITS_PENDING_CHILDREN".to_owned(),
                 "4".to_owned(),
@@ -237,13 +242,19 @@ mod tests {
                 "CHRONICLE_MEMORY_IDLE_QUEUE_SECS".to_owned(),
                 "9".to_owned(),
             ),
+            ("CHRONICLE_AUTH_ENABLED".to_owned(), "true".to_owned()),
             ("CHRONICLE_SERVER_PORT".to_owned(), "1".to_owned()),
         ])
         .unwrap();
         assert_eq!(
-            (limits.node.pending_children, memory.idle_queue_secs),
+            (
+                config.limits.node.pending_children,
+                config.memory.idle_queue_secs
+            ),
             (4, 9)
         );
+        assert!(config.auth.enabled);
+        assert_eq!(config.server.port, ServerConfig::default().port);
         let err = Config::parse(&format!("{FILE}\n[limits]\nblobs = 1\n"), []).unwrap_err();
         assert!(err.0.contains("blobs"), "{err}");
     }

@@ -1,7 +1,8 @@
 //! Admission: before a client's call reaches its handler, the frontend finds which RPC it is
 //! and which namespace it names (from the request's bytes, by the descriptor's field number),
-//! and refuses it if the namespace or the node is over its rate. One layer for every RPC, so
-//! no handler can forget it. Calls between nodes (not in the client services) pass untouched.
+//! refuses it if the caller may not make it (chronicle-auth decides), or if the namespace or
+//! the node is over its rate. One layer for every RPC, so no handler can forget it. Calls
+//! between nodes (not in the client services) pass untouched.
 
 mod namespace;
 mod rate;
@@ -10,6 +11,7 @@ use crate::MAX_GRPC_MESSAGE;
 use crate::error::FrontendError;
 use chronicle_api::Rpc;
 use chronicle_api::enums::v1::ResourceExhaustedScope;
+use chronicle_auth::{Authorizer, CallInfo, Service};
 use chronicle_common::config::LimitsTable;
 use http_body_util::{BodyExt, Full, Limited};
 use rate::{CallClass, RateLimits, Refused};
@@ -25,22 +27,58 @@ use tonic::{Code, Status};
 /// The 5-byte prefix of a gRPC message.
 const FRAME_PREFIX: usize = 5;
 
-/// What admission knows of the client RPCs, and the limits it applies.
+/// What admission knows of the client RPCs, who may call them, and the limits it applies.
 pub(crate) struct Gate {
-    rpcs: HashMap<&'static str, (Rpc, CallClass)>,
+    rpcs: HashMap<&'static str, Known>,
+    authorizer: Authorizer,
     rates: RateLimits,
 }
 
+#[derive(Clone, Copy)]
+struct Known {
+    rpc: Rpc,
+    service: Service,
+    class: CallClass,
+}
+
 impl Gate {
-    pub(crate) fn new(limits: Arc<LimitsTable>) -> Self {
+    pub(crate) fn new(limits: Arc<LimitsTable>, authorizer: Authorizer) -> Self {
         let rpcs = chronicle_api::RPCS
             .iter()
-            .map(|rpc| (rpc.path, (*rpc, CallClass::of(rpc.method))))
+            .map(|rpc| {
+                let known = Known {
+                    rpc: *rpc,
+                    service: service_of(rpc.path),
+                    class: CallClass::of(rpc.method),
+                };
+                (rpc.path, known)
+            })
             .collect();
         Self {
             rpcs,
+            authorizer,
             rates: RateLimits::new(limits),
         }
+    }
+
+    /// Whether the caller may make the call, as its credentials say.
+    fn authorize(
+        &self,
+        known: &Known,
+        namespace: &str,
+        headers: &http::HeaderMap,
+    ) -> Result<(), Status> {
+        let call = CallInfo {
+            service: known.service,
+            api: known.rpc.method,
+            namespace,
+            authorization: headers.get("authorization").and_then(|v| v.to_str().ok()),
+            peer_identities: &[],
+        };
+        self.authorizer
+            .authorize(&call)
+            .map(drop)
+            .map_err(|denied| Status::permission_denied(denied.message))
     }
 
     /// Admits one call of `rpc` in `namespace`, or says why not, as Temporal says it.
@@ -108,9 +146,10 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let gate = self.gate.clone();
         Box::pin(async move {
-            let Some(&(rpc, class)) = gate.rpcs.get(request.uri().path()) else {
+            let Some(&known) = gate.rpcs.get(request.uri().path()) else {
                 return inner.call(request).await;
             };
+            let (rpc, class) = (known.rpc, known.class);
             let began = Instant::now();
             if class == CallClass::Open {
                 let response = inner.call(request).await?;
@@ -134,6 +173,10 @@ where
                 }
             };
             let namespace = namespace::namespace_of(&bytes, rpc.namespace_field);
+            if let Err(status) = gate.authorize(&known, &namespace, &parts.headers) {
+                record(rpc.method, &namespace, &status.clone().into_http(), began);
+                return Ok(status.into_http());
+            }
             if let Err(status) = gate.admit(class, &namespace) {
                 metrics::counter!(
                     "service_errors_resource_exhausted",
@@ -188,4 +231,17 @@ fn namespace_not_found(status: &Status) -> bool {
                 .ends_with(NamespaceNotFoundFailure::full_name().as_str())
         })
     })
+}
+
+/// The service an RPC path belongs to, for the role table.
+fn service_of(path: &str) -> Service {
+    if path.starts_with("/temporal.api.workflowservice.") {
+        Service::Workflow
+    } else if path.starts_with("/temporal.api.operatorservice.") {
+        Service::Operator
+    } else if path.starts_with("/grpc.health.") {
+        Service::Health
+    } else {
+        Service::Other
+    }
 }
