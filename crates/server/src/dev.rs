@@ -64,12 +64,9 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
             log_level: args.log_level.clone(),
             namespaces: args.namespace.clone(),
             namespace_retention_hours: DEV_RETENTION_HOURS,
+            tls: None,
         },
-        persistence: PersistenceConfig {
-            backend: BackendKind::Sqlite,
-            dsn,
-            max_connections: 1,
-        },
+        persistence: PersistenceConfig::new(BackendKind::Sqlite, dsn, 1),
         // One shard, as in Temporal's dev server: nothing to spread over.
         history: HistoryConfig { shard_count: 1 },
         memory,

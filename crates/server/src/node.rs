@@ -8,7 +8,7 @@ use chronicle_common::search_attributes::ValueType;
 use chronicle_frontend::{ClusterFacts, Frontend, Namespaces, Services};
 use chronicle_history::{History, HistoryOptions};
 use chronicle_matching::Matching;
-use chronicle_persistence::{Backend, Schema, SqlStore, Store};
+use chronicle_persistence::{Backend, Dialect, Schema, SqlStore, Store, with_tls};
 use chronicle_worker::Worker;
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,19 +29,20 @@ pub struct Extras {
     pub search_attributes: Vec<(String, ValueType)>,
 }
 
-pub fn backend(config: &PersistenceConfig) -> Backend {
-    match config.backend {
+pub fn backend(config: &PersistenceConfig) -> Result<Backend, Error> {
+    let tls = config.tls();
+    Ok(match config.backend {
         BackendKind::Sqlite if config.dsn == ":memory:" => Backend::SqliteMemory,
         BackendKind::Sqlite => Backend::SqliteFile(PathBuf::from(&config.dsn)),
         BackendKind::Postgres => Backend::Postgres {
-            url: config.dsn.clone(),
+            url: with_tls(&config.dsn, Dialect::Postgres, &tls)?,
             max_connections: config.max_connections,
         },
         BackendKind::Mysql => Backend::MySql {
-            url: config.dsn.clone(),
+            url: with_tls(&config.dsn, Dialect::MySql, &tls)?,
             max_connections: config.max_connections,
         },
-    }
+    })
 }
 
 /// The embedded database migrates itself; a shared one is migrated by an operator
@@ -106,7 +107,7 @@ async fn hand_over(signal: impl Future<Output = ()>, membership: Membership, mat
 
 /// Applies the schema migrations the database lacks (`chronicle schema migrate`).
 pub async fn migrate(config: &Config) -> Result<(), Error> {
-    SqlStore::open(&backend(&config.persistence), Schema::Migrate).await?;
+    SqlStore::open(&backend(&config.persistence)?, Schema::Migrate).await?;
     Ok(())
 }
 
@@ -146,7 +147,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    let backend = backend(&config.persistence);
+    let backend = backend(&config.persistence)?;
     // The store's writer stops last, so the tasks that stop before it can still commit.
     let storage = Supervisor::new();
     let supervisor = Supervisor::new();
