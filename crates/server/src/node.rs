@@ -5,6 +5,7 @@ use chronicle_common::Supervisor;
 use chronicle_common::cluster::{Member, Role};
 use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
 use chronicle_common::search_attributes::ValueType;
+use chronicle_frontend::tls::{Incoming, Tls};
 use chronicle_frontend::{ClusterFacts, Frontend, Namespaces, Services};
 use chronicle_history::{History, HistoryOptions};
 use chronicle_matching::Matching;
@@ -144,6 +145,8 @@ fn serves(nodes: Nodes) -> chronicle_matching::Serves {
 pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let began = Instant::now();
     let address = SocketAddr::new(config.server.ip, config.server.port);
+    // Bad TLS files stop the node before it touches the database.
+    let tls = config.server.tls.as_ref().map(Tls::new).transpose()?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
@@ -162,6 +165,12 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         &supervisor,
     )
     .await?;
+    if tls.is_some() && membership.live().len() > 1 {
+        // The other members are called on their frontend port, in plaintext.
+        tracing::warn!(
+            "server.tls is set but node-to-node calls do not use TLS yet: calls forwarded between the members will fail; run one node per database with TLS"
+        );
+    }
     let plays = |role| config.cluster.services.contains(&role);
     let nodes = Nodes::new(membership.clone());
     let matching = Matching::new(store.clone(), &config.memory);
@@ -223,6 +232,11 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     };
     tracing::info!(
         %address,
+        tls = match &tls {
+            None => "off",
+            Some(tls) if tls.mutual() => "mutual",
+            Some(_) => "on",
+        },
         member = %membership.me().id,
         services = ?config.cluster.services,
         members = membership.live().len(),
@@ -240,7 +254,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     };
     frontend
         .serve(
-            listener,
+            Incoming::new(listener, tls.map(Arc::new)),
             &supervisor,
             hand_over(shutdown_signal(), membership, polls),
         )
