@@ -3,8 +3,9 @@
 //! stalled or plaintext client holds up no one. The certificate, key and client CA files are
 //! read again when they change, so a rotated certificate is served without a restart.
 //!
-//! An authorizer reads who is calling from a call's extensions, where tonic puts the
-//! connection's `Peer`:
+//! Who is calling: tonic puts the connection's `Peer` in the extensions of each of its calls,
+//! where a tower layer over the services (an authorizer) finds it in the `http::Request`'s
+//! and a handler in the `tonic::Request`'s:
 //!
 //! ```ignore
 //! let peer = request.extensions().get::<chronicle_frontend::tls::Peer>();

@@ -219,3 +219,54 @@ fn files_that_make_no_config_are_refused_by_name() {
     let err = Tls::new(&no_ca).err().unwrap().to_string();
     assert!(err.contains("no PEM certificate"), "{err}");
 }
+
+#[tokio::test]
+async fn calls_carry_the_peer_and_its_client_certificate_in_their_extensions() {
+    use crate::health::HealthService;
+    use chronicle_api::health::HealthCheckRequest;
+    use chronicle_api::health::health_check_response::ServingStatus;
+    use chronicle_api::health::health_client::HealthClient;
+    use chronicle_api::health::health_server::HealthServer;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let tls = Tls::new(&settings(&data(""), true)).unwrap();
+    let (seen, mut peers) = tokio::sync::mpsc::unbounded_channel();
+    // Where an authorizer would sit: a layer over the services.
+    let record = tower::util::MapRequestLayer::new(move |request: http::Request<_>| {
+        let _ = seen.send(request.extensions().get::<Peer>().cloned());
+        request
+    });
+    let (_status, watched) = tokio::sync::watch::channel(ServingStatus::Serving);
+    let server = tonic::transport::Server::builder()
+        .layer(record)
+        .add_service(HealthServer::new(HealthService::following(watched)))
+        .serve_with_incoming(Incoming::new(listener, Some(Arc::new(tls))));
+    tokio::spawn(server);
+
+    let connector = client(Some("client"), b"h2");
+    let connect = tower::service_fn(move |_: http::Uri| {
+        let connector = connector.clone();
+        async move {
+            let tcp = TcpStream::connect(address).await?;
+            let name = ServerName::try_from("localhost").unwrap();
+            let stream = connector.connect(name, tcp).await?;
+            Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
+        }
+    });
+    let channel = tonic::transport::Endpoint::from_static("http://localhost")
+        .connect_with_connector(connect)
+        .await
+        .unwrap();
+    let answer = HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(answer.get_ref().status, ServingStatus::Serving as i32);
+    let peer = peers.recv().await.unwrap().expect("the call's Peer");
+    assert!(peer.tls);
+    assert_eq!(peer.local_addr, Some(address));
+    let cert = peer.client.expect("the client certificate");
+    assert_eq!(cert.common_name.as_deref(), Some("worker-1"));
+    assert_eq!(cert.uris, ["spiffe://chronicle/worker-1"]);
+}
