@@ -18,12 +18,14 @@ import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
+import backends
 from cli import Cli
 from conftest import ServerHandle, _chronicle_bin
 from helpers import eventually, new_worker, unique
@@ -341,3 +343,85 @@ async def test_a_certificate_rotated_in_place_is_served_without_a_restart(
     assert peer_certificate(server.address, ca)["serial"] == after["serial"]
     assert await run_workflow(await server.client()) == "OVER TLS"
     assert server.running
+
+
+# -- TLS to the database ---------------------------------------------------------------------
+
+# Debian's PostgreSQL serves this self-signed certificate, for localhost, out of the box.
+SNAKEOIL = Path("/etc/ssl/certs/ssl-cert-snakeoil.pem")
+
+
+def _postgres_with_snakeoil() -> str | None:
+    """Why the local PostgreSQL cannot show verified TLS, or None when it can."""
+    try:
+        url = urlparse(backends.admin_url("postgres"))
+        ssl_on = backends.sql("postgres", "SHOW ssl").strip()
+        cert = backends.sql("postgres", "SHOW ssl_cert_file").strip()
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"PostgreSQL unreachable: {e}"
+    if url.hostname not in ("127.0.0.1", "localhost"):
+        return f"PostgreSQL at {url.hostname}, not this machine's"
+    if ssl_on != "on" or cert != str(SNAKEOIL) or not SNAKEOIL.exists():
+        return f"PostgreSQL serves no TLS with {SNAKEOIL} (ssl={ssl_on}, cert={cert})"
+    return None
+
+
+class PostgresTlsNode(ServerHandle):
+    """A node on its own PostgreSQL database, `persistence` lines added to its config."""
+
+    def __init__(self, tmp_dir: Path, dsn: str, persistence: str) -> None:
+        super().__init__("chronicle", tmp_dir)
+        self.backend = "sqlite"  # the database is made by the test, not by ServerHandle
+        self._config_path.write_text(
+            f'[server]\nip = "127.0.0.1"\nport = {self.port}\n'
+            f'[persistence]\nbackend = "postgres"\ndsn = "{dsn}"\n{persistence}\n'
+        )
+
+    def command(self) -> list[str]:
+        return [_chronicle_bin(), "server", "start", "--config", str(self._config_path)]
+
+    def migrate(self) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [_chronicle_bin(), "schema", "migrate", "--config", str(self._config_path)],
+            capture_output=True, text=True, timeout=60,
+        )
+
+
+@pytest.fixture
+def postgres_database():
+    reason = _postgres_with_snakeoil()
+    if reason:
+        pytest.skip(reason)
+    name, dsn = backends.create_database("postgres")
+    yield name, urlparse(dsn)
+    backends.drop_database("postgres", name)
+
+
+async def test_a_node_reaches_postgres_over_verified_tls(postgres_database) -> None:
+    name, dsn = postgres_database
+    verify = f'tls_mode = "verify-full"\ntls_ca_file = "{SNAKEOIL}"'
+    by_ip = dsn._replace(netloc=dsn.netloc.replace("localhost", "127.0.0.1")).geturl()
+    # The certificate names localhost only: by address, verify-full refuses it.
+    refusing = PostgresTlsNode(_tmp("pg-tls-ip"), by_ip, verify)
+    refused = refusing.migrate()
+    shutil.rmtree(refusing.tmp_dir, ignore_errors=True)
+    assert refused.returncode != 0
+    assert "not valid for name" in refused.stderr, refused.stderr
+
+    by_name = dsn._replace(netloc=dsn.netloc.replace("127.0.0.1", "localhost")).geturl()
+    node = PostgresTlsNode(_tmp("pg-tls"), by_name, verify)
+    migrated = node.migrate()
+    assert migrated.returncode == 0, migrated.stderr
+    node.start()
+    try:
+        client = await node.client()
+        assert await run_workflow(client) == "OVER TLS"
+        connections = backends.sql(
+            "postgres",
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+            f"WHERE a.datname = '{name}'",
+        ).split()
+        assert connections and set(connections) == {"t"}, connections
+    finally:
+        node.stop()
+        shutil.rmtree(node.tmp_dir, ignore_errors=True)

@@ -44,7 +44,8 @@ pub enum DatabaseTlsMode {
     Disable,
     /// TLS, the server's certificate not checked (REQUIRED).
     Require,
-    /// TLS to a server whose certificate chains to a trusted CA (VERIFY_CA).
+    /// TLS to a server whose certificate chains to a trusted CA (VERIFY_CA). sqlx 0.8.6 on
+    /// rustls checks the host name here too (see persistence's sql/tls.rs tests).
     VerifyCa,
     /// As verify-ca, and the certificate names the host of the DSN (VERIFY_IDENTITY).
     VerifyFull,
