@@ -12,6 +12,7 @@
 //! if let Some(cert) = peer.and_then(|p| p.client.as_deref()) {
 //!     // mTLS: the certificate was verified against `client_ca_file`.
 //!     let (cn, dns, uris) = (&cert.common_name, &cert.dns_names, &cert.uris);
+//!     let all: &[String] = &cert.identities; // the three, the common name first
 //! }
 //! ```
 

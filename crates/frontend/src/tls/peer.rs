@@ -26,6 +26,9 @@ pub struct ClientCert {
     pub dns_names: Vec<String>,
     /// URIs of the subject alternative names (a SPIFFE id, for instance).
     pub uris: Vec<String>,
+    /// Each of the names above, the common name first, made once per connection so an
+    /// authorizer matching a call's identities against its table borrows them.
+    pub identities: Vec<String>,
     /// The chain as the client sent it, its own certificate first.
     pub chain: Vec<CertificateDer<'static>>,
 }
@@ -36,10 +39,20 @@ impl ClientCert {
     pub(crate) fn parse(chain: &[CertificateDer<'_>]) -> Option<Self> {
         let leaf = chain.first()?;
         let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
+        let common_name = common_name(cert.subject());
+        let dns_names: Vec<String> = cert.valid_dns_names().map(str::to_owned).collect();
+        let uris: Vec<String> = cert.valid_uri_names().map(str::to_owned).collect();
+        let identities = common_name
+            .iter()
+            .chain(&dns_names)
+            .chain(&uris)
+            .cloned()
+            .collect();
         Some(Self {
-            common_name: common_name(cert.subject()),
-            dns_names: cert.valid_dns_names().map(str::to_owned).collect(),
-            uris: cert.valid_uri_names().map(str::to_owned).collect(),
+            common_name,
+            dns_names,
+            uris,
+            identities,
             chain: chain.iter().map(|c| c.clone().into_owned()).collect(),
         })
     }

@@ -123,6 +123,14 @@ async fn mutual_tls_takes_only_clients_of_the_client_ca_and_names_them() {
     assert_eq!(cert.common_name.as_deref(), Some("worker-1"));
     assert_eq!(cert.dns_names, ["worker-1.example"]);
     assert_eq!(cert.uris, ["spiffe://chronicle/worker-1"]);
+    assert_eq!(
+        cert.identities,
+        [
+            "worker-1",
+            "worker-1.example",
+            "spiffe://chronicle/worker-1"
+        ]
+    );
     assert_eq!(cert.chain, chain);
 }
 
