@@ -83,12 +83,12 @@ def temporal(*args: str, address: str, check: bool = True) -> subprocess.Complet
 class Background:
     """A README command running in its own process group, its output kept in a file."""
 
-    def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
+    def __init__(self, command: str, env: dict[str, str], log: Path, cwd: Path = REPO_ROOT) -> None:
         self.command = command
         self.log = log
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
-                command, shell=True, cwd=REPO_ROOT, env=env, stdout=out,
+                command, shell=True, cwd=cwd, env=env, stdout=out,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
 
@@ -227,3 +227,35 @@ def test_production_commands_with_each_example_config(config: str, installed: Pa
         if database:
             backends.drop_database(kind, database)
 
+
+
+def test_tls_commands(installed: Path, tmp_path: Path):
+    """The TLS section: its certificates, start-dev serving mTLS with them, and the CLI
+    connecting with the client's certificate (and refused without it)."""
+    for command in block("tls-certs"):
+        done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, f"`{command}` failed:\n{done.stderr}"
+    [command] = block("tls-start")
+    env, address = server_env(tmp_path, free_port())
+    env["PATH"] = f"{installed}{os.pathsep}{env['PATH']}"
+    [cli_command] = block("tls-cli")
+    args = shlex.split(cli_command)
+    assert args[0] == "temporal"
+    args = [cli_path(), *(address if a == DEFAULT_ADDRESS else a for a in args[1:])]
+    run = lambda argv: subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True,  # noqa: E731
+                                      timeout=60, env=env)
+    server = Background(command, env, tmp_path / "tls.log", cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (listed := run(args)).returncode != 0:
+            if server.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"`{cli_command}` failed: {listed.stderr}\n{server.tail()}")
+            time.sleep(0.5)
+        cert = args.index("--tls-cert-path")
+        without_cert = args[:cert] + args[cert + 4:]
+        assert "--tls-key-path" not in without_cert
+        assert run(without_cert).returncode != 0
+    finally:
+        code = server.stop()
+    assert code in (0, -signal.SIGTERM), f"exit code {code}:\n{server.tail()}"

@@ -52,6 +52,10 @@ struct RunArgs {
     /// Start this server (free port, fresh SQLite file) instead of using --address
     #[arg(long, value_enum)]
     spawn: Option<ServerKind>,
+    /// An `authorization` header sent with every call (`Bearer <jwt>`), to measure a server
+    /// that authorizes calls
+    #[arg(long, env = "CHRONICLE_BENCH_AUTHORIZATION")]
+    authorization: Option<String>,
     #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]
@@ -68,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if let Some(value) = &args.authorization {
+        rpc::send_authorization(value)?;
+    }
     let server = match args.spawn {
         Some(kind) => Some(Server::start(kind, &args.servers).await?),
         None => None,

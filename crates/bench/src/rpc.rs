@@ -12,11 +12,42 @@ use chronicle_api::workflowservice::{
     DescribeNamespaceRequest, GetSystemInfoRequest, GetWorkflowExecutionHistoryRequest,
 };
 use prost::Message;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::{Interceptor, interceptor::InterceptedService};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
-pub type Client = WorkflowServiceClient<Channel>;
+pub type Client = WorkflowServiceClient<InterceptedService<Channel, Authorization>>;
+
+/// The `authorization` header every call of this process carries, if set (one bench run
+/// measures one caller).
+static AUTHORIZATION: OnceLock<MetadataValue<Ascii>> = OnceLock::new();
+
+pub fn send_authorization(value: &str) -> anyhow::Result<()> {
+    let value = value
+        .parse()
+        .context("--authorization is not a header value")?;
+    AUTHORIZATION
+        .set(value)
+        .map_err(|_| anyhow::anyhow!("the authorization header is set once"))
+}
+
+/// Adds the process's `authorization` header to a call.
+#[derive(Clone, Copy)]
+pub struct Authorization;
+
+impl Interceptor for Authorization {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = AUTHORIZATION.get() {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
 
 /// The grpc-timeout a worker sends with each long poll. Servers answer an empty task just
 /// before it runs out (Temporal keeps a margin), so a poll never ends in an error.
@@ -44,9 +75,11 @@ pub async fn connect(address: &str) -> Result<Client, tonic::transport::Error> {
         .connect_timeout(Duration::from_secs(2))
         .connect()
         .await?;
-    Ok(WorkflowServiceClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE))
+    Ok(
+        WorkflowServiceClient::with_interceptor(channel, Authorization)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+    )
 }
 
 /// A request with its grpc-timeout header set.

@@ -39,6 +39,9 @@ pub enum FrontendError {
     /// Update-with-start failed at its start; the update was not attempted.
     #[error("MultiOperation could not be executed.")]
     StartOfMultiOperation(Box<HistoryError>),
+    /// The TLS files do not make a usable certificate (at start; later, the old one is kept).
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl From<PersistenceError> for FrontendError {
@@ -152,6 +155,7 @@ impl From<FrontendError> for Status {
             FrontendError::StartOfMultiOperation(start) => {
                 multi_operation_failure(message, history_status(*start))
             }
+            FrontendError::Tls(_) => Status::internal(message),
         }
     }
 }

@@ -57,7 +57,7 @@ impl HealthService {
     }
 
     #[cfg(test)]
-    fn following(status: watch::Receiver<ServingStatus>) -> Self {
+    pub(crate) fn following(status: watch::Receiver<ServingStatus>) -> Self {
         Self { status }
     }
 

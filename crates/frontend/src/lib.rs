@@ -18,6 +18,7 @@ mod schedules;
 mod service;
 mod task_queues;
 mod tasks;
+pub mod tls;
 mod validate;
 mod visibility;
 
@@ -40,7 +41,6 @@ use std::future::Future;
 use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 /// Keepalive pings keep idle long-poll connections from being dropped by middleboxes.
 const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -107,11 +107,12 @@ impl Frontend {
         self
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then lets in-flight calls finish.
-    /// The health probe runs under `supervisor`.
+    /// Serves the connections of `incoming` (plaintext or TLS: `tls::Incoming::new`) until
+    /// `shutdown` resolves, then lets in-flight calls finish. The health probe runs under
+    /// `supervisor`.
     pub async fn serve(
         self,
-        listener: tokio::net::TcpListener,
+        incoming: tls::Incoming,
         supervisor: &chronicle_common::Supervisor,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), tonic::transport::Error> {
@@ -142,7 +143,6 @@ impl Frontend {
         let health = HealthServer::new(health::HealthService::start(history, supervisor))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE))
             .max_concurrent_streams(Some(self.memory.http2_streams_per_connection))

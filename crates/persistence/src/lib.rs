@@ -10,7 +10,7 @@ mod sql;
 mod visibility;
 
 pub use error::{PersistenceError, Result};
-pub use sql::{Backend, Dialect, Schema, SqlStore};
+pub use sql::{Backend, Dialect, Schema, SqlStore, with_tls};
 pub use visibility::{AttributeRows, VisibilityRecord};
 
 use chronicle_common::query::Resolved;

@@ -3,11 +3,13 @@
 
 use crate::node::{self, Error, Extras};
 use chronicle_common::config::{
-    BackendKind, Config, HistoryConfig, LimitsTable, PersistenceConfig, ServerConfig, dynamic,
+    BackendKind, Config, HistoryConfig, LimitsTable, PersistenceConfig, ServerConfig, TlsConfig,
+    dynamic,
 };
 use chronicle_common::search_attributes::ValueType;
 use clap::Args;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 /// Retention of the namespaces start-dev creates, as in Temporal's dev server.
 const DEV_RETENTION_HOURS: u64 = 24;
@@ -39,6 +41,15 @@ pub struct DevArgs {
     /// Log level: debug, info, warn, error or never.
     #[arg(long, default_value = "info", env = "CHRONICLE_LOG_LEVEL")]
     log_level: String,
+    /// PEM certificate chain: the port then speaks TLS only (with --tls-key-file).
+    #[arg(long, env = "CHRONICLE_TLS_CERT_FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, env = "CHRONICLE_TLS_KEY_FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// PEM CAs client certificates must chain to: every client must present one (mTLS).
+    #[arg(long, env = "CHRONICLE_TLS_CLIENT_CA_FILE", requires = "tls_cert_file")]
+    tls_client_ca_file: Option<PathBuf>,
 }
 
 /// `--dynamic-config-value`, as the `temporal` CLI takes it (both server commands).
@@ -87,6 +98,14 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
         ..
     } = Config::sections_from_env(std::env::vars())?;
     args.dynamic_config.apply(&mut limits)?;
+    let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => Some(TlsConfig::new(
+            cert.clone(),
+            key.clone(),
+            args.tls_client_ca_file.clone(),
+        )),
+        _ => None,
+    };
     Ok(Config {
         server: ServerConfig {
             ip: args.ip,
@@ -95,12 +114,9 @@ pub fn config(args: &DevArgs) -> Result<Config, Error> {
             namespaces: args.namespace.clone(),
             namespace_retention_hours: DEV_RETENTION_HOURS,
             metrics_port: args.metrics_port,
+            tls,
         },
-        persistence: PersistenceConfig {
-            backend: BackendKind::Sqlite,
-            dsn,
-            max_connections: 1,
-        },
+        persistence: PersistenceConfig::new(BackendKind::Sqlite, dsn, 1),
         // One shard, as in Temporal's dev server: nothing to spread over.
         history: HistoryConfig { shard_count: 1 },
         memory,

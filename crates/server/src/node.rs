@@ -5,10 +5,11 @@ use chronicle_common::Supervisor;
 use chronicle_common::cluster::{Member, Role};
 use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
 use chronicle_common::search_attributes::ValueType;
+use chronicle_frontend::tls::{Incoming, Tls};
 use chronicle_frontend::{ClusterFacts, Frontend, Namespaces, Services};
 use chronicle_history::{History, HistoryOptions};
 use chronicle_matching::Matching;
-use chronicle_persistence::{Backend, Schema, SqlStore, Store};
+use chronicle_persistence::{Backend, Dialect, Schema, SqlStore, Store, with_tls};
 use chronicle_worker::Worker;
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,19 +30,20 @@ pub struct Extras {
     pub search_attributes: Vec<(String, ValueType)>,
 }
 
-pub fn backend(config: &PersistenceConfig) -> Backend {
-    match config.backend {
+pub fn backend(config: &PersistenceConfig) -> Result<Backend, Error> {
+    let tls = config.tls();
+    Ok(match config.backend {
         BackendKind::Sqlite if config.dsn == ":memory:" => Backend::SqliteMemory,
         BackendKind::Sqlite => Backend::SqliteFile(PathBuf::from(&config.dsn)),
         BackendKind::Postgres => Backend::Postgres {
-            url: config.dsn.clone(),
+            url: with_tls(&config.dsn, Dialect::Postgres, &tls)?,
             max_connections: config.max_connections,
         },
         BackendKind::Mysql => Backend::MySql {
-            url: config.dsn.clone(),
+            url: with_tls(&config.dsn, Dialect::MySql, &tls)?,
             max_connections: config.max_connections,
         },
-    }
+    })
 }
 
 /// The embedded database migrates itself; a shared one is migrated by an operator
@@ -106,7 +108,7 @@ async fn hand_over(signal: impl Future<Output = ()>, membership: Membership, mat
 
 /// Applies the schema migrations the database lacks (`chronicle schema migrate`).
 pub async fn migrate(config: &Config) -> Result<(), Error> {
-    SqlStore::open(&backend(&config.persistence), Schema::Migrate).await?;
+    SqlStore::open(&backend(&config.persistence)?, Schema::Migrate).await?;
     Ok(())
 }
 
@@ -143,13 +145,15 @@ fn serves(nodes: Nodes) -> chronicle_matching::Serves {
 pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     let began = Instant::now();
     let address = SocketAddr::new(config.server.ip, config.server.port);
+    // Bad TLS files stop the node before it touches the database.
+    let tls = config.server.tls.as_ref().map(Tls::new).transpose()?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     if let Some(port) = config.server.metrics_port {
         crate::metrics::serve(config.server.ip, port)?;
     }
-    let backend = backend(&config.persistence);
+    let backend = backend(&config.persistence)?;
     // The store's writer stops last, so the tasks that stop before it can still commit.
     let storage = Supervisor::new();
     let supervisor = Supervisor::new();
@@ -164,6 +168,12 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         &supervisor,
     )
     .await?;
+    if tls.is_some() && membership.live().len() > 1 {
+        // The other members are called on their frontend port, in plaintext.
+        tracing::warn!(
+            "server.tls is set but node-to-node calls do not use TLS yet: calls forwarded between the members will fail; run one node per database with TLS"
+        );
+    }
     let plays = |role| config.cluster.services.contains(&role);
     let nodes = Nodes::new(membership.clone());
     let matching = Matching::new(store.clone(), &config.memory);
@@ -236,6 +246,11 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     };
     tracing::info!(
         %address,
+        tls = match &tls {
+            None => "off",
+            Some(tls) if tls.mutual() => "mutual",
+            Some(_) => "on",
+        },
         member = %membership.me().id,
         services = ?config.cluster.services,
         members = membership.live().len(),
@@ -253,7 +268,7 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
     };
     frontend
         .serve(
-            listener,
+            Incoming::new(listener, tls.map(Arc::new)),
             &supervisor,
             hand_over(shutdown_signal(), membership, polls),
         )

@@ -4,10 +4,12 @@
 
 mod cluster;
 mod limits;
+mod tls;
 
 pub use cluster::ClusterConfig;
 pub mod dynamic;
 pub use limits::{Limits, LimitsTable, MemoryConfig};
+pub use tls::{DatabaseTls, DatabaseTlsMode, TlsConfig};
 
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -48,6 +50,8 @@ pub struct ServerConfig {
     pub namespace_retention_hours: u64,
     /// Port of the Prometheus endpoint (`/metrics`, on `ip`); none: no metrics are served.
     pub metrics_port: Option<u16>,
+    /// `[server.tls]`: set, the frontend port speaks TLS only.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +63,7 @@ impl Default for ServerConfig {
             namespaces: vec!["default".into()],
             namespace_retention_hours: 72,
             metrics_port: None,
+            tls: None,
         }
     }
 }
@@ -80,6 +85,49 @@ pub struct PersistenceConfig {
     /// Connections in the pool (PostgreSQL/MySQL).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// disable, require, verify-ca or verify-full (PostgreSQL/MySQL); see `DatabaseTls`.
+    #[serde(default)]
+    pub tls_mode: Option<DatabaseTlsMode>,
+    /// PEM: CAs the database's certificate must chain to (besides the system's).
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// PEM: a client certificate and its key, for a database that asks for one.
+    #[serde(default)]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub tls_key_file: Option<std::path::PathBuf>,
+}
+
+impl PersistenceConfig {
+    /// A database of `backend` at `dsn`, the other keys at their defaults.
+    pub fn new(backend: BackendKind, dsn: String, max_connections: u32) -> Self {
+        Self {
+            backend,
+            dsn,
+            max_connections,
+            tls_mode: None,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+
+    pub fn tls(&self) -> DatabaseTls {
+        DatabaseTls {
+            mode: self.tls_mode,
+            ca_file: self.tls_ca_file.clone(),
+            cert_file: self.tls_cert_file.clone(),
+            key_file: self.tls_key_file.clone(),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let tls = self.tls();
+        if self.backend == BackendKind::Sqlite && tls.is_set() {
+            return Err("persistence.tls_* apply to PostgreSQL and MySQL, not SQLite".into());
+        }
+        tls.check()
+    }
 }
 
 fn default_max_connections() -> u32 {
@@ -113,6 +161,9 @@ const SECTIONS: &[&str] = &[
     "auth",
 ];
 const PREFIX: &str = "CHRONICLE_";
+/// Tables inside a section that environment variables reach too: CHRONICLE_SERVER_TLS_CERT_FILE
+/// is `cert_file` of `[server.tls]`.
+const SUBTABLES: &[(&str, &str)] = &[("server", "tls")];
 
 /// A TOML value written in an environment variable: a TOML literal, else a plain string.
 fn env_value(raw: &str) -> toml::Value {
@@ -147,7 +198,23 @@ impl Config {
             let toml::Value::Table(section_table) = entry else {
                 return Err(ConfigError(format!("[{section}] must be a table")));
             };
-            section_table.insert(key.to_owned(), env_value(&value));
+            let subtable = SUBTABLES.iter().find_map(|&(s, sub)| {
+                let rest = key.strip_prefix(sub)?.strip_prefix('_')?;
+                (s == section).then_some((sub, rest))
+            });
+            let (target, key) = match subtable {
+                None => (section_table, key),
+                Some((sub, rest)) => {
+                    let entry = section_table
+                        .entry(sub.to_owned())
+                        .or_insert_with(|| toml::Value::Table(Default::default()));
+                    let toml::Value::Table(sub_table) = entry else {
+                        return Err(ConfigError(format!("[{section}.{sub}] must be a table")));
+                    };
+                    (sub_table, rest)
+                }
+            };
+            target.insert(key.to_owned(), env_value(&value));
         }
         let limits = match table.remove("limits") {
             None => LimitsTable::default(),
@@ -161,6 +228,7 @@ impl Config {
             .map_err(|e| ConfigError(e.message().to_owned()))?;
         config.limits = limits;
         config.cluster.check().map_err(ConfigError)?;
+        config.persistence.check().map_err(ConfigError)?;
         Ok(config)
     }
 
@@ -296,6 +364,47 @@ mod tests {
             config.server.namespaces,
             vec!["a".to_owned(), "b".to_owned()]
         );
+    }
+
+    #[test]
+    fn tls_settings_come_from_the_file_and_the_environment() {
+        let config = Config::parse(FILE, []).unwrap();
+        assert_eq!(config.server.tls, None);
+        assert!(!config.persistence.tls().is_set());
+        let text = format!(
+            "{FILE}tls_ca_file = \"/etc/db-ca.pem\"\n[server.tls]\ncert_file = \"s.pem\"\nkey_file = \"k.pem\"\n"
+        );
+        let env = [
+            ("CHRONICLE_SERVER_TLS_CLIENT_CA_FILE", "/etc/ca.pem"),
+            ("CHRONICLE_SERVER_TLS_RELOAD_SECS", "1"),
+            ("CHRONICLE_PERSISTENCE_TLS_MODE", "verify-ca"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = Config::parse(&text, env).unwrap();
+        let tls = config.server.tls.unwrap();
+        assert_eq!(
+            (tls.cert_file.to_str(), tls.key_file.to_str()),
+            (Some("s.pem"), Some("k.pem"))
+        );
+        assert_eq!(tls.client_ca_file, Some("/etc/ca.pem".into()));
+        assert_eq!(tls.reload_secs, 1);
+        let db = config.persistence.tls();
+        assert_eq!(db.mode, Some(DatabaseTlsMode::VerifyCa));
+        assert_eq!(db.ca_file, Some("/etc/db-ca.pem".into()));
+        let env = [("CHRONICLE_SERVER_TLS_CERT_FILE".to_owned(), "c".to_owned())];
+        let err = Config::parse(FILE, env).unwrap_err();
+        assert!(err.0.contains("key_file"), "{err}");
+        let env = [("CHRONICLE_SERVER_TLS_CERTFILE".to_owned(), "c".to_owned())];
+        assert!(
+            Config::parse(&text, env)
+                .unwrap_err()
+                .0
+                .contains("certfile")
+        );
+        let sqlite = "[persistence]\nbackend = \"sqlite\"\ndsn = \"x\"\ntls_mode = \"require\"\n";
+        assert!(Config::parse(sqlite, []).unwrap_err().0.contains("SQLite"));
+        let bad = format!("{FILE}tls_mode = \"verify\"\n");
+        assert!(Config::parse(&bad, []).is_err());
     }
 
     #[test]

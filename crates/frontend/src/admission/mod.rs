@@ -9,6 +9,7 @@ mod rate;
 
 use crate::MAX_GRPC_MESSAGE;
 use crate::error::FrontendError;
+use crate::tls::Peer;
 use chronicle_api::Rpc;
 use chronicle_api::enums::v1::ResourceExhaustedScope;
 use chronicle_auth::{Authorizer, CallInfo, Service};
@@ -66,14 +67,22 @@ impl Gate {
         &self,
         known: &Known,
         namespace: &str,
-        headers: &http::HeaderMap,
+        parts: &http::request::Parts,
     ) -> Result<(), Status> {
+        // A verified mTLS client certificate names its holder too (tls.rs put it there).
+        let client = parts
+            .extensions
+            .get::<Peer>()
+            .and_then(|p| p.client.as_ref());
         let call = CallInfo {
             service: known.service,
             api: known.rpc.method,
             namespace,
-            authorization: headers.get("authorization").and_then(|v| v.to_str().ok()),
-            peer_identities: &[],
+            authorization: parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            peer_identities: client.map_or(&[], |c| c.identities.as_slice()),
         };
         self.authorizer
             .authorize(&call)
@@ -173,7 +182,7 @@ where
                 }
             };
             let namespace = namespace::namespace_of(&bytes, rpc.namespace_field);
-            if let Err(status) = gate.authorize(&known, &namespace, &parts.headers) {
+            if let Err(status) = gate.authorize(&known, &namespace, &parts) {
                 record(rpc.method, &namespace, &status.clone().into_http(), began);
                 return Ok(status.into_http());
             }

@@ -10,10 +10,12 @@ mod members;
 mod store;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod visibility;
 mod write;
 
 pub use dialect::Dialect;
+pub use tls::with_tls;
 
 use crate::{PersistenceError, Result};
 use chronicle_common::Supervisor;
