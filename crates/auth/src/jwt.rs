@@ -9,9 +9,12 @@ use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use serde_json::Value;
 
 /// What a verified token says about its bearer.
+#[derive(Clone)]
 pub(crate) struct TokenClaims {
     pub subject: String,
     pub roles: Roles,
+    /// Unix seconds after which the token no longer verifies (`exp` plus the leeway).
+    pub valid_until: u64,
 }
 
 /// What a token must satisfy and how its claims are read.
@@ -20,6 +23,7 @@ pub(crate) struct TokenRules {
     /// validation lists is of the key's family.
     validations: Vec<(Algorithm, Validation)>,
     audience: Option<String>,
+    leeway: u64,
     permissions_claim: String,
     subject_claim: String,
 }
@@ -64,6 +68,7 @@ impl TokenRules {
         Self {
             validations,
             audience: config.audience.clone(),
+            leeway: config.leeway_secs,
             permissions_claim: config.permissions_claim.clone(),
             subject_claim: config.subject_claim.clone(),
         }
@@ -115,9 +120,12 @@ impl TokenRules {
                     self.subject_claim
                 ))
             })?;
+        // `exp` is required and was just checked, so it is there.
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
         Ok(TokenClaims {
             subject: subject.to_owned(),
             roles: entries.roles_from_claim(claim_at(&claims, &self.permissions_claim)),
+            valid_until: exp.saturating_add(self.leeway),
         })
     }
 

@@ -23,6 +23,7 @@ mod config;
 mod jwt;
 mod keys;
 mod roles;
+mod verified;
 
 #[cfg(test)]
 mod tests;
@@ -166,6 +167,7 @@ struct Inner {
     /// naming made-up key ids cannot make Chronicle hammer the identity provider.
     min_refresh: Duration,
     unknown_key: Notify,
+    verified: verified::Verified,
 }
 
 /// The last good key set of each source; the file's are looked up first.
@@ -223,6 +225,7 @@ impl Authorizer {
             refresh_every,
             min_refresh: min_refresh.min(refresh_every),
             unknown_key: Notify::new(),
+            verified: verified::Verified::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -287,6 +290,15 @@ impl Authorizer {
     }
 
     fn verify(&self, authorization: &str) -> Result<jwt::TokenClaims, Denied> {
+        if let Some(claims) = self.inner.verified.get(authorization) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(authorization)?;
+        self.inner.verified.keep(authorization, &claims);
+        Ok(claims)
+    }
+
+    fn verify_signed(&self, authorization: &str) -> Result<jwt::TokenClaims, Denied> {
         let (file, url) = {
             let keys = self
                 .inner
@@ -329,6 +341,8 @@ impl Authorizer {
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        // Tokens verified with keys that may be gone now are checked again.
+        self.inner.verified.forget_all();
         *self
             .inner
             .refreshed
