@@ -11,7 +11,7 @@
 mod nodes;
 mod view;
 
-pub use nodes::Nodes;
+pub use nodes::{Nodes, client_tls};
 pub use view::{live_members, member_row};
 
 use chronicle_common::cluster::{Member, Members};

@@ -6,19 +6,22 @@ use chronicle_api::internal::node_service_client::NodeServiceClient;
 use chronicle_api::internal::task_service_client::TaskServiceClient;
 use chronicle_api::internal::{AddTasksRequest, StartTaskRequest};
 use chronicle_common::cluster::{Member, Members, job_owner, queue_owner};
+use chronicle_common::config::ClusterTlsConfig;
 use chronicle_common::limits::MAX_GRPC_MESSAGE;
 use chronicle_common::{DispatchTask, QueueKind};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tonic::Status;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// This node's way to the others: who owns what, and a channel to each.
 #[derive(Clone)]
 pub struct Nodes {
     membership: Membership,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Set when the members' ports speak TLS (`[cluster.tls]`).
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Nodes {
@@ -26,7 +29,14 @@ impl Nodes {
         Self {
             membership,
             channels: Arc::default(),
+            tls: None,
         }
+    }
+
+    /// Calls the other members over TLS.
+    pub fn with_tls(mut self, tls: ClientTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     pub fn membership(&self) -> &Membership {
@@ -117,12 +127,36 @@ impl Nodes {
         if let Some(channel) = channels.get(&member.address) {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{}", member.address))
-            .map_err(|e| Status::unavailable(format!("cluster member {}: {e}", member.id)))?;
+        let unreachable = |e: tonic::transport::Error| {
+            Status::unavailable(format!("cluster member {}: {e}", member.id))
+        };
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint =
+            Endpoint::from_shared(format!("{scheme}://{}", member.address)).map_err(unreachable)?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.clone()).map_err(unreachable)?;
+        }
         let channel = endpoint.connect_lazy();
         channels.insert(member.address.clone(), channel.clone());
         Ok(channel)
     }
+}
+
+/// The TLS a node calls the others with, read from `[cluster.tls]`'s files.
+pub fn client_tls(config: &ClusterTlsConfig) -> Result<ClientTlsConfig, String> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| format!("[cluster.tls] cannot read {}: {e}", path.display()))
+    };
+    let mut tls =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(&config.ca_file)?));
+    if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
+        tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    if let Some(name) = &config.server_name {
+        tls = tls.domain_name(name.clone());
+    }
+    Ok(tls)
 }
 
 fn remote(owner: &Member, status: Status) -> ClusterError {

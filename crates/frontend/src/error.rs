@@ -33,6 +33,9 @@ pub enum FrontendError {
     /// Too many long polls of the namespace wait on this node.
     #[error("namespace concurrent poller limit exceeded")]
     ConcurrentPollLimit,
+    /// The caller may not make the call (chronicle-auth says why).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The namespace (scope Namespace) or the node (scope System) is over its rate.
     #[error("{}", rate_limit_message(*.0))]
     RateLimited(ResourceExhaustedScope),
@@ -141,6 +144,11 @@ impl From<FrontendError> for Status {
                     cause: ResourceExhaustedCause::ConcurrentLimit as i32,
                     scope: ResourceExhaustedScope::Namespace as i32,
                 },
+            ),
+            FrontendError::PermissionDenied(_) => with_details(
+                Code::PermissionDenied,
+                message,
+                &details::PermissionDeniedFailure::default(),
             ),
             FrontendError::RateLimited(scope) => with_details(
                 Code::ResourceExhausted,

@@ -1,6 +1,6 @@
 //! One Chronicle node: every service in this process, assembled from the configuration.
 
-use chronicle_cluster::{Membership, Nodes};
+use chronicle_cluster::{Membership, Nodes, client_tls};
 use chronicle_common::Supervisor;
 use chronicle_common::cluster::{Member, Role};
 use chronicle_common::config::{BackendKind, Config, PersistenceConfig};
@@ -168,14 +168,19 @@ pub async fn run(config: Config, extras: Extras) -> Result<(), Error> {
         &supervisor,
     )
     .await?;
-    if tls.is_some() && membership.live().len() > 1 {
-        // The other members are called on their frontend port, in plaintext.
-        tracing::warn!(
-            "server.tls is set but node-to-node calls do not use TLS yet: calls forwarded between the members will fail; run one node per database with TLS"
-        );
-    }
+    let nodes = match &config.cluster.tls {
+        Some(cluster_tls) => Nodes::new(membership.clone()).with_tls(client_tls(cluster_tls)?),
+        None => {
+            if tls.is_some() && membership.live().len() > 1 {
+                // The other members are called on their frontend port, in plaintext.
+                tracing::warn!(
+                    "server.tls is set without [cluster.tls]: calls forwarded between the members will fail"
+                );
+            }
+            Nodes::new(membership.clone())
+        }
+    };
     let plays = |role| config.cluster.services.contains(&role);
-    let nodes = Nodes::new(membership.clone());
     let matching = Matching::new(store.clone(), &config.memory);
     matching.serve_only(serves(nodes.clone()));
     let backlog = matching.restore().await?;

@@ -2,6 +2,7 @@
 
 use crate::cluster::Role;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -18,6 +19,27 @@ pub struct ClusterConfig {
     /// How long a membership row stays live without a renewal: a node that stops renewing
     /// loses its shards and queues to the others this long after its last heartbeat.
     pub lease_ms: u64,
+    /// `[cluster.tls]`: how this node calls the others when their ports speak TLS.
+    pub tls: Option<ClusterTlsConfig>,
+}
+
+/// TLS for calls between the members (forwarded calls, tasks handed to a queue's owner).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterTlsConfig {
+    /// PEM: the CAs the members' server certificates chain to.
+    pub ca_file: PathBuf,
+    /// PEM certificate and key this node presents to the others, when they require client
+    /// certificates (`server.tls.client_ca_file`). Often the node's own server pair, if its
+    /// certificate may also be used by a client.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// The name the members' certificates are checked against; unset, the host of each
+    /// member's address.
+    #[serde(default)]
+    pub server_name: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -28,6 +50,7 @@ impl Default for ClusterConfig {
             services: Role::ALL.to_vec(),
             heartbeat_interval_ms: 1_000,
             lease_ms: 5_000,
+            tls: None,
         }
     }
 }
@@ -48,6 +71,11 @@ impl ClusterConfig {
         }
         if self.heartbeat_interval_ms == 0 {
             return Err("[cluster] heartbeat_interval_ms must be positive".into());
+        }
+        if let Some(tls) = &self.tls
+            && tls.cert_file.is_some() != tls.key_file.is_some()
+        {
+            return Err("[cluster.tls] cert_file and key_file go together".into());
         }
         if self.lease_ms < 2 * self.heartbeat_interval_ms {
             return Err(format!(

@@ -6,7 +6,7 @@ mod cluster;
 mod limits;
 mod tls;
 
-pub use cluster::ClusterConfig;
+pub use cluster::{ClusterConfig, ClusterTlsConfig};
 pub mod dynamic;
 pub use limits::{Limits, LimitsTable, MemoryConfig};
 pub use tls::{DatabaseTls, DatabaseTlsMode, TlsConfig};

@@ -87,10 +87,11 @@ impl Gate {
         self.authorizer
             .authorize(&call)
             .map(drop)
-            .map_err(|denied| Status::permission_denied(denied.message))
+            .map_err(|denied| Status::from(FrontendError::PermissionDenied(denied.message)))
     }
 
-    /// Admits one call of `rpc` in `namespace`, or says why not, as Temporal says it.
+    /// Takes a token for one call of `class` in `namespace`, or says why not, as Temporal
+    /// says it.
     fn admit(&self, class: CallClass, namespace: &str) -> Result<(), Status> {
         self.rates
             .admit(class, namespace, Instant::now())
