@@ -49,7 +49,12 @@ fn describe() {
     describe_histogram!(
         "persistence_latency",
         Unit::Seconds,
-        "Database writes, one group commit each."
+        "Writes of workflow changes, as the writer waits for them."
+    );
+    describe_histogram!(
+        "chronicle_group_commit_latency",
+        Unit::Seconds,
+        "One group commit's transaction with its fsync (SQLite)."
     );
     describe_histogram!(
         "task_schedule_to_start_latency",

@@ -73,13 +73,12 @@ async fn run(
         if received == 0 {
             break;
         }
-        // Chronicle's own: how many writers share one transaction, and what its commit
-        // (the fsync, on SQLite) costs them.
+        // Chronicle's own: how many writers share one transaction, and what the transaction
+        // with its fsync costs.
         metrics::histogram!("chronicle_group_commit_size").record(received as f64);
         let began = std::time::Instant::now();
         let committed = commit_group(&pool, &dialect, &group).await;
-        metrics::histogram!("persistence_latency", "operation" => "WriteExecutions")
-            .record(began.elapsed().as_secs_f64());
+        metrics::histogram!("chronicle_group_commit_latency").record(began.elapsed().as_secs_f64());
         let outcomes = match committed {
             Ok(outcomes) => outcomes,
             Err(e) => group.iter().map(|_| Err(e.clone())).collect(),

@@ -235,10 +235,15 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn write_executions(&self, writes: Vec<ExecutionWrite>) -> Result<()> {
-        if let Some(group) = &self.group_commit {
-            return group.write(writes).await;
-        }
-        commit_alone(&self.writer, &self.dialect, &writes).await
+        let began = std::time::Instant::now();
+        let written = match &self.group_commit {
+            Some(group) => group.write(writes).await,
+            None => commit_alone(&self.writer, &self.dialect, &writes).await,
+        };
+        // As the writer waits for it: in a group (SQLite), the wait for the group too.
+        metrics::histogram!("persistence_latency", "operation" => "WriteExecutions")
+            .record(began.elapsed().as_secs_f64());
+        written
     }
 
     async fn read_events(
